@@ -608,8 +608,8 @@ impl Cluster {
         self.agent(node, "notify").notify_env(n)
     }
 
-    /// The full pre-promote notify round on every node of `on`, then the promote of
-    /// `n.promote[0]` (the usual Pacemaker sequence). Returns the promote result.
+    /// The pre-promote notify round on every node of `on` (each must return 0); the lists
+    /// come from `n`, type and operation are forced to pre/promote.
     pub fn pre_promote_round(&self, on: &[&str], n: &NotifyEnv) {
         let pre = NotifyEnv { typ: "pre".into(), op: "promote".into(), ..n.clone() };
         for node in on {
@@ -617,6 +617,7 @@ impl Cluster {
         }
     }
 
+    /// The post-promote notify round on every node of `on` (each must return 0).
     pub fn post_promote_round(&self, on: &[&str], n: &NotifyEnv) {
         let post = NotifyEnv { typ: "post".into(), op: "promote".into(), ..n.clone() };
         for node in on {

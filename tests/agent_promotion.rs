@@ -1,0 +1,228 @@
+//! promote (with the pre-promote notify round), demote, switchover and the election.
+mod common;
+use common::*;
+
+const STANDBYS: [&str; 2] = ["node-b", "node-c"];
+const ALL: [&str; 3] = ["node-a", "node-b", "node-c"];
+
+fn insert_rows(c: &Cluster, node: &str, n: u32) {
+    c.sql(node, "CREATE TABLE IF NOT EXISTS t(i int)");
+    c.sql(node, &format!("INSERT INTO t SELECT generate_series(1, {n})"));
+}
+
+fn count(c: &Cluster, node: &str) -> i64 {
+    c.sql(node, "SELECT count(*) FROM t").parse().unwrap()
+}
+
+/// `<timeline>#<lsn as decimal>` as published by pre-promote.
+fn lsn_location(c: &Cluster, node: &str) -> (u32, u64) {
+    let v = c
+        .private_attr(node, "lsn_location")
+        .unwrap_or_else(|| panic!("{node} published no lsn_location; calls: {:#?}", c.calls()));
+    let (tl, l) = v.trim().split_once('#').unwrap_or_else(|| panic!("lsn_location of {node}: {v:?}"));
+    (tl.parse().unwrap_or_else(|_| panic!("{v:?}")), l.parse().unwrap_or_else(|_| panic!("{v:?}")))
+}
+
+/// Failover: the primary is gone, Pacemaker promotes node-b. master_/slave_ variables.
+#[test]
+fn promote_after_pre_promote_round() {
+    let c = Cluster::new(2);
+    insert_rows(&c, "node-a", 1000);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    c.stop_pg("node-a", "fast");
+    c.set_partition(&STANDBYS);
+
+    let n = NotifyEnv::promotion(&STANDBYS, "node-b");
+    c.pre_promote_round(&STANDBYS, &n);
+    for s in STANDBYS {
+        let (tl, l) = lsn_location(&c, s);
+        assert_eq!(tl, 1, "{s} timeline");
+        assert!(l > 0, "{s} lsn");
+    }
+    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
+    assert!(!c.in_recovery("node-b"), "node-b must be a primary after promote");
+    c.post_promote_round(&STANDBYS, &n);
+    for s in STANDBYS {
+        assert_eq!(c.private_attr(s, "lsn_location"), None, "post-promote must clear lsn_location of {s}");
+    }
+    c.agent("node-b", "monitor").interval(15000).run().expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(c.score_i("node-b"), Some(1001), "{:?}", c.scores());
+    c.agent("node-c", "monitor").run().expect_code(ocf::SUCCESS);
+
+    // the remaining standby can follow the new primary, with every row
+    c.set_upstream("node-c", Upstream::Node("node-b"));
+    c.wait_streaming("node-b", &["node-c"]);
+    insert_rows(&c, "node-b", 1);
+    c.wait_replayed("node-b", "node-c");
+    assert_eq!(count(&c, "node-c"), 1001);
+}
+
+/// Failover after kill -9 of the primary, with promoted_/unpromoted_ variables only.
+#[test]
+fn promote_after_crash_with_promoted_vocabulary() {
+    let c = Cluster::new(2);
+    insert_rows(&c, "node-a", 10);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    c.kill9("node-a");
+    c.set_partition(&STANDBYS);
+    let n = NotifyEnv::promotion(&STANDBYS, "node-c").vocab(Vocab::Promoted);
+    c.pre_promote_round(&STANDBYS, &n);
+    // equal positions: the promotee keeps the promotion
+    assert_eq!(lsn_location(&c, "node-b"), lsn_location(&c, "node-c"));
+    c.agent("node-c", "promote").run().expect_code(ocf::SUCCESS);
+    assert!(!c.in_recovery("node-c"));
+    assert!(c.in_recovery("node-b"));
+    c.agent("node-c", "monitor").interval(15000).run().expect_code(ocf::RUNNING_PROMOTED);
+}
+
+#[test]
+fn demote_turns_the_primary_into_a_standby() {
+    let c = Cluster::new(1);
+    insert_rows(&c, "node-a", 10);
+    // as with a VIP, the old primary's primary_conninfo points at the future primary
+    c.set_upstream("node-a", Upstream::Node("node-b"));
+    c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
+    assert!(c.is_running("node-a"), "demote must leave a running standby");
+    assert!(c.in_recovery("node-a"), "demote must turn the primary into a standby");
+    assert_eq!(count(&c, "node-a"), 10);
+    c.agent("node-a", "monitor").run().expect_code(ocf::SUCCESS);
+    // demoting a standby is a no-op
+    let pid = c.postmaster_pid("node-a");
+    c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
+    assert_eq!(c.postmaster_pid("node-a"), pid);
+}
+
+/// Switchover node-a -> node-b: demote, pre-promote everywhere, promote.
+#[test]
+fn switchover_passes() {
+    let c = Cluster::new(2);
+    insert_rows(&c, "node-a", 100);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    c.set_upstream("node-a", Upstream::Node("node-b"));
+    c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
+    assert!(c.in_recovery("node-a"));
+
+    let n = NotifyEnv::switchover("node-a", &STANDBYS, "node-b");
+    c.pre_promote_round(&ALL, &n);
+    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
+    assert!(!c.in_recovery("node-b"));
+    c.post_promote_round(&ALL, &n);
+
+    // The old primary follows the new one without rewind: it lost nothing.
+    c.set_upstream("node-c", Upstream::Node("node-b"));
+    c.wait_streaming("node-b", &["node-a", "node-c"]);
+    insert_rows(&c, "node-b", 1);
+    c.wait_replayed("node-b", "node-a");
+    c.wait_replayed("node-b", "node-c");
+    assert_eq!(count(&c, "node-a"), 101);
+    assert_eq!(count(&c, "node-c"), 101);
+
+    c.wait_all_caught_up("node-b", &["node-a", "node-c"]);
+    c.agent("node-b", "monitor").interval(15000).run().expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(c.score_i("node-b"), Some(1001), "{:?}", c.scores());
+    assert_eq!(c.score_i("node-a"), Some(1000), "old primary, now best standby (tie, by name); {:?}", c.scores());
+    assert_eq!(c.score_i("node-c"), Some(990), "{:?}", c.scores());
+}
+
+/// Switchover to a standby whose walreceiver was stopped before the old primary's clean
+/// shutdown: it did not receive the shutdown checkpoint, so the promotion must be cancelled.
+#[test]
+fn switchover_cancelled_without_shutdown_checkpoint() {
+    let c = Cluster::new(2);
+    insert_rows(&c, "node-a", 100);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    c.set_upstream("node-b", Upstream::Nowhere);
+    c.wait_not_streaming("node-a", "node-b");
+    insert_rows(&c, "node-a", 100);
+    c.wait_replayed("node-a", "node-c");
+
+    c.set_upstream("node-a", Upstream::Node("node-b"));
+    c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
+
+    let n = NotifyEnv::switchover("node-a", &STANDBYS, "node-b");
+    c.pre_promote_round(&ALL, &n);
+    let r = c.agent("node-b", "promote").run();
+    assert_ne!(r.code, 0, "promote of a standby that missed the shutdown checkpoint must fail\n{}", r.describe());
+    r.expect_one_of(&[ocf::ERR_GENERIC]).expect_reason(&["checkpoint"]);
+    assert!(c.in_recovery("node-b"), "node-b must still be a standby");
+    assert!(c.in_recovery("node-a"));
+}
+
+/// Failover where Pacemaker picked the lagging standby: its promote hands over to the
+/// standby that is ahead, and the next transition promotes that one.
+#[test]
+fn election_redirected_to_the_standby_ahead() {
+    let c = Cluster::new(2);
+    insert_rows(&c, "node-a", 100);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    c.set_upstream("node-c", Upstream::Nowhere);
+    c.wait_not_streaming("node-a", "node-c");
+    insert_rows(&c, "node-a", 100);
+    c.wait_replayed("node-a", "node-b");
+    c.kill9("node-a");
+    c.set_partition(&STANDBYS);
+
+    let n = NotifyEnv::promotion(&STANDBYS, "node-c").vocab(Vocab::Both);
+    c.pre_promote_round(&STANDBYS, &n);
+    assert!(lsn_location(&c, "node-b") > lsn_location(&c, "node-c"), "precondition: node-b is ahead");
+    let r = c.agent("node-c", "promote").run();
+    r.expect_code(ocf::ERR_GENERIC).expect_reason(&["node-b"]);
+    assert!(c.in_recovery("node-c"), "the lagging standby must not be promoted");
+    let (win, lose) = (c.score_i("node-b"), c.score_i("node-c"));
+    assert!(
+        matches!((win, lose), (Some(w), Some(l)) if w >= 1000 && l <= 1),
+        "the winner's score must be high (>= 1000) and the loser's low (<= 1): {:?}",
+        c.scores()
+    );
+
+    // next transition: Pacemaker promotes node-b
+    let n = NotifyEnv::promotion(&STANDBYS, "node-b").vocab(Vocab::Both);
+    c.post_promote_round(&STANDBYS, &n);
+    c.pre_promote_round(&STANDBYS, &n);
+    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
+    assert!(!c.in_recovery("node-b"));
+    assert_eq!(count(&c, "node-b"), 200);
+}
+
+/// PAF #225/#228 (behaviour doc 3.4): after a restart, before its walreceiver streams
+/// anything, a standby's pg_last_wal_receive_lsn() is the start of the current WAL segment,
+/// behind what it has replayed. It must not lose the election to a stale standby.
+#[test]
+fn election_uses_max_of_receive_and_replay_after_restart() {
+    let c = Cluster::new(2);
+    insert_rows(&c, "node-a", 10);
+    c.sql("node-a", "SELECT pg_switch_wal()");
+    insert_rows(&c, "node-a", 10);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    // node-c stops receiving; node-b gets more WAL in the same segment
+    c.set_upstream("node-c", Upstream::Nowhere);
+    c.wait_not_streaming("node-a", "node-c");
+    insert_rows(&c, "node-a", 100);
+    c.wait_replayed("node-a", "node-b");
+    c.kill9("node-a");
+    c.set_partition(&STANDBYS);
+
+    // restart node-b while the primary is gone
+    c.stop_pg("node-b", "fast");
+    c.start_pg("node-b");
+    let b_recv = wait_for(30, "node-b to request streaming", || {
+        let r = c.sql("node-b", "SELECT pg_last_wal_receive_lsn()");
+        (!r.is_empty()).then_some(r)
+    });
+    let b_replay = c.sql("node-b", "SELECT pg_last_wal_replay_lsn()");
+    let c_recv = c.sql("node-c", "SELECT pg_last_wal_receive_lsn()");
+    let c_replay = c.sql("node-c", "SELECT pg_last_wal_replay_lsn()");
+    eprintln!("node-b receive {b_recv} replay {b_replay}; node-c receive {c_recv} replay {c_replay}");
+    assert!(
+        lsn(&b_recv) < lsn(&c_recv) && lsn(&b_replay) > lsn(&c_recv) && lsn(&b_recv) % (16 << 20) == 0,
+        "precondition of the scenario not met: node-b receive {b_recv} replay {b_replay}, node-c receive {c_recv}"
+    );
+
+    let n = NotifyEnv::promotion(&STANDBYS, "node-b");
+    c.pre_promote_round(&STANDBYS, &n);
+    let (_, b_pub) = lsn_location(&c, "node-b");
+    assert!(b_pub >= lsn(&b_replay), "node-b published {b_pub}, less than its replay LSN {b_replay}");
+    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
+    assert!(!c.in_recovery("node-b"));
+    assert_eq!(count(&c, "node-b"), 120, "the promoted node has every committed row");
+}
