@@ -1,0 +1,46 @@
+//! `demote`: a fast stop, then a start as a standby. The shutdown checkpoint the fast stop
+//! writes reaches the standbys, which is what lets the next promote prove a switchover
+//! lost nothing.
+
+use crate::agent::Agent;
+use crate::instance::{self, StopMode};
+use crate::ocf::{OcfCode, OcfError, OcfResult};
+use crate::state::InstanceState;
+
+pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
+    let state = instance::settled(a, a.deadline)?.state;
+    match state {
+        InstanceState::RunningStandby => {
+            crate::info!("instance already running as a standby");
+            return Ok(OcfCode::Success);
+        }
+        InstanceState::RunningPrimary => {
+            instance::stop(a, StopMode::Fast, a.deadline).map_err(|e| {
+                OcfError::generic(format!("demote could not stop the primary: {}", e.reason))
+            })?;
+        }
+        // Not running: start it as a standby, so demote never loops through
+        // demote-fails, stop, start, promote.
+        InstanceState::Stopped | InstanceState::CrashedStandby => {}
+        InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
+            return Err(OcfError::generic(format!(
+                "{}; it is only restarted (as a standby) when Pacemaker recovers it in place, from the pre-demote notification. Rebuild it from the current primary, then run 'crm_resource --cleanup'",
+                state.monitor_result().err().map(|e| e.reason).unwrap_or_default()
+            )));
+        }
+        InstanceState::Transitional(_) | InstanceState::Unreachable(_) => {
+            return Err(state
+                .monitor_result()
+                .err()
+                .unwrap_or_else(|| OcfError::generic("unexpected state")));
+        }
+    }
+    instance::start_standby(a).map_err(|e| {
+        OcfError::generic(format!(
+            "demote stopped the primary but could not start it as a standby: {}",
+            e.reason
+        ))
+    })?;
+    crate::info!("instance demoted: running as a standby");
+    Ok(OcfCode::Success)
+}

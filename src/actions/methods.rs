@@ -1,0 +1,7 @@
+//! `methods`: the actions this agent implements, one a line.
+
+pub fn methods() {
+    for action in super::ACTIONS {
+        println!("{action}");
+    }
+}

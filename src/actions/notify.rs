@@ -1,0 +1,155 @@
+//! `notify`: the election's pre-promote round (each node publishes its WAL position; a
+//! switchover's target proves it received the old primary's shutdown checkpoint), the
+//! post-promote cleanup, and the in-place recovery of a crashed primary at pre-demote.
+//! Pacemaker ignores notify results, so problems are logged and success returned.
+
+use super::promote::{
+    CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_CHECK_FAILED, SWITCHOVER_UNSAFE,
+};
+use crate::agent::Agent;
+use crate::command;
+use crate::election::Published;
+use crate::instance;
+use crate::lsn::{standby_position, WalPosition};
+use crate::notify::{Notification, Operation, When};
+use crate::ocf::{OcfCode, OcfError, OcfResult};
+use crate::shutdown_checkpoint;
+use crate::state::InstanceState;
+
+pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
+    let n = Notification::from_env(&a.env).map_err(OcfError::args)?;
+    crate::debug!("notification {:?}-{:?}: {:?}", n.when, n.operation, n.nodes);
+    let result = match (n.when, n.operation) {
+        (When::Pre, Operation::Promote) => pre_promote(a, &n),
+        (When::Post, Operation::Promote) => clear_election(a),
+        (When::Pre, Operation::Demote) => pre_demote(a, &n),
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        crate::warn!("{:?}-{:?} notification: {}", n.when, n.operation, e.reason);
+    }
+    Ok(OcfCode::Success)
+}
+
+fn clear_election(a: &Agent) -> OcfResult<()> {
+    let attrs = a.attributes();
+    for attr in [LSN_LOCATION, CANDIDATES, CANCEL_SWITCHOVER] {
+        attrs.delete_private(attr)?;
+    }
+    Ok(())
+}
+
+fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
+    let local = a.node();
+    let attrs = a.attributes();
+    clear_election(a)?;
+    if let Some(promotee) = n.promotee() {
+        crate::info!("promotion of {promotee} announced");
+    }
+    if let Some(old) = n.switchover_from(local) {
+        crate::info!("switchover from {old} to this node: checking this standby received {old}'s shutdown checkpoint");
+        let verdict = match received_shutdown_checkpoint(a) {
+            Ok(true) => None,
+            Ok(false) => Some(SWITCHOVER_UNSAFE),
+            Err(e) => {
+                crate::warn!("switchover check failed: {}", e.reason);
+                Some(SWITCHOVER_CHECK_FAILED)
+            }
+        };
+        if let Some(value) = verdict {
+            crate::warn!("switchover from {old} is not safe: the promotion will be cancelled");
+            return attrs.set_private(CANCEL_SWITCHOVER, value);
+        }
+        crate::info!("this standby received {old}'s shutdown checkpoint");
+    }
+    let published = match own_position(a) {
+        Ok(p) => {
+            crate::info!("WAL position of this node: {p}");
+            p.to_attribute()
+        }
+        Err(e) => {
+            crate::warn!(
+                "WAL position unknown ({}): this node cannot be promoted now",
+                e.reason
+            );
+            Published::UNKNOWN.to_string()
+        }
+    };
+    attrs.set_private(LSN_LOCATION, &published)?;
+    if n.promotee() == Some(local) {
+        let list: Vec<String> = n.candidates().into_iter().collect();
+        attrs.set_private(CANDIDATES, &list.join(" "))?;
+    }
+    Ok(())
+}
+
+/// Timeline and the furthest of received and replayed WAL, after a restartpoint so
+/// pg_control's timeline is current.
+fn own_position(a: &Agent) -> OcfResult<WalPosition> {
+    let probe = instance::probe(a)?;
+    let db = match (&probe.state, probe.db) {
+        (InstanceState::RunningStandby, Some(db)) => db,
+        (state, _) => {
+            return Err(OcfError::generic(format!(
+                "instance is not a running standby ({state:?})"
+            )))
+        }
+    };
+    db.checkpoint().map_err(OcfError::generic)?;
+    let wal = db.standby_wal().map_err(OcfError::generic)?;
+    let lsn = standby_position(wal.received, wal.replayed)
+        .ok_or_else(|| OcfError::generic("neither a received nor a replayed WAL position"))?;
+    Ok(WalPosition {
+        timeline: wal.timeline,
+        lsn,
+    })
+}
+
+/// Reads this standby's WAL from the last restartpoint to the last received record,
+/// looking for the shutdown checkpoint a cleanly stopped primary writes last.
+fn received_shutdown_checkpoint(a: &Agent) -> OcfResult<bool> {
+    let probe = instance::probe(a)?;
+    let db = probe
+        .db
+        .ok_or_else(|| OcfError::generic("the standby does not answer"))?;
+    db.checkpoint().map_err(OcfError::generic)?;
+    let (redo, timeline) = db.checkpoint_redo().map_err(OcfError::generic)?;
+    let last = db
+        .standby_wal()
+        .map_err(OcfError::generic)?
+        .received
+        .ok_or_else(|| OcfError::generic("this standby has received no WAL"))?;
+    let mut cmd = a.user()?.command(&a.params.bin("pg_waldump"));
+    cmd.arg("--path")
+        .arg(a.params.datadir.join("pg_wal"))
+        .arg("--timeline")
+        .arg(timeline.to_string())
+        .arg("--start")
+        .arg(redo.to_string())
+        .arg("--end")
+        .arg(last.to_string());
+    // pg_waldump complains at the end of the received WAL; the records it printed before
+    // are what counts.
+    let out = command::run(cmd, a.deadline)?;
+    Ok(shutdown_checkpoint::received(&out.stdout, timeline))
+}
+
+/// Pacemaker recovers a crashed primary in place (demote, stop, start, promote on this
+/// node): let it recover its WAL as a standby, never as a writable primary. Only in that
+/// case: a crashed primary Pacemaker moves away must stay down until rebuilt.
+fn pre_demote(a: &Agent, n: &Notification) -> OcfResult<()> {
+    let local = a.node();
+    if !n.nodes.demote.contains(local) || !n.is_primary_recovery(local) {
+        return Ok(());
+    }
+    let state = instance::probe(a)?.state;
+    if let InstanceState::CrashedPrimary(_) = state {
+        crate::warn!(
+            "primary crashed and Pacemaker recovers it in place: replaying its WAL as a standby"
+        );
+        instance::reap_orphans(a)?;
+        instance::start_standby(a)?;
+        crate::info!("crashed primary recovered as a standby");
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! `promote`: promotes the local standby, unless the pre-promote round cancelled a
+//! switchover or another candidate holds more WAL, in which case the promotion is handed
+//! to it.
+
+use crate::agent::Agent;
+use crate::election::{self, Published, Verdict};
+use crate::instance;
+use crate::lsn::{standby_position, WalPosition};
+use crate::ocf::{OcfCode, OcfError, OcfResult};
+use crate::pg::Db;
+use crate::state::InstanceState;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Private attributes of the election, set at pre-promote and removed at post-promote.
+pub const LSN_LOCATION: &str = "lsn_location";
+pub const CANDIDATES: &str = "nodes";
+pub const CANCEL_SWITCHOVER: &str = "cancel_switchover";
+/// `cancel_switchover` values.
+pub const SWITCHOVER_UNSAFE: &str = "1";
+pub const SWITCHOVER_CHECK_FAILED: &str = "2";
+
+/// Time kept for pg_promote itself out of the promote timeout.
+const PROMOTE_RESERVE: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(100);
+
+pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
+    a.meta.check_clone_settings()?;
+    let mut probe = instance::settled(a, a.deadline)?;
+    match probe.state {
+        InstanceState::RunningPrimary => {
+            crate::info!("instance already running as a primary");
+            return Ok(OcfCode::Success);
+        }
+        InstanceState::RunningStandby => {}
+        InstanceState::Stopped => {
+            instance::start_standby(a)?;
+            probe = instance::probe(a)?;
+        }
+        _ => {
+            let reason = probe
+                .state
+                .monitor_result()
+                .err()
+                .map(|e| e.reason)
+                .unwrap_or_default();
+            return Err(OcfError::generic(format!("cannot promote: {reason}")));
+        }
+    }
+    let db = probe
+        .db
+        .ok_or_else(|| OcfError::generic("cannot promote: the standby does not answer"))?;
+    check_switchover(a)?;
+    elect(a, &db)?;
+    crate::info!("promoting the instance");
+    let done = db
+        .promote(a.deadline.remaining())
+        .map_err(|e| OcfError::generic(format!("pg_promote failed: {e}")))?;
+    if !done {
+        return Err(OcfError::generic(
+            "the promotion did not finish within the promote timeout; see the server log",
+        ));
+    }
+    crate::info!("promotion complete");
+    Ok(OcfCode::Success)
+}
+
+fn check_switchover(a: &Agent) -> OcfResult<()> {
+    let attrs = a.attributes();
+    let Some(cancel) = attrs.private(CANCEL_SWITCHOVER, a.node())? else {
+        return Ok(());
+    };
+    let _ = attrs.delete_private(CANCEL_SWITCHOVER);
+    let (code, why) = match cancel.as_str() {
+        SWITCHOVER_UNSAFE => (
+            OcfCode::ErrGeneric,
+            "this standby did not receive the old primary's shutdown checkpoint, so it may miss transactions the old primary committed",
+        ),
+        _ => (
+            OcfCode::ErrArgs,
+            "the check that this standby received the old primary's shutdown checkpoint could not run (see the pre-promote log lines)",
+        ),
+    };
+    Err(OcfError::new(
+        code,
+        format!("switchover cancelled: {why}; the old primary keeps its data, restart it or choose another standby"),
+    ))
+}
+
+/// This standby's position, as published in its pre-promote notification or, when no
+/// notification came (a manual promote), read now.
+fn own_position(a: &Agent, db: &Db) -> OcfResult<WalPosition> {
+    if let Some(Published::Known(p)) = a
+        .attributes()
+        .private(LSN_LOCATION, a.node())?
+        .map(|v| Published::parse(Some(&v)))
+    {
+        return Ok(p);
+    }
+    let wal = db.standby_wal().map_err(OcfError::generic)?;
+    let lsn = standby_position(wal.received, wal.replayed)
+        .ok_or_else(|| OcfError::generic("cannot read this standby's WAL position"))?;
+    Ok(WalPosition {
+        timeline: wal.timeline,
+        lsn,
+    })
+}
+
+fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
+    let attrs = a.attributes();
+    let local = a.node();
+    let candidates: BTreeSet<String> = match attrs.private(CANDIDATES, local)? {
+        Some(list) => list.split_whitespace().map(str::to_string).collect(),
+        None => {
+            crate::warn!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
+            return Ok(());
+        }
+    };
+    let mine = own_position(a, db)?;
+    let wait = a
+        .deadline
+        .capped(a.deadline.remaining().saturating_sub(PROMOTE_RESERVE));
+    loop {
+        let others: BTreeMap<String, Published> = candidates
+            .iter()
+            .filter(|n| n.as_str() != local)
+            .map(|n| {
+                Ok((
+                    n.clone(),
+                    Published::parse(attrs.private(LSN_LOCATION, n)?.as_deref()),
+                ))
+            })
+            .collect::<OcfResult<_>>()?;
+        match election::decide(mine, &others) {
+            Verdict::Promote => {
+                crate::info!("this node is the most advanced candidate ({mine})");
+                return Ok(());
+            }
+            Verdict::HandOver { node, position } => {
+                attrs.set_score(local, crate::scores::FIRST_START)?;
+                attrs.set_score(&node, crate::scores::BEST_STANDBY)?;
+                return Err(OcfError::generic(format!(
+                    "{node} is more advanced ({position}) than this node ({mine}): promotion handed over to {node}"
+                )));
+            }
+            Verdict::Waiting(missing) => {
+                if !wait.sleep(POLL) {
+                    return Err(OcfError::generic(format!(
+                        "{} did not publish a WAL position in time; not promoting without knowing whether they are ahead (Pacemaker will retry)",
+                        missing.join(", ")
+                    )));
+                }
+            }
+        }
+    }
+}

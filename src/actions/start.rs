@@ -1,0 +1,73 @@
+//! `start`: always as a standby. A former primary that crashed is refused, since its WAL
+//! may have diverged from the primary promoted after it.
+
+use crate::agent::Agent;
+use crate::controldata::ClusterState;
+use crate::instance;
+use crate::ocf::{OcfCode, OcfError, OcfResult};
+use crate::scores;
+use crate::state::InstanceState;
+use crate::validate;
+
+pub fn start(a: &Agent) -> OcfResult<OcfCode> {
+    a.meta.check_clone_settings()?;
+    validate::installation(a)?;
+    validate::local_configuration(a)?;
+    let probe = instance::settled(a, a.deadline)?;
+    match probe.state {
+        InstanceState::RunningStandby => {
+            crate::info!("instance already running as a standby");
+            return Ok(OcfCode::Success);
+        }
+        InstanceState::Stopped => {}
+        InstanceState::CrashedStandby => {
+            crate::warn!("the standby had crashed; it recovers as a standby");
+        }
+        InstanceState::RunningPrimary => {
+            return Err(OcfError::generic(
+                "the instance is already running as a primary outside Pacemaker's control: stop it, then run 'crm_resource --cleanup'",
+            ))
+        }
+        InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
+            return Err(OcfError::generic(format!(
+                "refusing to start: {}; it may hold WAL the current primary never got. Rebuild it from the current primary (pg_basebackup, or pg_rewind), then run 'crm_resource --cleanup --resource {} --node {}'",
+                probe.state.monitor_result().err().map(|e| e.reason).unwrap_or_default(),
+                a.meta.resource,
+                a.node()
+            )))
+        }
+        InstanceState::Transitional(_) | InstanceState::Unreachable(_) => {
+            return Err(probe.state.monitor_result().err().unwrap_or_else(|| OcfError::generic("unexpected state")))
+        }
+    }
+    let was_clean_primary = !a.params.datadir.join("backup_label").exists()
+        && instance::controldata(a)?.state == ClusterState::ShutDown;
+    instance::start_standby(a)?;
+    crate::info!("instance started as a standby");
+    if was_clean_primary {
+        apply_first_start_rule(a);
+    }
+    Ok(OcfCode::Success)
+}
+
+/// A cleanly stopped primary that comes back when no node has a promotion score gets a
+/// small one, so Pacemaker can elect a primary on a cold start.
+fn apply_first_start_rule(a: &Agent) {
+    let attrs = a.attributes();
+    let result = attrs.partition().and_then(|partition| {
+        let existing = partition
+            .iter()
+            .map(|n| attrs.score(n))
+            .collect::<OcfResult<Vec<_>>>()?;
+        match scores::first_start_score(true, &existing) {
+            Some(score) => {
+                crate::info!("no promotion score in the partition and this instance was a cleanly stopped primary: setting its score to {score}");
+                attrs.set_score(a.node(), score)
+            }
+            None => Ok(()),
+        }
+    });
+    if let Err(e) = result {
+        crate::warn!("first-start promotion score not set: {}", e.reason);
+    }
+}

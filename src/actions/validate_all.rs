@@ -1,0 +1,12 @@
+//! `validate-all`: every check the agent can make on this node.
+
+use crate::agent::Agent;
+use crate::ocf::{OcfCode, OcfResult};
+use crate::validate;
+
+pub fn validate_all(a: &Agent) -> OcfResult<OcfCode> {
+    a.meta.check_clone_settings()?;
+    validate::installation(a)?;
+    validate::local_configuration(a)?;
+    Ok(OcfCode::Success)
+}

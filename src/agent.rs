@@ -1,0 +1,73 @@
+//! What every action works with: the settings, Pacemaker's meta data, the action's
+//! deadline, and lazily the node name and the system user.
+
+use crate::attributes::Attributes;
+use crate::command::SystemUser;
+use crate::config::{Env, Meta, Params};
+use crate::deadline::Deadline;
+use crate::ocf::OcfResult;
+use std::cell::OnceCell;
+use std::path::PathBuf;
+
+pub struct Agent {
+    pub env: Env,
+    pub params: Params,
+    pub meta: Meta,
+    pub deadline: Deadline,
+    node: OnceCell<String>,
+    user: OnceCell<SystemUser>,
+}
+
+impl Agent {
+    pub fn new(env: Env) -> OcfResult<Self> {
+        let params = Params::from_env(&env)?;
+        let meta = Meta::from_env(&env);
+        let deadline = Deadline::for_action(meta.timeout);
+        Ok(Agent {
+            env,
+            params,
+            meta,
+            deadline,
+            node: OnceCell::new(),
+            user: OnceCell::new(),
+        })
+    }
+
+    pub fn attributes(&self) -> Attributes {
+        Attributes::new(&self.meta.resource, self.deadline)
+    }
+
+    /// This node's name: Pacemaker passes it to every action; outside a cluster
+    /// (`crm_resource --validate`, manual runs) ask crm_node, then the kernel.
+    pub fn node(&self) -> &str {
+        self.node.get_or_init(|| {
+            self.meta
+                .node_name
+                .clone()
+                .or_else(|| self.attributes().local_node().ok())
+                .unwrap_or_else(|| {
+                    nix::sys::utsname::uname()
+                        .map(|u| u.nodename().to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                })
+        })
+    }
+
+    pub fn user(&self) -> OcfResult<&SystemUser> {
+        if let Some(u) = self.user.get() {
+            return Ok(u);
+        }
+        let u = SystemUser::lookup(&self.params.system_user)?;
+        Ok(self.user.get_or_init(|| u))
+    }
+
+    /// Where the primary's monitor keeps what it last wrote.
+    pub fn state_file(&self) -> PathBuf {
+        let dir = self
+            .env
+            .get("HA_RSCTMP")
+            .filter(|d| !d.is_empty())
+            .map_or("/run/resource-agents", String::as_str);
+        PathBuf::from(dir).join(format!("pgsqlms-{}.state", self.meta.resource))
+    }
+}

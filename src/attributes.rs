@@ -1,0 +1,189 @@
+//! Pacemaker's node attribute tools: promotion scores through `crm_attribute --promotion`,
+//! the election's private attributes through `attrd_updater --private`, membership through
+//! `crm_node`. Thin wrappers; every call is bounded.
+
+use crate::deadline::Deadline;
+use crate::ocf::{OcfError, OcfResult};
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+/// No single tool call may take more than this, whatever the action's budget.
+const CALL_LIMIT: Duration = Duration::from_secs(10);
+
+pub struct Attributes {
+    resource: String,
+    deadline: Deadline,
+}
+
+fn tool(name: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(name);
+    c.args(args);
+    c
+}
+
+impl Attributes {
+    pub fn new(resource: &str, deadline: Deadline) -> Self {
+        Attributes {
+            resource: resource.to_string(),
+            deadline,
+        }
+    }
+
+    fn run(&self, cmd: Command) -> OcfResult<crate::command::Output> {
+        crate::command::run(cmd, self.deadline.capped(CALL_LIMIT))
+    }
+
+    fn run_ok(&self, cmd: Command, what: &str) -> OcfResult<()> {
+        let out = self.run(cmd)?;
+        if out.success {
+            Ok(())
+        } else {
+            Err(OcfError::generic(format!(
+                "could not {what}: {}",
+                out.last_error_line()
+            )))
+        }
+    }
+
+    /// The local node's name, as Pacemaker knows it.
+    pub fn local_node(&self) -> OcfResult<String> {
+        let out = self.run(tool("crm_node", &["-n"]))?;
+        let name = out.stdout.trim().to_string();
+        if out.success && !name.is_empty() {
+            Ok(name)
+        } else {
+            Err(OcfError::generic(format!(
+                "crm_node -n did not give this node's name: {}",
+                out.last_error_line()
+            )))
+        }
+    }
+
+    /// Names of the nodes in this node's partition.
+    pub fn partition(&self) -> OcfResult<BTreeSet<String>> {
+        let out = self.run(tool("crm_node", &["-p"]))?;
+        if !out.success {
+            return Err(OcfError::generic(format!(
+                "crm_node -p failed: {}",
+                out.last_error_line()
+            )));
+        }
+        Ok(out.stdout.split_whitespace().map(str::to_string).collect())
+    }
+
+    fn promotion_cmd(&self, node: &str) -> Command {
+        let mut c = Command::new("crm_attribute");
+        c.arg(format!("--promotion={}", self.resource)).args([
+            "--lifetime",
+            "reboot",
+            "--node",
+            node,
+        ]);
+        c
+    }
+
+    /// The promotion score of `node`, if it has one.
+    pub fn score(&self, node: &str) -> OcfResult<Option<i64>> {
+        let mut c = self.promotion_cmd(node);
+        c.args(["--query", "--quiet"]);
+        let out = self.run(c)?;
+        if !out.success {
+            return Ok(None);
+        }
+        Ok(out.stdout.trim().parse::<i64>().ok())
+    }
+
+    pub fn set_score(&self, node: &str, score: i64) -> OcfResult<()> {
+        let mut c = self.promotion_cmd(node);
+        c.args(["--update", &score.to_string()]);
+        self.run_ok(c, &format!("set the promotion score of {node} to {score}"))
+    }
+
+    fn private_name(&self, attr: &str) -> String {
+        format!("{attr}-{}", self.resource)
+    }
+
+    /// Sets one of the election's attributes for the local node. Private attributes stay
+    /// in attrd's memory: they never reach the CIB, so they do not abort transitions.
+    pub fn set_private(&self, attr: &str, value: &str) -> OcfResult<()> {
+        let name = self.private_name(attr);
+        self.run_ok(
+            tool(
+                "attrd_updater",
+                &[
+                    "--private",
+                    "--lifetime",
+                    "reboot",
+                    "--name",
+                    &name,
+                    "--update",
+                    value,
+                ],
+            ),
+            &format!("set attribute {name}"),
+        )
+    }
+
+    pub fn delete_private(&self, attr: &str) -> OcfResult<()> {
+        let name = self.private_name(attr);
+        self.run_ok(
+            tool(
+                "attrd_updater",
+                &[
+                    "--private",
+                    "--lifetime",
+                    "reboot",
+                    "--name",
+                    &name,
+                    "--delete",
+                ],
+            ),
+            &format!("delete attribute {name}"),
+        )
+    }
+
+    /// One of the election's attributes on `node`; `None` when absent or empty.
+    pub fn private(&self, attr: &str, node: &str) -> OcfResult<Option<String>> {
+        let name = self.private_name(attr);
+        let out = self.run(tool(
+            "attrd_updater",
+            &["--name", &name, "--query", "--node", node],
+        ))?;
+        if !out.success {
+            return Ok(None);
+        }
+        Ok(parse_query(&out.stdout).filter(|v| !v.is_empty()))
+    }
+}
+
+/// Reads `name="x" host="y" value="z"` as printed by `attrd_updater --query`.
+fn parse_query(stdout: &str) -> Option<String> {
+    let line = stdout.lines().find(|l| l.contains("value=\""))?;
+    let start = line.find("value=\"")? + "value=\"".len();
+    let rest = &line[start..];
+    Some(rest[..rest.rfind('"')?].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_query;
+
+    #[test]
+    fn reads_attrd_updater_query_output() {
+        assert_eq!(
+            parse_query("name=\"lsn_location-pgsqld\" host=\"node1\" value=\"2#50332208\"\n")
+                .as_deref(),
+            Some("2#50332208")
+        );
+        assert_eq!(
+            parse_query("name=\"nodes-pgsqld\" host=\"node1\" value=\"node1 node2\"").as_deref(),
+            Some("node1 node2")
+        );
+        assert_eq!(
+            parse_query("name=\"x\" host=\"n\" value=\"\"").as_deref(),
+            Some("")
+        );
+        assert_eq!(parse_query(""), None);
+    }
+}

@@ -1,0 +1,78 @@
+//! Logging as Pacemaker's agents do: syslog with HA_LOGFACILITY and a `pgsqlms(<resource>)`
+//! tag, plain `LEVEL: message` lines on stderr (Pacemaker captures them), debug lines only
+//! with HA_debug=1, and the `ocf-exit-reason:` line for the administrator.
+
+use std::io::Write;
+use std::sync::Mutex;
+use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
+
+struct Sink {
+    syslog: Option<Logger<LoggerBackend, Formatter3164>>,
+    debug: bool,
+}
+
+static SINK: Mutex<Option<Sink>> = Mutex::new(None);
+
+/// Sets up logging for `resource` from HA_LOGFACILITY and HA_debug.
+pub fn init(resource: &str, facility: Option<&str>, debug: bool) {
+    let syslog = match facility.map(str::trim) {
+        Some("none") | Some("") => None,
+        other => {
+            let facility = other
+                .and_then(|f| f.parse::<Facility>().ok())
+                .unwrap_or(Facility::LOG_DAEMON);
+            syslog::unix(Formatter3164 {
+                facility,
+                hostname: None,
+                process: format!("pgsqlms({resource})"),
+                pid: std::process::id(),
+            })
+            .ok()
+        }
+    };
+    *SINK.lock().unwrap_or_else(|e| e.into_inner()) = Some(Sink { syslog, debug });
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+pub fn log(level: Level, msg: &str) {
+    let mut guard = SINK.lock().unwrap_or_else(|e| e.into_inner());
+    let debug = guard.as_ref().is_some_and(|s| s.debug);
+    if level == Level::Debug && !debug {
+        return;
+    }
+    let label = match level {
+        Level::Debug => "DEBUG",
+        Level::Info => "INFO",
+        Level::Warning => "WARNING",
+        Level::Error => "ERROR",
+    };
+    let _ = writeln!(std::io::stderr(), "{label}: {msg}");
+    if let Some(logger) = guard.as_mut().and_then(|s| s.syslog.as_mut()) {
+        let _ = match level {
+            Level::Debug => logger.debug(msg),
+            Level::Info => logger.info(msg),
+            Level::Warning => logger.warning(msg),
+            Level::Error => logger.err(msg),
+        };
+    }
+}
+
+/// The reason Pacemaker shows in `crm_mon` for a failed action.
+pub fn exit_reason(reason: &str) {
+    log(Level::Error, reason);
+    let _ = writeln!(std::io::stderr(), "ocf-exit-reason:{reason}");
+}
+
+#[macro_export]
+macro_rules! debug { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Debug, &format!($($a)*)) } }
+#[macro_export]
+macro_rules! info { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Info, &format!($($a)*)) } }
+#[macro_export]
+macro_rules! warn { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Warning, &format!($($a)*)) } }

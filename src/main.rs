@@ -1,0 +1,88 @@
+//! pgsqlms: Pacemaker OCF resource agent for PostgreSQL streaming replication.
+
+mod actions;
+mod agent;
+mod attributes;
+mod command;
+mod config;
+mod conninfo;
+mod controldata;
+mod deadline;
+mod election;
+mod instance;
+mod log;
+mod lsn;
+mod notify;
+mod ocf;
+mod pg;
+mod scores;
+mod shutdown_checkpoint;
+mod state;
+mod statefile;
+mod validate;
+
+use clap::Parser;
+use ocf::OcfCode;
+
+/// Pacemaker OCF resource agent for PostgreSQL streaming-replication clusters.
+///
+/// Pacemaker runs it with the action as its only argument and the resource's settings in
+/// OCF_RESKEY_* variables; the exit code is the OCF result.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// start, stop, monitor, promote, demote, notify, reload, meta-data, validate-all or
+    /// methods
+    action: String,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    std::process::exit(run(&cli.action).exit_code());
+}
+
+fn run(action: &str) -> OcfCode {
+    match action {
+        "meta-data" => {
+            actions::meta_data::meta_data();
+            return OcfCode::Success;
+        }
+        "methods" => {
+            actions::methods::methods();
+            return OcfCode::Success;
+        }
+        _ => {}
+    }
+    let env: config::Env = std::env::vars().collect();
+    let resource = config::Meta::from_env(&env).resource;
+    log::init(
+        &resource,
+        env.get("HA_LOGFACILITY").map(String::as_str),
+        env.get("HA_debug").is_some_and(|v| v == "1"),
+    );
+    if !actions::ACTIONS.contains(&action) {
+        log::exit_reason(&format!("action {action:?} is not implemented"));
+        return OcfCode::ErrUnimplemented;
+    }
+    // PostgreSQL's programs run as the system user, who may not enter the caller's cwd.
+    let _ = std::env::set_current_dir("/");
+    let result = agent::Agent::new(env).and_then(|agent| {
+        if action != "monitor" {
+            // Transitions change scores outside the monitor: its cache is stale now.
+            statefile::forget(&agent.state_file());
+        }
+        actions::run(action, &agent)
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if e.code == OcfCode::NotRunning {
+                log::log(log::Level::Info, &e.reason);
+                println!("ocf-exit-reason:{}", e.reason);
+            } else {
+                log::exit_reason(&e.reason);
+            }
+            e.code
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The agent's SQL: a direct protocol connection to the local instance over its socket
+//! (no psql), every call bounded in time.
+
+use crate::command::SystemUser;
+use crate::config::Params;
+use crate::lsn::Lsn;
+use crate::scores::ReplicationRow;
+use nix::unistd::{Gid, Uid};
+use std::future::Future;
+use std::time::Duration;
+use tokio::runtime::Runtime;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, Row};
+
+/// Why a connection could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError {
+    /// Nothing listens on the socket (no socket file, or connection refused).
+    NotListening,
+    /// The server refuses connections for now (SQLSTATE 57P03).
+    Rejecting(String),
+    /// Anything else: authentication, too many clients, timeout.
+    Failed(String),
+}
+
+pub struct Db {
+    rt: Runtime,
+    client: Client,
+    timeout: Duration,
+}
+
+/// Connects with the effective uid and gid of the system user, so that the local `peer`
+/// authentication PostgreSQL installs by default accepts the agent as that role, as it
+/// accepted PAF's psql.
+struct EffectiveIdentity {
+    switched: bool,
+}
+
+impl EffectiveIdentity {
+    fn assume(user: &SystemUser) -> Self {
+        let switched = Uid::effective().is_root() && !user.uid.is_root();
+        if switched {
+            let _ = nix::unistd::setegid(user.gid);
+            let _ = nix::unistd::seteuid(user.uid);
+        }
+        EffectiveIdentity { switched }
+    }
+}
+
+impl Drop for EffectiveIdentity {
+    fn drop(&mut self) {
+        if self.switched {
+            let _ = nix::unistd::seteuid(Uid::from_raw(0));
+            let _ = nix::unistd::setegid(Gid::from_raw(0));
+        }
+    }
+}
+
+fn classify(e: &tokio_postgres::Error) -> ConnectError {
+    if let Some(db) = e.as_db_error() {
+        if db.code() == &SqlState::CANNOT_CONNECT_NOW {
+            return ConnectError::Rejecting(db.message().to_string());
+        }
+        return ConnectError::Failed(db.message().to_string());
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) {
+                return ConnectError::NotListening;
+            }
+        }
+        source = s.source();
+    }
+    ConnectError::Failed(e.to_string())
+}
+
+impl Db {
+    /// Connects to the local instance as role `system_user`, database `postgres`, giving
+    /// up after `timeout` (for the handshake and for each later statement).
+    pub fn connect(
+        params: &Params,
+        user: &SystemUser,
+        timeout: Duration,
+    ) -> Result<Db, ConnectError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ConnectError::Failed(format!("cannot start the client runtime: {e}")))?;
+        let mut cfg = tokio_postgres::Config::new();
+        if params.pghost.starts_with('/') {
+            cfg.host_path(&params.pghost);
+        } else {
+            cfg.host(&params.pghost);
+        }
+        cfg.port(params.pgport)
+            .user(&user.name)
+            .dbname("postgres")
+            .application_name("pgsqlms")
+            .connect_timeout(timeout)
+            .options(format!(
+                "-c statement_timeout={}",
+                timeout.as_millis().max(1)
+            ));
+        let connected = {
+            let _identity = EffectiveIdentity::assume(user);
+            rt.block_on(tokio::time::timeout(timeout, cfg.connect(NoTls)))
+        };
+        match connected {
+            Err(_) => Err(ConnectError::Failed(format!(
+                "no answer within {} ms",
+                timeout.as_millis()
+            ))),
+            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Ok((client, connection))) => {
+                rt.spawn(connection);
+                Ok(Db {
+                    rt,
+                    client,
+                    timeout,
+                })
+            }
+        }
+    }
+
+    fn bounded<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, String> {
+        match self.rt.block_on(tokio::time::timeout(self.timeout, fut)) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(format!(
+                "{what} failed: {}",
+                e.as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_string())
+            )),
+            Err(_) => Err(format!(
+                "{what} got no answer within {} ms",
+                self.timeout.as_millis()
+            )),
+        }
+    }
+
+    fn row(&self, sql: &str) -> Result<Row, String> {
+        self.bounded(sql, self.client.query_one(sql, &[]))
+    }
+
+    pub fn is_in_recovery(&self) -> Result<bool, String> {
+        self.row("SELECT pg_is_in_recovery()")?
+            .try_get(0)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Forces a checkpoint (a restartpoint on a standby) so pg_control shows the latest
+    /// timeline and redo position.
+    pub fn checkpoint(&self) -> Result<(), String> {
+        self.bounded("CHECKPOINT", self.client.batch_execute("CHECKPOINT"))
+    }
+
+    /// A standby's timeline (the furthest of its last checkpoint's and the one it
+    /// receives) and its received and replayed positions.
+    pub fn standby_wal(&self) -> Result<StandbyWal, String> {
+        let r = self.row(
+            "SELECT (SELECT timeline_id FROM pg_control_checkpoint()), \
+                    (SELECT received_tli FROM pg_stat_wal_receiver), \
+                    pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text",
+        )?;
+        let cp_tli: Option<i32> = r.try_get(0).map_err(|e| e.to_string())?;
+        let rcv_tli: Option<i32> = r.try_get(1).map_err(|e| e.to_string())?;
+        Ok(StandbyWal {
+            timeline: cp_tli.max(rcv_tli).unwrap_or(0).max(0) as u32,
+            received: lsn_column(&r, 2)?,
+            replayed: lsn_column(&r, 3)?,
+        })
+    }
+
+    /// The last checkpoint's redo position and timeline, from pg_control.
+    pub fn checkpoint_redo(&self) -> Result<(Lsn, u32), String> {
+        let r = self.row("SELECT redo_lsn::text, timeline_id FROM pg_control_checkpoint()")?;
+        let redo = lsn_column(&r, 0)?.ok_or("pg_control has no redo position")?;
+        let tl: i32 = r.try_get(1).map_err(|e| e.to_string())?;
+        Ok((redo, tl.max(0) as u32))
+    }
+
+    /// `pg_stat_replication`, as the score computation needs it.
+    pub fn replication(&self) -> Result<Vec<ReplicationRow>, String> {
+        let sql = "SELECT application_name, state, write_lsn::text, \
+                   pg_wal_lsn_diff(pg_current_wal_lsn(), write_lsn)::bigint \
+                   FROM pg_stat_replication";
+        let rows = self.bounded(sql, self.client.query(sql, &[]))?;
+        rows.iter()
+            .map(|r| {
+                let lag: Option<i64> = r.try_get(3).map_err(|e| e.to_string())?;
+                Ok(ReplicationRow {
+                    application_name: r
+                        .try_get::<_, Option<String>>(0)
+                        .map_err(|e| e.to_string())?
+                        .unwrap_or_default(),
+                    state: r
+                        .try_get::<_, Option<String>>(1)
+                        .map_err(|e| e.to_string())?
+                        .unwrap_or_default(),
+                    write_lsn: lsn_column(r, 2)?,
+                    lag: lag.map(|l| l.max(0) as u64),
+                })
+            })
+            .collect()
+    }
+
+    /// Promotes this standby and waits for the end of recovery, at most `wait`.
+    pub fn promote(&self, wait: Duration) -> Result<bool, String> {
+        let secs = wait.as_secs().clamp(1, i32::MAX as u64) as i32;
+        self.bounded(
+            "pg_promote",
+            self.client
+                .query_one("SELECT pg_promote(true, $1)", &[&secs]),
+        )?
+        .try_get(0)
+        .map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StandbyWal {
+    pub timeline: u32,
+    pub received: Option<Lsn>,
+    pub replayed: Option<Lsn>,
+}
+
+fn lsn_column(r: &Row, i: usize) -> Result<Option<Lsn>, String> {
+    let v: Option<String> = r.try_get(i).map_err(|e| e.to_string())?;
+    v.map(|s| s.parse::<Lsn>()).transpose()
+}

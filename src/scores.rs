@@ -1,0 +1,336 @@
+//! Promotion scores: what the primary's monitor wants each node's score to be. Pure.
+
+use crate::lsn::Lsn;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Score of the running primary.
+pub const PRIMARY: i64 = 1001;
+/// Score of the best connected standby; the next ones get 10 less each.
+pub const BEST_STANDBY: i64 = 1000;
+const RANK_STEP: i64 = 10;
+/// Score of a standby still catching up from a base backup or starting.
+pub const NOT_READY: i64 = -1;
+/// Score of a partition node with no replication connection to the primary.
+pub const NOT_CONNECTED: i64 = -1000;
+/// Score given to the first instance started from a cleanly stopped primary when no node
+/// has a score, so that Pacemaker has something to promote (PAF's first-start rule).
+pub const FIRST_START: i64 = 1;
+
+/// One row of `pg_stat_replication`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationRow {
+    pub application_name: String,
+    pub state: String,
+    pub write_lsn: Option<Lsn>,
+    /// Bytes between the primary's current WAL position and `write_lsn`.
+    pub lag: Option<u64>,
+}
+
+/// Why a node got the score it got, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// A connection whose application_name names no partition node (pg_basebackup, a
+    /// misconfigured standby, a node outside the partition).
+    UnknownStandby(String),
+    /// A connection that claims to be this node: it replicates from itself.
+    SelfReplication,
+    NotReady {
+        node: String,
+        state: String,
+    },
+    LagAboveMax {
+        node: String,
+        lag: u64,
+    },
+    NotConnected(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScorePlan {
+    pub scores: BTreeMap<String, i64>,
+    pub notes: Vec<Note>,
+}
+
+/// Computes every partition node's promotion score from the primary's point of view.
+/// Node names are matched exactly; nodes outside the partition are left alone (their
+/// transient scores go away with them).
+pub fn plan(
+    local: &str,
+    partition: &BTreeSet<String>,
+    rows: &[ReplicationRow],
+    maxlag: u64,
+) -> ScorePlan {
+    let mut out = ScorePlan::default();
+    out.scores.insert(local.to_string(), PRIMARY);
+
+    // Keep one row per node: the most advanced, in case a node has several connections.
+    let mut by_node: BTreeMap<&str, &ReplicationRow> = BTreeMap::new();
+    for row in rows {
+        let name = row.application_name.as_str();
+        if name == local {
+            out.notes.push(Note::SelfReplication);
+            continue;
+        }
+        if !partition.contains(name) {
+            out.notes.push(Note::UnknownStandby(name.to_string()));
+            continue;
+        }
+        let ready = |r: &ReplicationRow| !is_not_ready(&r.state);
+        let better = match by_node.get(name) {
+            None => true,
+            Some(prev) => (ready(row), row.write_lsn) > (ready(prev), prev.write_lsn),
+        };
+        if better {
+            by_node.insert(name, row);
+        }
+    }
+
+    let (not_ready, mut ready): (Vec<_>, Vec<_>) =
+        by_node.into_values().partition(|r| is_not_ready(&r.state));
+    for r in not_ready {
+        out.scores.insert(r.application_name.clone(), NOT_READY);
+        out.notes.push(Note::NotReady {
+            node: r.application_name.clone(),
+            state: r.state.clone(),
+        });
+    }
+    // Most advanced first; ties by name so the order is stable.
+    ready.sort_by(|a, b| {
+        b.write_lsn
+            .cmp(&a.write_lsn)
+            .then_with(|| a.application_name.cmp(&b.application_name))
+    });
+    for (rank, r) in ready.into_iter().enumerate() {
+        let base = (BEST_STANDBY - RANK_STEP * rank as i64).max(1);
+        let lag = r.lag.unwrap_or(u64::MAX);
+        let score = if maxlag > 0 && lag > maxlag {
+            out.notes.push(Note::LagAboveMax {
+                node: r.application_name.clone(),
+                lag,
+            });
+            -base
+        } else {
+            base
+        };
+        out.scores.insert(r.application_name.clone(), score);
+    }
+
+    for node in partition {
+        if !out.scores.contains_key(node) {
+            out.scores.insert(node.clone(), NOT_CONNECTED);
+            out.notes.push(Note::NotConnected(node.clone()));
+        }
+    }
+    out
+}
+
+fn is_not_ready(state: &str) -> bool {
+    matches!(state, "startup" | "backup")
+}
+
+/// The scores to write: those that differ from what is known to be set.
+pub fn changes(
+    wanted: &BTreeMap<String, i64>,
+    current: &BTreeMap<String, i64>,
+) -> Vec<(String, i64)> {
+    wanted
+        .iter()
+        .filter(|(node, score)| current.get(*node) != Some(*score))
+        .map(|(n, s)| (n.clone(), *s))
+        .collect()
+}
+
+/// PAF's first-start rule: an instance that was a cleanly stopped primary gets a small
+/// positive score when no partition node has a non-negative score, so the cluster can
+/// elect it on a cold start.
+pub fn first_start_score(was_clean_primary: bool, partition_scores: &[Option<i64>]) -> Option<i64> {
+    let any_score = partition_scores.iter().flatten().any(|s| *s >= 0);
+    (was_clean_primary && !any_score).then_some(FIRST_START)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn row(name: &str, state: &str, lsn: u64, lag: u64) -> ReplicationRow {
+        ReplicationRow {
+            application_name: name.into(),
+            state: state.into(),
+            write_lsn: Some(Lsn(lsn)),
+            lag: Some(lag),
+        }
+    }
+
+    fn scores(p: &ScorePlan) -> Vec<(&str, i64)> {
+        p.scores.iter().map(|(n, s)| (n.as_str(), *s)).collect()
+    }
+
+    #[test]
+    fn primary_gets_1001_and_standbys_rank_most_advanced_first() {
+        let p = plan(
+            "a",
+            &nodes(&["a", "b", "c", "d"]),
+            &[
+                row("b", "streaming", 100, 50),
+                row("c", "streaming", 150, 0),
+                row("d", "catchup", 120, 30),
+            ],
+            0,
+        );
+        assert_eq!(
+            scores(&p),
+            vec![("a", 1001), ("b", 980), ("c", 1000), ("d", 990)]
+        );
+        assert!(p.notes.is_empty());
+    }
+
+    #[test]
+    fn ties_go_to_the_lowest_name() {
+        let p = plan(
+            "a",
+            &nodes(&["a", "c", "b"]),
+            &[row("c", "streaming", 10, 0), row("b", "streaming", 10, 0)],
+            0,
+        );
+        assert_eq!(scores(&p), vec![("a", 1001), ("b", 1000), ("c", 990)]);
+    }
+
+    #[test]
+    fn startup_and_backup_states_are_forbidden() {
+        let p = plan(
+            "a",
+            &nodes(&["a", "b", "c", "d"]),
+            &[
+                row("b", "startup", 500, 0),
+                row("c", "backup", 500, 0),
+                row("d", "streaming", 1, 499),
+            ],
+            0,
+        );
+        assert_eq!(
+            scores(&p),
+            vec![("a", 1001), ("b", -1), ("c", -1), ("d", 1000)]
+        );
+    }
+
+    #[test]
+    fn lag_above_maxlag_is_negative_and_zero_disables() {
+        let rows = [row("b", "streaming", 90, 10), row("c", "streaming", 50, 50)];
+        let p = plan("a", &nodes(&["a", "b", "c"]), &rows, 20);
+        assert_eq!(scores(&p), vec![("a", 1001), ("b", 1000), ("c", -990)]);
+        assert!(p.notes.contains(&Note::LagAboveMax {
+            node: "c".into(),
+            lag: 50
+        }));
+        let p = plan("a", &nodes(&["a", "b", "c"]), &rows, 0);
+        assert_eq!(scores(&p), vec![("a", 1001), ("b", 1000), ("c", 990)]);
+        // Lag exactly at the limit is still allowed.
+        let p = plan("a", &nodes(&["a", "b", "c"]), &rows, 50);
+        assert_eq!(scores(&p), vec![("a", 1001), ("b", 1000), ("c", 990)]);
+    }
+
+    #[test]
+    fn unknown_lag_counts_as_over_maxlag() {
+        let mut r = row("b", "streaming", 90, 0);
+        r.lag = None;
+        r.write_lsn = None;
+        let p = plan("a", &nodes(&["a", "b"]), &[r], 100);
+        assert_eq!(scores(&p), vec![("a", 1001), ("b", -1000)]);
+    }
+
+    #[test]
+    fn partition_nodes_not_streaming_get_minus_1000() {
+        let p = plan(
+            "a",
+            &nodes(&["a", "b", "c"]),
+            &[row("b", "streaming", 1, 0)],
+            0,
+        );
+        assert_eq!(scores(&p), vec![("a", 1001), ("b", 1000), ("c", -1000)]);
+        assert_eq!(p.notes, vec![Note::NotConnected("c".into())]);
+    }
+
+    #[test]
+    fn names_match_exactly_and_outsiders_are_left_alone() {
+        // "node1" is a substring of "node10": PAF's regex matched it, we must not.
+        let p = plan(
+            "node2",
+            &nodes(&["node10", "node2"]),
+            &[
+                row("node1", "streaming", 5, 0),
+                row("pg_basebackup", "backup", 5, 0),
+            ],
+            0,
+        );
+        assert_eq!(scores(&p), vec![("node10", -1000), ("node2", 1001)]);
+        assert!(p.notes.contains(&Note::UnknownStandby("node1".into())));
+        assert!(p
+            .notes
+            .contains(&Note::UnknownStandby("pg_basebackup".into())));
+    }
+
+    #[test]
+    fn self_replication_is_reported_and_ignored() {
+        let p = plan("a", &nodes(&["a"]), &[row("a", "streaming", 5, 0)], 0);
+        assert_eq!(scores(&p), vec![("a", 1001)]);
+        assert_eq!(p.notes, vec![Note::SelfReplication]);
+    }
+
+    #[test]
+    fn a_node_with_two_connections_keeps_its_best_ready_one() {
+        let p = plan(
+            "a",
+            &nodes(&["a", "b", "c"]),
+            &[
+                row("b", "backup", 900, 0),
+                row("b", "streaming", 100, 0),
+                row("c", "streaming", 200, 0),
+            ],
+            0,
+        );
+        assert_eq!(scores(&p), vec![("a", 1001), ("b", 990), ("c", 1000)]);
+    }
+
+    #[test]
+    fn ranks_never_reach_zero() {
+        let names: Vec<String> = (0..120).map(|i| format!("n{i:03}")).collect();
+        let mut part: BTreeSet<String> = names.iter().cloned().collect();
+        part.insert("p".into());
+        let rows: Vec<_> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| row(n, "streaming", 1000 - i as u64, 0))
+            .collect();
+        let p = plan("p", &part, &rows, 0);
+        assert_eq!(p.scores["n000"], 1000);
+        assert_eq!(p.scores["n099"], 10);
+        assert_eq!(p.scores["n100"], 1);
+        assert_eq!(p.scores["n119"], 1);
+    }
+
+    #[test]
+    fn only_changed_scores_are_written() {
+        let wanted: BTreeMap<String, i64> =
+            [("a".into(), 1001), ("b".into(), 1000), ("c".into(), -1000)].into();
+        let current: BTreeMap<String, i64> = [("a".into(), 1001), ("b".into(), 990)].into();
+        assert_eq!(
+            changes(&wanted, &current),
+            vec![("b".to_string(), 1000), ("c".to_string(), -1000)]
+        );
+        assert!(changes(&wanted, &wanted).is_empty());
+    }
+
+    #[test]
+    fn first_start_rule() {
+        assert_eq!(first_start_score(true, &[None, None]), Some(1));
+        assert_eq!(first_start_score(true, &[]), Some(1));
+        assert_eq!(first_start_score(true, &[Some(-1000), None]), Some(1));
+        assert_eq!(first_start_score(true, &[Some(0)]), None);
+        assert_eq!(first_start_score(true, &[None, Some(1000)]), None);
+        assert_eq!(first_start_score(false, &[None]), None);
+    }
+}

@@ -1,0 +1,231 @@
+//! Classification of the local instance from what can be observed of it. Pure: the probing
+//! lives in `instance.rs`.
+
+use crate::controldata::ClusterState;
+use crate::ocf::{OcfCode, OcfError};
+
+/// What a connection attempt over the instance's socket told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    /// The server answered a query; `in_recovery` is `pg_is_in_recovery()`.
+    Accepting { in_recovery: bool },
+    /// The server is up but refuses connections for now (starting up, shutting down, in crash
+    /// recovery, or a warm standby): SQLSTATE 57P03.
+    Rejecting(String),
+    /// Nothing listens on the socket.
+    NotListening,
+    /// The server is there but the connection or the query failed (authentication, too many
+    /// connections, timeout).
+    Unreachable(String),
+}
+
+/// The state of the local instance, as the agent acts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceState {
+    RunningStandby,
+    RunningPrimary,
+    /// Cleanly stopped, or a base backup never started: safe to start as a standby.
+    Stopped,
+    /// Not running, but pg_control says it was a primary: it crashed.
+    CrashedPrimary(ClusterState),
+    /// Not running, but pg_control says it was a standby: it crashed.
+    CrashedStandby,
+    /// Not running, and pg_control's state does not tell which role it had.
+    Crashed(ClusterState),
+    /// A postmaster is running but does not accept connections yet (or any more).
+    Transitional(String),
+    /// Something is running that the agent cannot talk to.
+    Unreachable(String),
+}
+
+/// Facts about an instance that does not answer, gathered only when needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownFacts {
+    pub postmaster_alive: bool,
+    pub backup_label: bool,
+    pub cluster_state: ClusterState,
+}
+
+/// Classifies an instance that answered (or refused) on its socket. Returns `None` when
+/// nothing listens, in which case `classify_down` decides from the files.
+pub fn classify_liveness(liveness: &Liveness) -> Option<InstanceState> {
+    match liveness {
+        Liveness::Accepting { in_recovery: true } => Some(InstanceState::RunningStandby),
+        Liveness::Accepting { in_recovery: false } => Some(InstanceState::RunningPrimary),
+        Liveness::Rejecting(why) => Some(InstanceState::Transitional(why.clone())),
+        Liveness::Unreachable(why) => Some(InstanceState::Unreachable(why.clone())),
+        Liveness::NotListening => None,
+    }
+}
+
+/// Classifies an instance nothing listens for.
+pub fn classify_down(facts: &DownFacts) -> InstanceState {
+    if facts.postmaster_alive {
+        return InstanceState::Transitional(
+            "the postmaster is alive but does not listen on its socket".into(),
+        );
+    }
+    // A fresh base backup says "in production" in pg_control but holds a backup_label:
+    // it never ran, so it is stopped, not crashed.
+    if facts.backup_label {
+        return InstanceState::Stopped;
+    }
+    match facts.cluster_state {
+        ClusterState::ShutDown | ClusterState::ShutDownInRecovery => InstanceState::Stopped,
+        ClusterState::InArchiveRecovery => InstanceState::CrashedStandby,
+        // Only a primary writes these: a standby shuts down straight into
+        // "shut down in recovery" and recovers in "in archive recovery".
+        s @ (ClusterState::InProduction
+        | ClusterState::ShuttingDown
+        | ClusterState::InCrashRecovery) => InstanceState::CrashedPrimary(s),
+        s @ ClusterState::StartingUp => InstanceState::Crashed(s),
+    }
+}
+
+impl InstanceState {
+    /// The monitor's answer for this state: its OCF code, and for every non-running state
+    /// the reason the administrator sees.
+    pub fn monitor_result(&self) -> Result<OcfCode, OcfError> {
+        match self {
+            InstanceState::RunningStandby => Ok(OcfCode::Success),
+            InstanceState::RunningPrimary => Ok(OcfCode::RunningPromoted),
+            InstanceState::Stopped => Err(OcfError::new(
+                OcfCode::NotRunning,
+                "instance is cleanly stopped",
+            )),
+            InstanceState::CrashedPrimary(s) => Err(OcfError::new(
+                OcfCode::FailedPromoted,
+                format!(
+                    "instance is not running but pg_control says \"{}\": the primary crashed",
+                    s.as_str()
+                ),
+            )),
+            InstanceState::CrashedStandby => Err(OcfError::generic(
+                "instance is not running but pg_control says \"in archive recovery\": the standby crashed",
+            )),
+            InstanceState::Crashed(s) => Err(OcfError::generic(format!(
+                "instance is not running but pg_control says \"{}\": it crashed",
+                s.as_str()
+            ))),
+            InstanceState::Transitional(why) => Err(OcfError::generic(format!(
+                "instance does not accept connections: {why}; a warm standby (hot_standby=off) is not supported"
+            ))),
+            InstanceState::Unreachable(why) => Err(OcfError::generic(format!(
+                "cannot query the instance: {why}; check max_connections and that role and local authentication allow the agent's system_user"
+            ))),
+        }
+    }
+
+    /// Still changing on its own: worth waiting for within an action's time.
+    pub fn is_transitional(&self) -> bool {
+        matches!(self, InstanceState::Transitional(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn down(alive: bool, label: bool, state: ClusterState) -> InstanceState {
+        classify_down(&DownFacts {
+            postmaster_alive: alive,
+            backup_label: label,
+            cluster_state: state,
+        })
+    }
+
+    const ALL_STATES: [ClusterState; 7] = [
+        ClusterState::StartingUp,
+        ClusterState::ShutDown,
+        ClusterState::ShutDownInRecovery,
+        ClusterState::ShuttingDown,
+        ClusterState::InCrashRecovery,
+        ClusterState::InArchiveRecovery,
+        ClusterState::InProduction,
+    ];
+
+    #[test]
+    fn answering_instances_classify_by_recovery() {
+        assert_eq!(
+            classify_liveness(&Liveness::Accepting { in_recovery: true }),
+            Some(InstanceState::RunningStandby)
+        );
+        assert_eq!(
+            classify_liveness(&Liveness::Accepting { in_recovery: false }),
+            Some(InstanceState::RunningPrimary)
+        );
+        assert!(classify_liveness(&Liveness::Rejecting("starting".into()))
+            .unwrap()
+            .is_transitional());
+        assert_eq!(
+            classify_liveness(&Liveness::Unreachable("too many clients".into())),
+            Some(InstanceState::Unreachable("too many clients".into()))
+        );
+        assert_eq!(classify_liveness(&Liveness::NotListening), None);
+    }
+
+    #[test]
+    fn a_live_postmaster_is_transitional_whatever_pg_control_says() {
+        for s in ALL_STATES {
+            for label in [false, true] {
+                assert!(down(true, label, s).is_transitional(), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn backup_label_means_never_started() {
+        for s in ALL_STATES {
+            assert_eq!(down(false, true, s), InstanceState::Stopped, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn dead_instance_by_pg_control_state() {
+        let expect = |s| match s {
+            ClusterState::ShutDown | ClusterState::ShutDownInRecovery => InstanceState::Stopped,
+            ClusterState::InArchiveRecovery => InstanceState::CrashedStandby,
+            ClusterState::StartingUp => InstanceState::Crashed(s),
+            _ => InstanceState::CrashedPrimary(s),
+        };
+        for s in ALL_STATES {
+            assert_eq!(down(false, false, s), expect(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn monitor_codes_for_every_state() {
+        use ClusterState as C;
+        let cases = [
+            (InstanceState::RunningStandby, OcfCode::Success),
+            (InstanceState::RunningPrimary, OcfCode::RunningPromoted),
+            (InstanceState::Stopped, OcfCode::NotRunning),
+            (
+                InstanceState::CrashedPrimary(C::InProduction),
+                OcfCode::FailedPromoted,
+            ),
+            (InstanceState::CrashedStandby, OcfCode::ErrGeneric),
+            (InstanceState::Crashed(C::StartingUp), OcfCode::ErrGeneric),
+            (InstanceState::Transitional("x".into()), OcfCode::ErrGeneric),
+            (InstanceState::Unreachable("x".into()), OcfCode::ErrGeneric),
+        ];
+        for (state, code) in cases {
+            let got = match state.monitor_result() {
+                Ok(c) => c,
+                Err(e) => {
+                    assert!(!e.reason.is_empty());
+                    e.code
+                }
+            };
+            assert_eq!(got, code, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn crashed_primary_reason_names_the_pg_control_state() {
+        let e = InstanceState::CrashedPrimary(ClusterState::InProduction)
+            .monitor_result()
+            .unwrap_err();
+        assert!(e.reason.contains("in production"), "{}", e.reason);
+    }
+}

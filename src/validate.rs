@@ -1,0 +1,125 @@
+//! The checks behind validate-all and start. Codes follow the OCF semantics: a setting
+//! wrong on every node is OCF_ERR_CONFIGURED (Pacemaker stops the resource everywhere);
+//! something missing on this node only is OCF_ERR_INSTALLED, and this node's own
+//! PostgreSQL configuration being wrong is OCF_ERR_ARGS (Pacemaker bans the node).
+
+use crate::agent::Agent;
+use crate::command;
+use crate::conninfo;
+use crate::instance;
+use crate::ocf::{OcfError, OcfResult};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+pub const MIN_MAJOR: u32 = 12;
+/// Programs the agent runs from bindir.
+pub const PROGRAMS: [&str; 3] = ["postgres", "pg_controldata", "pg_waldump"];
+
+/// Everything the agent needs on this node: data directories, PostgreSQL 12 or later,
+/// its programs and the system user.
+pub fn installation(a: &Agent) -> OcfResult<()> {
+    let p = &a.params;
+    for (name, dir) in [("pgdata", &p.pgdata), ("datadir", &p.datadir)] {
+        if !dir.is_dir() {
+            return Err(OcfError::installed(format!(
+                "{name} directory {} does not exist on this node: create the instance there (initdb or pg_basebackup) or fix the {name} parameter",
+                dir.display()
+            )));
+        }
+    }
+    let version_file = p.datadir.join("PG_VERSION");
+    let version = fs::read_to_string(&version_file).map_err(|e| {
+        OcfError::installed(format!(
+            "cannot read {}: {e}; datadir must point at a PostgreSQL data directory",
+            version_file.display()
+        ))
+    })?;
+    let major: u32 = version
+        .trim()
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| {
+            OcfError::installed(format!(
+                "{} holds {:?}, not a PostgreSQL version",
+                version_file.display(),
+                version.trim()
+            ))
+        })?;
+    if major < MIN_MAJOR {
+        return Err(OcfError::installed(format!(
+            "the instance is PostgreSQL {major}; this agent supports PostgreSQL {MIN_MAJOR} and later: use PAF for older versions or upgrade"
+        )));
+    }
+    for prog in PROGRAMS {
+        let path = p.bin(prog);
+        let executable =
+            fs::metadata(&path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        if !executable {
+            return Err(OcfError::installed(format!(
+                "{} is missing or not executable: install the PostgreSQL {major} server package or fix the bindir parameter",
+                path.display()
+            )));
+        }
+    }
+    a.user()?;
+    Ok(())
+}
+
+/// A server setting as this node's configuration files give it (`postgres -C`).
+fn setting(a: &Agent, name: &str) -> OcfResult<String> {
+    let mut cmd = a.user()?.command(&a.params.bin("postgres"));
+    cmd.arg("-C")
+        .arg(name)
+        .arg("-D")
+        .arg(&a.params.pgdata)
+        .args(&a.params.start_opts);
+    let out = command::run(cmd, a.deadline)?;
+    if !out.success {
+        return Err(OcfError::args(format!(
+            "postgres -C {name} failed: {}; check postgresql.conf and start_opts",
+            out.last_error_line()
+        )));
+    }
+    Ok(out.stdout.trim().to_string())
+}
+
+/// This node's PostgreSQL configuration fits the agent: no recovery.conf template, a
+/// standby follows the latest timeline, names itself after its Pacemaker node, and WAL
+/// carries enough for hot standbys.
+pub fn local_configuration(a: &Agent) -> OcfResult<()> {
+    let p = &a.params;
+    if p.recovery_template.exists() {
+        return Err(OcfError::args(format!(
+            "recovery_template {} exists, but PostgreSQL 12 and later refuse recovery.conf: move its settings to postgresql.conf and remove the file",
+            p.recovery_template.display()
+        )));
+    }
+    let timeline = setting(a, "recovery_target_timeline")?;
+    if timeline != "latest" {
+        return Err(OcfError::args(format!(
+            "recovery_target_timeline is {timeline:?}: set recovery_target_timeline = 'latest' in postgresql.conf so standbys follow a promoted primary"
+        )));
+    }
+    let hot = setting(a, "hot_standby")?;
+    if hot != "on" {
+        return Err(OcfError::args(
+            "hot_standby is off: the agent needs hot standbys it can query; set hot_standby = on",
+        ));
+    }
+    let node = a.node();
+    let conninfo = setting(a, "primary_conninfo")?;
+    if conninfo::value_of(&conninfo, "application_name").as_deref() != Some(node) {
+        return Err(OcfError::args(format!(
+            "primary_conninfo must contain application_name={node} (this node's Pacemaker name) so the primary can rank this standby; add it to primary_conninfo in postgresql.conf"
+        )));
+    }
+    let cd = instance::controldata(a)?;
+    if !matches!(cd.wal_level.as_str(), "replica" | "logical") {
+        return Err(OcfError::args(format!(
+            "wal_level is {:?} in pg_control: set wal_level = replica (or logical) and restart",
+            cd.wal_level
+        )));
+    }
+    Ok(())
+}
