@@ -64,9 +64,9 @@ pub fn log(level: Level, msg: &str) {
     }
 }
 
-/// The reason Pacemaker shows in `crm_mon` for a failed action.
-pub fn exit_reason(reason: &str) {
-    log(Level::Error, reason);
+/// The reason Pacemaker shows in `crm_mon` for an action's result, logged at `level`.
+pub fn exit_reason(level: Level, reason: &str) {
+    log(level, reason);
     let _ = writeln!(std::io::stderr(), "ocf-exit-reason:{reason}");
 }
 

@@ -61,7 +61,10 @@ fn run(action: &str) -> OcfCode {
         env.get("HA_debug").is_some_and(|v| v == "1"),
     );
     if !actions::ACTIONS.contains(&action) {
-        log::exit_reason(&format!("action {action:?} is not implemented"));
+        log::exit_reason(
+            log::Level::Error,
+            &format!("action {action:?} is not implemented"),
+        );
         return OcfCode::ErrUnimplemented;
     }
     // PostgreSQL's programs run as the system user, who may not enter the caller's cwd.
@@ -76,12 +79,13 @@ fn run(action: &str) -> OcfCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            if e.code == OcfCode::NotRunning {
-                log::log(log::Level::Info, &e.reason);
-                println!("ocf-exit-reason:{}", e.reason);
+            // A stopped instance is a normal answer, not an error to shout about.
+            let level = if e.code == OcfCode::NotRunning {
+                log::Level::Info
             } else {
-                log::exit_reason(&e.reason);
-            }
+                log::Level::Error
+            };
+            log::exit_reason(level, &e.reason);
             e.code
         }
     }

@@ -107,7 +107,7 @@ impl Db {
             ));
         let connected = {
             let _identity = EffectiveIdentity::assume(user);
-            rt.block_on(tokio::time::timeout(timeout, cfg.connect(NoTls)))
+            rt.block_on(async { tokio::time::timeout(timeout, cfg.connect(NoTls)).await })
         };
         match connected {
             Err(_) => Err(ConnectError::Failed(format!(
@@ -131,7 +131,10 @@ impl Db {
         what: &str,
         fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, String> {
-        match self.rt.block_on(tokio::time::timeout(self.timeout, fut)) {
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(self.timeout, fut).await })
+        {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(format!(
                 "{what} failed: {}",
