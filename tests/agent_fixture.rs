@@ -10,12 +10,18 @@ fn fixture_primary_and_two_streaming_standbys() {
     assert!(!c.in_recovery("node-a"));
     assert!(c.in_recovery("node-b"));
     assert!(c.in_recovery("node-c"));
-    c.sql("node-a", "CREATE TABLE t(i int); INSERT INTO t SELECT generate_series(1, 100)");
+    c.sql(
+        "node-a",
+        "CREATE TABLE t(i int); INSERT INTO t SELECT generate_series(1, 100)",
+    );
     c.wait_replayed("node-a", "node-b");
     c.wait_replayed("node-a", "node-c");
     assert_eq!(c.sql("node-b", "SELECT count(*) FROM t"), "100");
     assert_eq!(c.sql("node-c", "SELECT count(*) FROM t"), "100");
-    let apps = c.sql("node-a", "SELECT string_agg(application_name, ',' ORDER BY 1) FROM pg_stat_replication");
+    let apps = c.sql(
+        "node-a",
+        "SELECT string_agg(application_name, ',' ORDER BY 1) FROM pg_stat_replication",
+    );
     assert_eq!(apps, "node-b,node-c");
     // every node has the settings validate-all wants
     for n in ["node-a", "node-b", "node-c"] {
@@ -44,31 +50,138 @@ fn fixture_standins_record_and_store() {
             .env("OCF_RESKEY_CRM_meta_on_node", "node-a")
             .output()
             .unwrap();
-        (o.status.code().unwrap(), String::from_utf8_lossy(&o.stdout).trim().to_string())
+        (
+            o.status.code().unwrap(),
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        )
     };
-    let q = ["--promotion=pgsqld", "--lifetime", "reboot", "--node", "node-b", "--query", "--quiet"];
+    let q = [
+        "--promotion=pgsqld",
+        "--lifetime",
+        "reboot",
+        "--node",
+        "node-b",
+        "--query",
+        "--quiet",
+    ];
     assert_eq!(run("crm_attribute", &q).0, 105);
-    assert_eq!(run("crm_attribute", &["--promotion=pgsqld", "--lifetime", "reboot", "--node", "node-b", "--update", "1000"]).0, 0);
+    assert_eq!(
+        run(
+            "crm_attribute",
+            &[
+                "--promotion=pgsqld",
+                "--lifetime",
+                "reboot",
+                "--node",
+                "node-b",
+                "--update",
+                "1000"
+            ]
+        )
+        .0,
+        0
+    );
     assert_eq!(run("crm_attribute", &q), (0, "1000".to_string()));
     assert_eq!(c.score("node-b").as_deref(), Some("1000"));
-    assert_eq!(run("crm_attribute", &["--promotion=pgsqld", "--lifetime", "reboot", "--node", "node-b", "--delete"]).0, 0);
+    assert_eq!(
+        run(
+            "crm_attribute",
+            &[
+                "--promotion=pgsqld",
+                "--lifetime",
+                "reboot",
+                "--node",
+                "node-b",
+                "--delete"
+            ]
+        )
+        .0,
+        0
+    );
     assert_eq!(run("crm_attribute", &q).0, 105);
 
-    let aq = ["--name", "lsn_location-pgsqld", "--query", "--node", "node-a"];
+    let aq = [
+        "--name",
+        "lsn_location-pgsqld",
+        "--query",
+        "--node",
+        "node-a",
+    ];
     assert_eq!(run("attrd_updater", &aq).0, 105);
-    assert_eq!(run("attrd_updater", &["--private", "--lifetime", "reboot", "--name", "lsn_location-pgsqld", "--update", "1#42"]).0, 0);
-    assert_eq!(run("attrd_updater", &aq), (0, r#"name="lsn_location-pgsqld" host="node-a" value="1#42""#.to_string()));
-    assert_eq!(c.private_attr("node-a", "lsn_location").as_deref(), Some("1#42"));
-    assert_eq!(run("attrd_updater", &["--private", "--lifetime", "reboot", "--name", "lsn_location-pgsqld", "--delete"]).0, 0);
+    assert_eq!(
+        run(
+            "attrd_updater",
+            &[
+                "--private",
+                "--lifetime",
+                "reboot",
+                "--name",
+                "lsn_location-pgsqld",
+                "--update",
+                "1#42"
+            ]
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        run("attrd_updater", &aq),
+        (
+            0,
+            r#"name="lsn_location-pgsqld" host="node-a" value="1#42""#.to_string()
+        )
+    );
+    assert_eq!(
+        c.private_attr("node-a", "lsn_location").as_deref(),
+        Some("1#42")
+    );
+    assert_eq!(
+        run(
+            "attrd_updater",
+            &[
+                "--private",
+                "--lifetime",
+                "reboot",
+                "--name",
+                "lsn_location-pgsqld",
+                "--delete"
+            ]
+        )
+        .0,
+        0
+    );
     assert_eq!(run("attrd_updater", &aq).0, 105);
 
     assert_eq!(run("crm_node", &["-n"]), (0, "node-a".to_string()));
     assert_eq!(run("crm_node", &["-p"]), (0, "node-a node-b".to_string()));
     // forms outside the contract are refused and logged
     assert_eq!(run("crm_node", &["--partition"]).0, 64);
-    assert_eq!(run("crm_attribute", &["--promotion=pgsqld", "--node", "node-a", "--query", "--quiet"]).0, 64);
-    assert_eq!(run("attrd_updater", &["--name", "x", "--update", "1"]).0, 64);
+    assert_eq!(
+        run(
+            "crm_attribute",
+            &[
+                "--promotion=pgsqld",
+                "--node",
+                "node-a",
+                "--query",
+                "--quiet"
+            ]
+        )
+        .0,
+        64
+    );
+    assert_eq!(
+        run("attrd_updater", &["--name", "x", "--update", "1"]).0,
+        64
+    );
     let calls = c.calls();
-    assert_eq!(calls.iter().filter(|l| l.contains("UNEXPECTED")).count(), 3, "{calls:#?}");
-    assert!(calls[0].starts_with("node-a\tcrm_attribute --promotion=pgsqld"), "{calls:#?}");
+    assert_eq!(
+        calls.iter().filter(|l| l.contains("UNEXPECTED")).count(),
+        3,
+        "{calls:#?}"
+    );
+    assert!(
+        calls[0].starts_with("node-a\tcrm_attribute --promotion=pgsqld"),
+        "{calls:#?}"
+    );
 }

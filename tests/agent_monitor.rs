@@ -3,7 +3,10 @@ mod common;
 use common::*;
 
 fn attribute_calls(c: &Cluster) -> Vec<String> {
-    c.calls().into_iter().filter(|l| l.contains("crm_attribute") || l.contains("attrd_updater")).collect()
+    c.calls()
+        .into_iter()
+        .filter(|l| l.contains("crm_attribute") || l.contains("attrd_updater"))
+        .collect()
 }
 
 #[test]
@@ -13,7 +16,10 @@ fn monitor_stopped_instance_is_not_running() {
     c.stop_pg("node-a", "fast");
     for n in ["node-a", "node-b"] {
         c.agent(n, "monitor").run().expect_code(ocf::NOT_RUNNING);
-        c.agent(n, "monitor").interval(0).run().expect_code(ocf::NOT_RUNNING);
+        c.agent(n, "monitor")
+            .interval(0)
+            .run()
+            .expect_code(ocf::NOT_RUNNING);
     }
 }
 
@@ -22,31 +28,53 @@ fn monitor_standby_is_success_and_quiet() {
     let c = Cluster::new(1);
     c.clear_calls();
     c.agent("node-b", "monitor").run().expect_code(ocf::SUCCESS);
-    c.agent("node-b", "monitor").interval(0).run().expect_code(ocf::SUCCESS);
+    c.agent("node-b", "monitor")
+        .interval(0)
+        .run()
+        .expect_code(ocf::SUCCESS);
     // docs/agent-contract.md "Steady-state monitor": no child process, so no Pacemaker tool.
-    assert!(c.calls().is_empty(), "a standby monitor must not call Pacemaker tools: {:#?}", c.calls());
+    assert!(
+        c.calls().is_empty(),
+        "a standby monitor must not call Pacemaker tools: {:#?}",
+        c.calls()
+    );
 }
 
 #[test]
 fn monitor_primary_is_running_promoted() {
     let c = Cluster::new(1);
-    c.agent("node-a", "monitor").interval(15000).run().expect_code(ocf::RUNNING_PROMOTED);
-    c.agent("node-a", "monitor").interval(0).run().expect_code(ocf::RUNNING_PROMOTED);
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    c.agent("node-a", "monitor")
+        .interval(0)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
 }
 
 #[test]
 fn monitor_primary_killed_is_failed_promoted() {
     let c = Cluster::new(1);
     c.kill9("node-a");
-    c.agent("node-a", "monitor").interval(15000).run().expect_code(ocf::FAILED_PROMOTED);
-    c.agent("node-a", "monitor").interval(0).run().expect_code(ocf::FAILED_PROMOTED);
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::FAILED_PROMOTED);
+    c.agent("node-a", "monitor")
+        .interval(0)
+        .run()
+        .expect_code(ocf::FAILED_PROMOTED);
 }
 
 #[test]
 fn monitor_standby_killed_is_generic_error() {
     let c = Cluster::new(1);
     c.kill9("node-b");
-    c.agent("node-b", "monitor").run().expect_code(ocf::ERR_GENERIC).expect_reason(&["crash"]);
+    c.agent("node-b", "monitor")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["crash"]);
 }
 
 #[test]
@@ -55,7 +83,10 @@ fn probe_without_pgdata_is_not_running() {
     // "not running" (PAF returned ERR_ARGS, a hard error; see behaviour doc 10.9).
     let c = Cluster::empty(1);
     assert!(!c.node("node-a").pgdata.exists());
-    c.agent("node-a", "monitor").interval(0).run().expect_code(ocf::NOT_RUNNING);
+    c.agent("node-a", "monitor")
+        .interval(0)
+        .run()
+        .expect_code(ocf::NOT_RUNNING);
     // Same when PostgreSQL is not even installed (ocf-tester accepts 7 or 5 here).
     c.agent("node-a", "monitor")
         .interval(0)
@@ -71,18 +102,48 @@ fn primary_monitor_sets_promotion_scores_then_stays_quiet() {
     c.set_partition(&["node-a", "node-b", "node-c", "node-d"]);
     c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
     // the clone instance suffix must be stripped from the attribute names
-    c.agent("node-a", "monitor").env("OCF_RESOURCE_INSTANCE", "pgsqld:0").interval(15000).run().expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(c.score_i("node-a"), Some(1001), "primary score; {:?}", c.scores());
+    c.agent("node-a", "monitor")
+        .env("OCF_RESOURCE_INSTANCE", "pgsqld:0")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(
+        c.score_i("node-a"),
+        Some(1001),
+        "primary score; {:?}",
+        c.scores()
+    );
     // equal LSNs: ties ranked by name
-    assert_eq!(c.score_i("node-b"), Some(1000), "best standby; {:?}", c.scores());
-    assert_eq!(c.score_i("node-c"), Some(990), "second standby; {:?}", c.scores());
-    assert_eq!(c.score_i("node-d"), Some(-1000), "partition member not connected; {:?}", c.scores());
+    assert_eq!(
+        c.score_i("node-b"),
+        Some(1000),
+        "best standby; {:?}",
+        c.scores()
+    );
+    assert_eq!(
+        c.score_i("node-c"),
+        Some(990),
+        "second standby; {:?}",
+        c.scores()
+    );
+    assert_eq!(
+        c.score_i("node-d"),
+        Some(-1000),
+        "partition member not connected; {:?}",
+        c.scores()
+    );
 
     c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
     c.clear_calls();
-    c.agent("node-a", "monitor").interval(15000).run().expect_code(ocf::RUNNING_PROMOTED);
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
     let calls = attribute_calls(&c);
-    assert!(calls.is_empty(), "no score changed, yet the monitor called attribute tools: {calls:#?}");
+    assert!(
+        calls.is_empty(),
+        "no score changed, yet the monitor called attribute tools: {calls:#?}"
+    );
     eprintln!("calls of the steady-state primary monitor: {:?}", c.calls());
     assert_eq!(c.score_i("node-a"), Some(1001));
     assert_eq!(c.score_i("node-b"), Some(1000));
@@ -95,7 +156,9 @@ fn primary_monitor_ranks_standbys_by_lsn() {
     c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
     // Freeze node-b's walreceiver (still connected, receives nothing), then write WAL.
     let wr = c.sql("node-b", "SELECT pid FROM pg_stat_wal_receiver");
-    let wr: i32 = wr.parse().unwrap_or_else(|_| panic!("walreceiver pid of node-b: {wr:?}"));
+    let wr: i32 = wr
+        .parse()
+        .unwrap_or_else(|_| panic!("walreceiver pid of node-b: {wr:?}"));
     let pid = nix::unistd::Pid::from_raw(wr);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     struct Cont(nix::unistd::Pid);
@@ -105,7 +168,10 @@ fn primary_monitor_ranks_standbys_by_lsn() {
         }
     }
     let cont = Cont(pid);
-    c.sql("node-a", "CREATE TABLE t AS SELECT generate_series(1, 10000) AS i");
+    c.sql(
+        "node-a",
+        "CREATE TABLE t AS SELECT generate_series(1, 10000) AS i",
+    );
     wait_for(30, "node-c ahead of node-b in pg_stat_replication", || {
         let r = c
             .sql(
@@ -115,17 +181,46 @@ fn primary_monitor_ranks_standbys_by_lsn() {
             );
         (r == "t").then_some(())
     });
-    c.agent("node-a", "monitor").interval(15000).run().expect_code(ocf::RUNNING_PROMOTED);
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
     assert_eq!(c.score_i("node-a"), Some(1001), "{:?}", c.scores());
-    assert_eq!(c.score_i("node-c"), Some(1000), "the most advanced standby ranks first; {:?}", c.scores());
-    assert_eq!(c.score_i("node-b"), Some(990), "the lagging standby ranks second; {:?}", c.scores());
+    assert_eq!(
+        c.score_i("node-c"),
+        Some(1000),
+        "the most advanced standby ranks first; {:?}",
+        c.scores()
+    );
+    assert_eq!(
+        c.score_i("node-b"),
+        Some(990),
+        "the lagging standby ranks second; {:?}",
+        c.scores()
+    );
 
     drop(cont);
     c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
     c.clear_calls();
-    c.agent("node-a", "monitor").interval(15000).run().expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(c.score_i("node-b"), Some(1000), "after catching up, ties ranked by name; {:?}", c.scores());
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(
+        c.score_i("node-b"),
+        Some(1000),
+        "after catching up, ties ranked by name; {:?}",
+        c.scores()
+    );
     assert_eq!(c.score_i("node-c"), Some(990), "{:?}", c.scores());
-    let updates: Vec<String> = c.calls().into_iter().filter(|l| l.contains("--update")).collect();
-    assert_eq!(updates.len(), 2, "exactly the two changed scores are written: {updates:#?}");
+    let updates: Vec<String> = c
+        .calls()
+        .into_iter()
+        .filter(|l| l.contains("--update"))
+        .collect();
+    assert_eq!(
+        updates.len(),
+        2,
+        "exactly the two changed scores are written: {updates:#?}"
+    );
 }

@@ -7,7 +7,10 @@ const ALL: [&str; 3] = ["node-a", "node-b", "node-c"];
 
 fn insert_rows(c: &Cluster, node: &str, n: u32) {
     c.sql(node, "CREATE TABLE IF NOT EXISTS t(i int)");
-    c.sql(node, &format!("INSERT INTO t SELECT generate_series(1, {n})"));
+    c.sql(
+        node,
+        &format!("INSERT INTO t SELECT generate_series(1, {n})"),
+    );
 }
 
 fn count(c: &Cluster, node: &str) -> i64 {
@@ -19,8 +22,14 @@ fn lsn_location(c: &Cluster, node: &str) -> (u32, u64) {
     let v = c
         .private_attr(node, "lsn_location")
         .unwrap_or_else(|| panic!("{node} published no lsn_location; calls: {:#?}", c.calls()));
-    let (tl, l) = v.trim().split_once('#').unwrap_or_else(|| panic!("lsn_location of {node}: {v:?}"));
-    (tl.parse().unwrap_or_else(|_| panic!("{v:?}")), l.parse().unwrap_or_else(|_| panic!("{v:?}")))
+    let (tl, l) = v
+        .trim()
+        .split_once('#')
+        .unwrap_or_else(|| panic!("lsn_location of {node}: {v:?}"));
+    (
+        tl.parse().unwrap_or_else(|_| panic!("{v:?}")),
+        l.parse().unwrap_or_else(|_| panic!("{v:?}")),
+    )
 }
 
 /// Failover: the primary is gone, Pacemaker promotes node-b. master_/slave_ variables.
@@ -40,12 +49,22 @@ fn promote_after_pre_promote_round() {
         assert!(l > 0, "{s} lsn");
     }
     c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
-    assert!(!c.in_recovery("node-b"), "node-b must be a primary after promote");
+    assert!(
+        !c.in_recovery("node-b"),
+        "node-b must be a primary after promote"
+    );
     c.post_promote_round(&STANDBYS, &n);
     for s in STANDBYS {
-        assert_eq!(c.private_attr(s, "lsn_location"), None, "post-promote must clear lsn_location of {s}");
+        assert_eq!(
+            c.private_attr(s, "lsn_location"),
+            None,
+            "post-promote must clear lsn_location of {s}"
+        );
     }
-    c.agent("node-b", "monitor").interval(15000).run().expect_code(ocf::RUNNING_PROMOTED);
+    c.agent("node-b", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
     assert_eq!(c.score_i("node-b"), Some(1001), "{:?}", c.scores());
     c.agent("node-c", "monitor").run().expect_code(ocf::SUCCESS);
 
@@ -72,7 +91,10 @@ fn promote_after_crash_with_promoted_vocabulary() {
     c.agent("node-c", "promote").run().expect_code(ocf::SUCCESS);
     assert!(!c.in_recovery("node-c"));
     assert!(c.in_recovery("node-b"));
-    c.agent("node-c", "monitor").interval(15000).run().expect_code(ocf::RUNNING_PROMOTED);
+    c.agent("node-c", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
 }
 
 #[test]
@@ -82,8 +104,14 @@ fn demote_turns_the_primary_into_a_standby() {
     // as with a VIP, the old primary's primary_conninfo points at the future primary
     c.set_upstream("node-a", Upstream::Node("node-b"));
     c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
-    assert!(c.is_running("node-a"), "demote must leave a running standby");
-    assert!(c.in_recovery("node-a"), "demote must turn the primary into a standby");
+    assert!(
+        c.is_running("node-a"),
+        "demote must leave a running standby"
+    );
+    assert!(
+        c.in_recovery("node-a"),
+        "demote must turn the primary into a standby"
+    );
     assert_eq!(count(&c, "node-a"), 10);
     c.agent("node-a", "monitor").run().expect_code(ocf::SUCCESS);
     // demoting a standby is a no-op
@@ -118,9 +146,17 @@ fn switchover_passes() {
     assert_eq!(count(&c, "node-c"), 101);
 
     c.wait_all_caught_up("node-b", &["node-a", "node-c"]);
-    c.agent("node-b", "monitor").interval(15000).run().expect_code(ocf::RUNNING_PROMOTED);
+    c.agent("node-b", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
     assert_eq!(c.score_i("node-b"), Some(1001), "{:?}", c.scores());
-    assert_eq!(c.score_i("node-a"), Some(1000), "old primary, now best standby (tie, by name); {:?}", c.scores());
+    assert_eq!(
+        c.score_i("node-a"),
+        Some(1000),
+        "old primary, now best standby (tie, by name); {:?}",
+        c.scores()
+    );
     assert_eq!(c.score_i("node-c"), Some(990), "{:?}", c.scores());
 }
 
@@ -139,11 +175,18 @@ fn switchover_cancelled_without_shutdown_checkpoint() {
     c.set_upstream("node-a", Upstream::Node("node-b"));
     c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
 
-    let n = NotifyEnv::switchover("node-a", &STANDBYS, "node-b");
+    // promoted_/unpromoted_ variables only: the switchover must be recognised with them too
+    let n = NotifyEnv::switchover("node-a", &STANDBYS, "node-b").vocab(Vocab::Promoted);
     c.pre_promote_round(&ALL, &n);
     let r = c.agent("node-b", "promote").run();
-    assert_ne!(r.code, 0, "promote of a standby that missed the shutdown checkpoint must fail\n{}", r.describe());
-    r.expect_one_of(&[ocf::ERR_GENERIC]).expect_reason(&["checkpoint"]);
+    assert_ne!(
+        r.code,
+        0,
+        "promote of a standby that missed the shutdown checkpoint must fail\n{}",
+        r.describe()
+    );
+    r.expect_one_of(&[ocf::ERR_GENERIC])
+        .expect_reason(&["checkpoint"]);
     assert!(c.in_recovery("node-b"), "node-b must still be a standby");
     assert!(c.in_recovery("node-a"));
 }
@@ -164,10 +207,16 @@ fn election_redirected_to_the_standby_ahead() {
 
     let n = NotifyEnv::promotion(&STANDBYS, "node-c").vocab(Vocab::Both);
     c.pre_promote_round(&STANDBYS, &n);
-    assert!(lsn_location(&c, "node-b") > lsn_location(&c, "node-c"), "precondition: node-b is ahead");
+    assert!(
+        lsn_location(&c, "node-b") > lsn_location(&c, "node-c"),
+        "precondition: node-b is ahead"
+    );
     let r = c.agent("node-c", "promote").run();
     r.expect_code(ocf::ERR_GENERIC).expect_reason(&["node-b"]);
-    assert!(c.in_recovery("node-c"), "the lagging standby must not be promoted");
+    assert!(
+        c.in_recovery("node-c"),
+        "the lagging standby must not be promoted"
+    );
     let (win, lose) = (c.score_i("node-b"), c.score_i("node-c"));
     assert!(
         matches!((win, lose), (Some(w), Some(l)) if w >= 1000 && l <= 1),
@@ -212,7 +261,9 @@ fn election_uses_max_of_receive_and_replay_after_restart() {
     let b_replay = c.sql("node-b", "SELECT pg_last_wal_replay_lsn()");
     let c_recv = c.sql("node-c", "SELECT pg_last_wal_receive_lsn()");
     let c_replay = c.sql("node-c", "SELECT pg_last_wal_replay_lsn()");
-    eprintln!("node-b receive {b_recv} replay {b_replay}; node-c receive {c_recv} replay {c_replay}");
+    eprintln!(
+        "node-b receive {b_recv} replay {b_replay}; node-c receive {c_recv} replay {c_replay}"
+    );
     assert!(
         lsn(&b_recv) < lsn(&c_recv) && lsn(&b_replay) > lsn(&c_recv) && lsn(&b_recv) % (16 << 20) == 0,
         "precondition of the scenario not met: node-b receive {b_recv} replay {b_replay}, node-c receive {c_recv}"
@@ -221,8 +272,15 @@ fn election_uses_max_of_receive_and_replay_after_restart() {
     let n = NotifyEnv::promotion(&STANDBYS, "node-b");
     c.pre_promote_round(&STANDBYS, &n);
     let (_, b_pub) = lsn_location(&c, "node-b");
-    assert!(b_pub >= lsn(&b_replay), "node-b published {b_pub}, less than its replay LSN {b_replay}");
+    assert!(
+        b_pub >= lsn(&b_replay),
+        "node-b published {b_pub}, less than its replay LSN {b_replay}"
+    );
     c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
     assert!(!c.in_recovery("node-b"));
-    assert_eq!(count(&c, "node-b"), 120, "the promoted node has every committed row");
+    assert_eq!(
+        count(&c, "node-b"),
+        120,
+        "the promoted node has every committed row"
+    );
 }

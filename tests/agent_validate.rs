@@ -9,17 +9,32 @@ use common::*;
 use std::fs;
 use std::process::Command;
 
-const PARAMETERS: [&str; 9] =
-    ["system_user", "bindir", "pgdata", "datadir", "pghost", "pgport", "recovery_template", "maxlag", "start_opts"];
+const PARAMETERS: [&str; 9] = [
+    "system_user",
+    "bindir",
+    "pgdata",
+    "datadir",
+    "pghost",
+    "pgport",
+    "recovery_template",
+    "maxlag",
+    "start_opts",
+];
 const LOCAL: [i32; 2] = [ocf::ERR_ARGS, ocf::ERR_INSTALLED];
 
 #[test]
 fn validate_all_accepts_a_good_setup() {
     let c = Cluster::new(1);
-    c.agent("node-a", "validate-all").run().expect_code(ocf::SUCCESS);
-    c.agent("node-b", "validate-all").run().expect_code(ocf::SUCCESS);
+    c.agent("node-a", "validate-all")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.agent("node-b", "validate-all")
+        .run()
+        .expect_code(ocf::SUCCESS);
     c.stop_pg("node-b", "fast");
-    c.agent("node-b", "validate-all").run().expect_code(ocf::SUCCESS);
+    c.agent("node-b", "validate-all")
+        .run()
+        .expect_code(ocf::SUCCESS);
     // pcs runs validate-all without the clone's meta attributes: not an error
     c.agent("node-b", "validate-all")
         .unset("OCF_RESKEY_CRM_meta_notify")
@@ -34,14 +49,26 @@ fn validate_all_refuses_bad_cluster_wide_settings() {
     let c = Cluster::new(1);
     let cases: [(&str, &str, &[&str]); 5] = [
         ("OCF_RESKEY_CRM_meta_notify", "false", &["notify"]),
-        ("OCF_RESKEY_CRM_meta_promoted_max", "2", &["promoted-max", "promoted_max"]),
-        ("OCF_RESKEY_CRM_meta_clone_node_max", "2", &["clone-node-max", "clone_node_max"]),
+        (
+            "OCF_RESKEY_CRM_meta_promoted_max",
+            "2",
+            &["promoted-max", "promoted_max"],
+        ),
+        (
+            "OCF_RESKEY_CRM_meta_clone_node_max",
+            "2",
+            &["clone-node-max", "clone_node_max"],
+        ),
         ("OCF_RESKEY_maxlag", "abc", &["maxlag"]),
         ("OCF_RESKEY_pgport", "notaport", &["pgport"]),
     ];
     for (k, val, words) in cases {
         eprintln!("--- {k}={val}");
-        c.agent("node-b", "validate-all").env(k, val).run().expect_code(ocf::ERR_CONFIGURED).expect_reason(words);
+        c.agent("node-b", "validate-all")
+            .env(k, val)
+            .run()
+            .expect_code(ocf::ERR_CONFIGURED)
+            .expect_reason(words);
     }
     // the legacy name of promoted-max, alone
     c.agent("node-b", "validate-all")
@@ -78,7 +105,10 @@ fn validate_all_refuses_an_existing_recovery_template() {
     let c = Cluster::new(1);
     let tpl = c.node("node-b").pgdata.join("recovery.conf.pcmk");
     fs::write(&tpl, "standby_mode = on\n").unwrap();
-    c.agent("node-b", "validate-all").run().expect_one_of(&LOCAL).expect_reason(&["recovery_template", "recovery.conf.pcmk"]);
+    c.agent("node-b", "validate-all")
+        .run()
+        .expect_one_of(&LOCAL)
+        .expect_reason(&["recovery_template", "recovery.conf.pcmk"]);
     // an explicit template path too
     let other = c.root.join("template.conf");
     fs::write(&other, "").unwrap();
@@ -88,7 +118,9 @@ fn validate_all_refuses_an_existing_recovery_template() {
         .run()
         .expect_one_of(&LOCAL)
         .expect_reason(&["recovery_template", "template.conf"]);
-    c.agent("node-b", "validate-all").run().expect_code(ocf::SUCCESS);
+    c.agent("node-b", "validate-all")
+        .run()
+        .expect_code(ocf::SUCCESS);
 }
 
 #[test]
@@ -97,36 +129,79 @@ fn validate_all_checks_primary_conninfo_application_name() {
     let b = c.node("node-b");
     let a = c.node("node-a");
     // no application_name at all
-    let extra = format!("primary_conninfo = 'host={} port={}'", a.sockdir.display(), a.port);
+    let extra = format!(
+        "primary_conninfo = 'host={} port={}'",
+        a.sockdir.display(),
+        a.port
+    );
     c.write_node_conf_with("node-b", Upstream::Node("node-a"), &extra);
-    c.agent("node-b", "validate-all").run().expect_one_of(&LOCAL).expect_reason(&["application_name"]);
+    c.agent("node-b", "validate-all")
+        .run()
+        .expect_one_of(&LOCAL)
+        .expect_reason(&["application_name"]);
     // another node's name
-    let extra = format!("primary_conninfo = 'host={} port={} application_name=node-c'", a.sockdir.display(), a.port);
+    let extra = format!(
+        "primary_conninfo = 'host={} port={} application_name=node-c'",
+        a.sockdir.display(),
+        a.port
+    );
     c.write_node_conf_with("node-b", Upstream::Node("node-a"), &extra);
-    c.agent("node-b", "validate-all").run().expect_one_of(&LOCAL).expect_reason(&["application_name"]);
+    c.agent("node-b", "validate-all")
+        .run()
+        .expect_one_of(&LOCAL)
+        .expect_reason(&["application_name"]);
     // a name that merely starts with the node name (PAF's unanchored regex accepted it)
-    let extra = format!("primary_conninfo = 'host={} port={} application_name=node-b2'", a.sockdir.display(), a.port);
+    let extra = format!(
+        "primary_conninfo = 'host={} port={} application_name=node-b2'",
+        a.sockdir.display(),
+        a.port
+    );
     c.write_node_conf_with("node-b", Upstream::Node("node-a"), &extra);
-    c.agent("node-b", "validate-all").run().expect_one_of(&LOCAL).expect_reason(&["application_name"]);
+    c.agent("node-b", "validate-all")
+        .run()
+        .expect_one_of(&LOCAL)
+        .expect_reason(&["application_name"]);
     // quoted value is fine (PAF PR #182)
-    let extra = format!("primary_conninfo = 'host={} port={} application_name=''node-b'''", a.sockdir.display(), a.port);
+    let extra = format!(
+        "primary_conninfo = 'host={} port={} application_name=''node-b'''",
+        a.sockdir.display(),
+        a.port
+    );
     c.write_node_conf_with("node-b", Upstream::Node("node-a"), &extra);
-    c.agent("node-b", "validate-all").run().expect_code(ocf::SUCCESS);
+    c.agent("node-b", "validate-all")
+        .run()
+        .expect_code(ocf::SUCCESS);
     let _ = b;
 }
 
 #[test]
 fn validate_all_checks_recovery_target_timeline() {
     let c = Cluster::new(1);
-    c.write_node_conf_with("node-b", Upstream::Node("node-a"), "recovery_target_timeline = 'current'");
-    c.agent("node-b", "validate-all").run().expect_one_of(&LOCAL).expect_reason(&["recovery_target_timeline"]);
+    c.write_node_conf_with(
+        "node-b",
+        Upstream::Node("node-a"),
+        "recovery_target_timeline = 'current'",
+    );
+    c.agent("node-b", "validate-all")
+        .run()
+        .expect_one_of(&LOCAL)
+        .expect_reason(&["recovery_target_timeline"]);
 }
 
 #[test]
 fn unknown_action_is_unimplemented() {
+    // on a node without pgdata, and on a running instance
     let c = Cluster::empty(1);
     for action in ["frobnicate", "status", "migrate_to"] {
-        c.agent("node-a", action).run().expect_code(ocf::ERR_UNIMPLEMENTED);
+        c.agent("node-a", action)
+            .run()
+            .expect_code(ocf::ERR_UNIMPLEMENTED);
+    }
+    let c = Cluster::new(0);
+    for action in ["frobnicate", "status", "migrate_to"] {
+        c.agent("node-a", action)
+            .run()
+            .expect_code(ocf::ERR_UNIMPLEMENTED);
     }
 }
 
@@ -134,9 +209,19 @@ fn unknown_action_is_unimplemented() {
 fn meta_data_is_valid_xml_with_every_parameter() {
     // meta-data needs no environment at all (no pgdata on this node)
     let c = Cluster::empty(1);
-    let r = c.agent("node-a", "meta-data").unset("OCF_RESKEY_pgdata").run();
+    let r = c
+        .agent("node-a", "meta-data")
+        .unset("OCF_RESKEY_pgdata")
+        .run();
     r.expect_code(ocf::SUCCESS);
-    let doc = roxmltree::Document::parse(&r.stdout).unwrap_or_else(|e| panic!("meta-data is not XML: {e}\n{}", r.stdout));
+    let doc = roxmltree::Document::parse_with_options(
+        &r.stdout,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("meta-data is not XML: {e}\n{}", r.stdout));
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "resource-agent");
     assert_eq!(root.attribute("name"), Some("pgsqlms"));
@@ -146,21 +231,47 @@ fn meta_data_is_valid_xml_with_every_parameter() {
         .map(|n| n.attribute("name").unwrap_or(""))
         .collect();
     for p in PARAMETERS {
-        assert!(params.contains(&p), "parameter {p} missing from meta-data: {params:?}");
+        assert!(
+            params.contains(&p),
+            "parameter {p} missing from meta-data: {params:?}"
+        );
     }
     for p in root.descendants().filter(|n| n.has_tag_name("parameter")) {
         let name = p.attribute("name").unwrap();
-        assert!(p.children().any(|n| n.has_tag_name("shortdesc")), "{name}: no shortdesc");
-        assert!(p.children().any(|n| n.has_tag_name("longdesc")), "{name}: no longdesc");
-        assert!(p.children().any(|n| n.has_tag_name("content")), "{name}: no content");
+        assert!(
+            p.children().any(|n| n.has_tag_name("shortdesc")),
+            "{name}: no shortdesc"
+        );
+        assert!(
+            p.children().any(|n| n.has_tag_name("longdesc")),
+            "{name}: no longdesc"
+        );
+        assert!(
+            p.children().any(|n| n.has_tag_name("content")),
+            "{name}: no content"
+        );
     }
     let actions: Vec<&str> = root
         .descendants()
         .filter(|n| n.has_tag_name("action"))
         .map(|n| n.attribute("name").unwrap_or(""))
         .collect();
-    for a in ["start", "stop", "monitor", "promote", "demote", "notify", "reload", "meta-data", "validate-all", "methods"] {
-        assert!(actions.contains(&a), "action {a} missing from meta-data: {actions:?}");
+    for a in [
+        "start",
+        "stop",
+        "monitor",
+        "promote",
+        "demote",
+        "notify",
+        "reload",
+        "meta-data",
+        "validate-all",
+        "methods",
+    ] {
+        assert!(
+            actions.contains(&a),
+            "action {a} missing from meta-data: {actions:?}"
+        );
     }
     // the DTD check ocf-tester does
     let dtd = std::path::Path::new("/usr/share/resource-agents/ra-api-1.dtd");
@@ -173,9 +284,18 @@ fn meta_data_is_valid_xml_with_every_parameter() {
             .spawn()
             .expect("xmllint (libxml2-utils)");
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(r.stdout.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(r.stdout.as_bytes())
+            .unwrap();
         let o = child.wait_with_output().unwrap();
-        assert!(o.status.success(), "meta-data does not validate against ra-api-1.dtd:\n{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "meta-data does not validate against ra-api-1.dtd:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 }
 
@@ -184,7 +304,20 @@ fn methods_lists_the_actions() {
     let c = Cluster::empty(1);
     let r = c.agent("node-a", "methods").run();
     r.expect_code(ocf::SUCCESS);
-    for a in ["start", "stop", "monitor", "promote", "demote", "notify", "meta-data", "validate-all"] {
-        assert!(r.stdout.lines().any(|l| l.trim() == a), "methods does not list {a}:\n{}", r.stdout);
+    for a in [
+        "start",
+        "stop",
+        "monitor",
+        "promote",
+        "demote",
+        "notify",
+        "meta-data",
+        "validate-all",
+    ] {
+        assert!(
+            r.stdout.lines().any(|l| l.trim() == a),
+            "methods does not list {a}:\n{}",
+            r.stdout
+        );
     }
 }
