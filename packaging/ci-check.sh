@@ -9,12 +9,14 @@
 # initdb. Prints one PASS/FAIL line per check and, last, "N passed, M failed"; exits non-zero
 # if any check failed. Removes the package at the end only if this script installed it.
 #
-# Expected validate-all exit codes for the bad configurations (PAF's codes by default;
-# override with a space-separated list of accepted codes):
-#   EXPECT_RC_BAD_USER      system_user does not exist          (default: 2 = OCF_ERR_ARGS)
-#   EXPECT_RC_BAD_PGDATA    pgdata does not exist               (default: 2)
-#   EXPECT_RC_RECOVERY_TPL  recovery_template file exists       (default: 2 6)
-#   EXPECT_RC_APP_NAME      primary_conninfo lacks application_name=<node> (default: 2 6)
+# Expected validate-all exit codes for the bad configurations (the agent's rule, see
+# src/validate.rs: missing on this node = 5 OCF_ERR_INSTALLED, this node's PostgreSQL
+# configuration wrong = 2 OCF_ERR_ARGS; PAF used 2 for all four). Override with a
+# space-separated list of accepted codes:
+#   EXPECT_RC_BAD_USER      system_user does not exist                     (default: 5)
+#   EXPECT_RC_BAD_PGDATA    pgdata does not exist                          (default: 5)
+#   EXPECT_RC_RECOVERY_TPL  recovery_template file exists                  (default: 2)
+#   EXPECT_RC_APP_NAME      primary_conninfo lacks application_name=<node> (default: 2)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -22,10 +24,10 @@ ROOT="$(pwd)"
 XML="$ROOT/ocf-metadata/pgsqlms.xml"
 AGENT=/usr/lib/ocf/resource.d/rust/pgsqlms
 PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
-EXPECT_RC_BAD_USER="${EXPECT_RC_BAD_USER:-2}"
-EXPECT_RC_BAD_PGDATA="${EXPECT_RC_BAD_PGDATA:-2}"
-EXPECT_RC_RECOVERY_TPL="${EXPECT_RC_RECOVERY_TPL:-2 6}"
-EXPECT_RC_APP_NAME="${EXPECT_RC_APP_NAME:-2 6}"
+EXPECT_RC_BAD_USER="${EXPECT_RC_BAD_USER:-5}"
+EXPECT_RC_BAD_PGDATA="${EXPECT_RC_BAD_PGDATA:-5}"
+EXPECT_RC_RECOVERY_TPL="${EXPECT_RC_RECOVERY_TPL:-2}"
+EXPECT_RC_APP_NAME="${EXPECT_RC_APP_NAME:-2}"
 
 pass=0
 fail=0

@@ -254,44 +254,51 @@ crm_resource \-\-validate \-\-class ocf \-\-provider rust \-\-agent pgsqlms \e
 .SH TROUBLESHOOTING
 Read the exit reason first (\fBcrm_mon \-1rf\fR, \fBpcs status \-\-full\fR), then the
 agent's log lines (syslog, facility daemon by default; set \fBHA_debug=1\fR for debug
-lines). Typical causes:
+lines). Each exit reason ends with the fix. Once the cause is fixed, clear the failure
+with \fBcrm_resource \-\-cleanup \-\-resource\fR \fIname\fR. Typical causes:
 .TP
-.B the system user, PGDATA, the data directory or a binary does not exist
-\fIsystem_user\fR, \fIpgdata\fR, \fIdatadir\fR (its PG_VERSION) or \fIbindir\fR
-(pg_ctl, pg_controldata, postgres, pg_waldump) is wrong or missing on that node.
-validate\-all fails (invalid argument or not installed, a node\-local error:
-Pacemaker keeps the resource off that node). A probe on a node without
-\fIpgdata\fR only reports "not running", so nodes meant never to run
-PostgreSQL can simply be excluded with a location constraint.
+.B not installed (5): system user, directories, version, binaries
+\fIsystem_user\fR, \fIpgdata\fR or \fIdatadir\fR (with its PG_VERSION) does not
+exist on that node, PostgreSQL is older than 12, or \fIbindir\fR lacks postgres,
+pg_controldata or pg_waldump. Pacemaker keeps the resource off that node. A
+probe on a node without the data directory only reports "not running", so nodes
+meant never to run PostgreSQL need no special handling.
 .TP
-.B notify, promotable or promoted\-max
-The resource must be a promotable clone with \fBnotify=true\fR and
-\fBpromoted\-max=1\fR (older name: master\-max). Fix the clone's meta attributes.
+.B invalid argument (2): this node's PostgreSQL configuration
+\fIrecovery_template\fR exists (a PAF leftover: move its settings into
+postgresql.conf and delete it); \fBrecovery_target_timeline\fR is not
+\fBlatest\fR; \fBhot_standby\fR is off; \fBprimary_conninfo\fR lacks
+\fBapplication_name=\fR\fInode\fR with the exact Pacemaker node name
+(\fBcrm_node \-n\fR); \fBwal_level\fR is minimal; or \fBpostgres \-C\fR fails on
+postgresql.conf or \fIstart_opts\fR.
 .TP
-.B recovery template exists
-\fIrecovery_template\fR (default \fI$PGDATA/recovery.conf.pcmk\fR) is a PAF
-leftover from PostgreSQL 11 and older. Move its settings into postgresql.conf
-and delete the file.
+.B not configured (6): resource definition
+\fIpgport\fR or \fImaxlag\fR is malformed, or the clone lacks \fBnotify=true\fR,
+\fBpromoted\-max=1\fR (older name: master\-max) or \fBclone\-node\-max=1\fR.
+Pacemaker stops the resource everywhere. The meta attribute checks only run
+inside the cluster, not under \fBcrm_resource \-\-validate\fR.
 .TP
-.B application_name or recovery_target_timeline
-\fBprimary_conninfo\fR must contain \fBapplication_name=\fR\fInode\fR with the
-exact Pacemaker node name of that node, and \fBrecovery_target_timeline\fR must
-be \fBlatest\fR.
-.TP
-.B PostgreSQL version not supported
-The data directory's PG_VERSION is older than 12.
-.TP
-.B crashed former primary
+.B refusing to start (crashed former primary)
 The control data says the instance was a primary that was not shut down
-cleanly; the agent will not start it as a standby, since it may have diverged.
-Rebuild it from the current primary (pg_basebackup or pg_rewind), then run
-\fBcrm_resource \-\-cleanup \-\-resource\fR \fIname\fR.
+cleanly; it may hold WAL the current primary never got, so the agent will not
+start it as a standby. Rebuild it from the current primary (pg_basebackup or
+pg_rewind), then run the \fBcrm_resource \-\-cleanup\fR command the message
+quotes.
 .TP
-.B promotion aborted, another standby is the best candidate
+.B cannot query the instance
+\fIpghost\fR/\fIpgport\fR do not match unix_socket_directories/port,
+max_connections is exhausted, or the role named \fIsystem_user\fR has no local
+peer or trust access in pg_hba.conf.
+.TP
+.B promotion handed over to another node
 Not a fault: another standby received or replayed more WAL than the node
-Pacemaker chose (or this one lags more than \fImaxlag\fR). The agent moves the
-promotion scores and Pacemaker promotes the better standby in the next
-transition.
+Pacemaker chose. The agent moves the promotion scores and Pacemaker promotes
+the better standby in the next transition.
+.TP
+.B switchover cancelled
+The designated standby did not receive the old primary's shutdown checkpoint;
+promoting it could lose committed transactions. Check its replication, then
+retry.
 .TP
 .B timeouts
 Check the PostgreSQL log; raise the operation timeouts if recovery, promotion
@@ -383,14 +390,14 @@ cached promotion scores (directory \fBHA_RSCTMP\fR).
     </xsl:if>
     <xsl:text>.&#10;.br&#10;</xsl:text>
     <xsl:choose>
-      <xsl:when test="@name = 'start'">Starts the instance as a standby (standby.signal); refuses a crashed former primary.</xsl:when>
-      <xsl:when test="@name = 'stop'">Stops the instance cleanly.</xsl:when>
-      <xsl:when test="@name = 'reload'">Reloads the PostgreSQL configuration (pg_ctl reload).</xsl:when>
-      <xsl:when test="@name = 'promote'">Promotes the local standby if it is the most advanced one.</xsl:when>
-      <xsl:when test="@name = 'demote'">Turns the primary back into a standby.</xsl:when>
-      <xsl:when test="@name = 'monitor' and @role = 'Promoted'">Checks the primary and updates the standbys' promotion scores.</xsl:when>
+      <xsl:when test="@name = 'start'">Starts the instance, always as a standby (standby.signal); refuses a former primary that crashed, since its WAL may have diverged.</xsl:when>
+      <xsl:when test="@name = 'stop'">Fast shutdown. A standby that does not stop in time is stopped immediately; a primary is not (fencing is the escalation).</xsl:when>
+      <xsl:when test="@name = 'reload'">Applies changed non\-unique parameters without restarting PostgreSQL (the agent reads them at every action).</xsl:when>
+      <xsl:when test="@name = 'promote'">Promotes the local standby, unless another candidate holds more WAL (the promotion is then handed over to it) or a switchover was found unsafe.</xsl:when>
+      <xsl:when test="@name = 'demote'">A fast stop, then a start as a standby; the shutdown checkpoint reaches the standbys, which lets the next promotion prove a switchover lost nothing.</xsl:when>
+      <xsl:when test="@name = 'monitor' and @role = 'Promoted'">Checks the primary and keeps every node's promotion score up to date (one socket connection, no child process, when healthy).</xsl:when>
       <xsl:when test="@name = 'monitor'">Checks the standby; a monitor with interval 0 is a probe.</xsl:when>
-      <xsl:when test="@name = 'notify'">Handles pre/post notifications (election of the best standby, switchover checks).</xsl:when>
+      <xsl:when test="@name = 'notify'">Pre\-promote: each standby publishes its WAL position for the election, and a switchover's target checks it received the old primary's shutdown checkpoint. Also post\-promote cleanup and in\-place recovery of a crashed primary.</xsl:when>
       <xsl:when test="@name = 'meta-data'">Prints the OCF meta\-data (the source of this page).</xsl:when>
       <xsl:when test="@name = 'validate-all'">Checks the parameters and the local PostgreSQL configuration.</xsl:when>
       <xsl:when test="@name = 'methods'">Lists the supported actions.</xsl:when>
