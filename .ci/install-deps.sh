@@ -7,7 +7,7 @@ packages=(
   postgresql-15 postgresql-client-15
   pacemaker corosync pacemaker-cli-utils resource-agents crmsh pcs
   libxml2-utils xsltproc
-  iproute2 procps psmisc util-linux strace
+  iproute2 procps psmisc util-linux strace file
 )
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

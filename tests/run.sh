@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Needs root (PostgreSQL runs as the postgres user; the
+# cluster scenarios create namespaces) and the packages of .ci/install-deps.sh.
+# Each stage runs even if an earlier one failed; the last line is "N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "tests/run.sh must run as root: PostgreSQL instances run as the postgres user and the cluster tests create namespaces" >&2
+  exit 2
+fi
+
+export RELEASE_TARGET=x86_64-unknown-linux-gnu
+export PGSQLMS_BIN="$PWD/target/$RELEASE_TARGET/release/pgsqlms"
+passed=0
+failed=0
+failures=()
+
+stage() {
+  local name=$1
+  shift
+  echo
+  echo "=== stage: $name"
+  local start=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "=== stage $name: PASS ($((SECONDS - start)) s)"
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    echo "=== stage $name: FAIL ($((SECONDS - start)) s)"
+  fi
+}
+
+release_build() {
+  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked --target "$RELEASE_TARGET" &&
+    file "$PGSQLMS_BIN" | grep -q 'statically linked' &&
+    "$PGSQLMS_BIN" --version
+}
+
+stage fmt cargo fmt --all -- --check
+stage clippy cargo clippy --locked --all-targets -- -D warnings
+stage cargo-test cargo test --locked
+stage release-build release_build
+stage ocf-tester tests/ocf-tester.sh "$PGSQLMS_BIN"
+stage packaging packaging/ci-check.sh
+stage cluster tests/cluster/cluster.sh all
+
+echo
+[ "$failed" -eq 0 ] || echo "failed stages: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
