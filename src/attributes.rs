@@ -104,43 +104,24 @@ impl Attributes {
         format!("{attr}-{}", self.resource)
     }
 
-    /// Sets one of the election's attributes for the local node. Private attributes stay
-    /// in attrd's memory: they never reach the CIB, so they do not abort transitions.
-    pub fn set_private(&self, attr: &str, value: &str) -> OcfResult<()> {
+    /// Changes one of the election's attributes for the local node. Private attributes
+    /// stay in attrd's memory: they never reach the CIB, so they do not abort transitions.
+    fn change_private(&self, attr: &str, change: &[&str], what: &str) -> OcfResult<()> {
         let name = self.private_name(attr);
-        self.run_ok(
-            tool(
-                "attrd_updater",
-                &[
-                    "--private",
-                    "--lifetime",
-                    "reboot",
-                    "--name",
-                    &name,
-                    "--update",
-                    value,
-                ],
-            ),
-            &format!("set attribute {name}"),
-        )
+        let mut c = tool(
+            "attrd_updater",
+            &["--private", "--lifetime", "reboot", "--name", &name],
+        );
+        c.args(change);
+        self.run_ok(c, &format!("{what} attribute {name}"))
+    }
+
+    pub fn set_private(&self, attr: &str, value: &str) -> OcfResult<()> {
+        self.change_private(attr, &["--update", value], "set")
     }
 
     pub fn delete_private(&self, attr: &str) -> OcfResult<()> {
-        let name = self.private_name(attr);
-        self.run_ok(
-            tool(
-                "attrd_updater",
-                &[
-                    "--private",
-                    "--lifetime",
-                    "reboot",
-                    "--name",
-                    &name,
-                    "--delete",
-                ],
-            ),
-            &format!("delete attribute {name}"),
-        )
+        self.change_private(attr, &["--delete"], "delete")
     }
 
     /// One of the election's attributes on `node`; `None` when absent or empty.

@@ -3,7 +3,7 @@
 
 use crate::command::SystemUser;
 use crate::config::Params;
-use crate::lsn::Lsn;
+use crate::lsn::{standby_position, Lsn, WalPosition};
 use crate::scores::ReplicationRow;
 use nix::unistd::{Gid, Uid};
 use std::future::Future;
@@ -224,6 +224,20 @@ impl Db {
         )?
         .try_get(0)
         .map_err(|e| e.to_string())
+    }
+}
+
+impl Db {
+    /// Where this standby could be promoted from: its timeline and the furthest of what it
+    /// received and replayed.
+    pub fn standby_position(&self) -> Result<WalPosition, String> {
+        let wal = self.standby_wal()?;
+        let lsn = standby_position(wal.received, wal.replayed)
+            .ok_or("the standby has neither a received nor a replayed WAL position")?;
+        Ok(WalPosition {
+            timeline: wal.timeline,
+            lsn,
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use crate::agent::Agent;
 use crate::command;
 use crate::election::Published;
 use crate::instance;
-use crate::lsn::{standby_position, WalPosition};
+use crate::lsn::WalPosition;
 use crate::notify::{Notification, Operation, When};
 use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::shutdown_checkpoint;
@@ -96,13 +96,7 @@ fn own_position(a: &Agent) -> OcfResult<WalPosition> {
         }
     };
     db.checkpoint().map_err(OcfError::generic)?;
-    let wal = db.standby_wal().map_err(OcfError::generic)?;
-    let lsn = standby_position(wal.received, wal.replayed)
-        .ok_or_else(|| OcfError::generic("neither a received nor a replayed WAL position"))?;
-    Ok(WalPosition {
-        timeline: wal.timeline,
-        lsn,
-    })
+    db.standby_position().map_err(OcfError::generic)
 }
 
 /// Reads this standby's WAL from the last restartpoint to the last received record,

@@ -5,7 +5,7 @@
 use crate::agent::Agent;
 use crate::election::{self, Published, Verdict};
 use crate::instance;
-use crate::lsn::{standby_position, WalPosition};
+use crate::lsn::WalPosition;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::pg::Db;
 use crate::state::InstanceState;
@@ -97,13 +97,7 @@ fn own_position(a: &Agent, db: &Db) -> OcfResult<WalPosition> {
     {
         return Ok(p);
     }
-    let wal = db.standby_wal().map_err(OcfError::generic)?;
-    let lsn = standby_position(wal.received, wal.replayed)
-        .ok_or_else(|| OcfError::generic("cannot read this standby's WAL position"))?;
-    Ok(WalPosition {
-        timeline: wal.timeline,
-        lsn,
-    })
+    db.standby_position().map_err(OcfError::generic)
 }
 
 fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
