@@ -42,5 +42,7 @@ done
 }
 true
 
-cargo deb --no-build --no-strip --target "$TARGET" --output target/debian/ >&2
-ls -t target/debian/pgsqlms_*.deb | head -1
+# cargo deb prints the path of the package it wrote
+deb="$(cargo deb --no-build --no-strip --target "$TARGET" --output target/debian/ | tail -n 1)"
+[ -f "$deb" ] || { echo "build-deb: cargo deb did not report a package ($deb)" >&2; exit 1; }
+echo "$deb"

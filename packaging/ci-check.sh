@@ -18,7 +18,7 @@
 #   EXPECT_RC_RECOVERY_TPL  recovery_template file exists                  (default: 2)
 #   EXPECT_RC_APP_NAME      primary_conninfo lacks application_name=<node> (default: 2)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT="$(pwd)"
 
 XML="$ROOT/ocf-metadata/pgsqlms.xml"
@@ -88,10 +88,10 @@ deb_contents() {
   local listing
   listing="$(dpkg-deb -c "$deb")" || return 1
   echo "$listing"
-  echo "$listing" | grep -Eq '^-rwxr-xr-x (root/root|0/0) .* \./usr/lib/ocf/resource\.d/rust/pgsqlms$' &&
-    echo "$listing" | grep -Eq '^-rw-r--r-- (root/root|0/0) .* \./usr/share/pgsqlms/pgsqlms\.xml$' &&
-    echo "$listing" | grep -Eq '^-rw-r--r-- (root/root|0/0) .* \./usr/share/man/man7/pgsqlms\.7\.gz$' &&
-    echo "$listing" | grep -Eq '\./usr/share/doc/pgsqlms/copyright$'
+  grep -Eq '^-rwxr-xr-x (root/root|0/0) .* \./usr/lib/ocf/resource\.d/rust/pgsqlms$' <<<"$listing" &&
+    grep -Eq '^-rw-r--r-- (root/root|0/0) .* \./usr/share/pgsqlms/pgsqlms\.xml$' <<<"$listing" &&
+    grep -Eq '^-rw-r--r-- (root/root|0/0) .* \./usr/share/man/man7/pgsqlms\.7\.gz$' <<<"$listing" &&
+    grep -Eq '\./usr/share/doc/pgsqlms/copyright$' <<<"$listing"
 }
 check ".deb holds the agent (0755), meta-data, man page and docs" deb_contents
 
@@ -99,9 +99,9 @@ deb_control() {
   local dep
   dep="$(dpkg-deb -f "$deb" Depends)" || return 1
   echo "Depends: $dep"
-  echo "$dep" | grep -qw resource-agents &&
-    echo "$dep" | grep -qw pacemaker-cli-utils &&
-    ! echo "$dep" | grep -qi postgresql
+  grep -qw resource-agents <<<"$dep" &&
+    grep -qw pacemaker-cli-utils <<<"$dep" &&
+    ! grep -qi postgresql <<<"$dep"
 }
 check ".deb Depends: resource-agents, pacemaker-cli-utils, no PostgreSQL" deb_control
 
@@ -109,7 +109,10 @@ deb_static() {
   local tmp rc
   tmp="$(mktemp -d)"
   dpkg-deb -x "$deb" "$tmp" || { rm -rf "$tmp"; return 1; }
-  ldd "$tmp/usr/lib/ocf/resource.d/rust/pgsqlms" 2>&1 | tee /dev/stderr | grep -Eq 'not a dynamic executable|statically linked'
+  local out
+  out="$(ldd "$tmp/usr/lib/ocf/resource.d/rust/pgsqlms" 2>&1)"
+  echo "ldd: $out"
+  grep -Eq 'not a dynamic executable|statically linked' <<<"$out"
   rc=$?
   [ "$(head -c 4 "$tmp/usr/lib/ocf/resource.d/rust/pgsqlms" | od -An -c | tr -d ' ')" = '177ELF' ] || rc=1
   rm -rf "$tmp"
@@ -118,7 +121,7 @@ deb_static() {
 check "packaged agent is a static ELF executable" deb_static
 
 # ------------------------------------------------------------------ install
-if dpkg-query -W -f '${Status}' pgsqlms 2>/dev/null | grep -q 'install ok installed'; then
+if [ "$(dpkg-query -W -f '${Status}' pgsqlms 2>/dev/null)" = "install ok installed" ]; then
   already=1
 else
   already=0
@@ -157,7 +160,12 @@ meta_rng() {
 }
 check "meta-data validates against resource-agents' metadata.rng" meta_rng
 
-list_agents() { crm_resource --list-agents ocf:rust | tee /dev/stderr | grep -qx pgsqlms; }
+list_agents() {
+  local out
+  out="$(crm_resource --list-agents ocf:rust)" || return 1
+  echo "$out"
+  grep -qx pgsqlms <<<"$out"
+}
 check "crm_resource --list-agents ocf:rust lists pgsqlms" list_agents
 
 show_meta() {
@@ -173,14 +181,18 @@ pcs_describe() {
   command -v pcs >/dev/null || { echo "pcs is not installed"; return 1; }
   out="$(timeout 120 pcs resource describe ocf:rust:pgsqlms)" || { echo "$out"; return 1; }
   for p in $(param_names); do
-    echo "$out" | grep -Eq "^  $p:" || { echo "parameter $p missing"; missing=1; }
+    grep -Eq "^  $p:" <<<"$out" || { echo "parameter $p missing"; missing=1; }
   done
-  [ -n "$(param_names)" ] && [ "$missing" = 0 ] || { echo "$out"; return 1; }
+  if [ -z "$(param_names)" ] || [ "$missing" != 0 ]; then
+    echo "$out"
+    return 1
+  fi
 }
 check "pcs resource describe ocf:rust:pgsqlms lists every parameter" pcs_describe
 
 # ------------------------------------------------------------------ man page
-check "dpkg -L pgsqlms lists the man page" sh -c 'dpkg -L pgsqlms | grep -qx /usr/share/man/man7/pgsqlms.7.gz'
+dpkg_lists_man() { local l; l="$(dpkg -L pgsqlms)" && grep -qx /usr/share/man/man7/pgsqlms.7.gz <<<"$l"; }
+check "dpkg -L pgsqlms lists the man page" dpkg_lists_man
 man_found() { [ "$(man -w 7 pgsqlms)" = /usr/share/man/man7/pgsqlms.7.gz ]; }
 check "man -w 7 pgsqlms finds /usr/share/man/man7/pgsqlms.7.gz" man_found
 
@@ -190,13 +202,13 @@ man_renders() {
   [ -z "$warn" ] || { echo "groff warnings: $warn"; missing=1; }
   text="$(zcat /usr/share/man/man7/pgsqlms.7.gz | groff -man -Tutf8 -rLL=250n -P-cbou 2>/dev/null)"
   for s in NAME SYNOPSIS DESCRIPTION PARAMETERS ACTIONS EXAMPLES 'SEE ALSO'; do
-    echo "$text" | grep -q "^$s" || { echo "section $s missing"; missing=1; }
+    grep -q "^$s" <<<"$text" || { echo "section $s missing"; missing=1; }
   done
   for p in $(param_names); do
     d="$(param_default "$p")"
     [ -z "$d" ] && d=empty
-    echo "$text" | grep -qF "$p (" || { echo "parameter $p missing"; missing=1; }
-    echo "$text" | grep -qF "default: $d" || { echo "default $d of $p missing"; missing=1; }
+    grep -qF "$p (" <<<"$text" || { echo "parameter $p missing"; missing=1; }
+    grep -qF "default: $d" <<<"$text" || { echo "default $d of $p missing"; missing=1; }
   done
   [ "$missing" = 0 ]
 }
