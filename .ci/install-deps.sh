@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   postgresql-15 postgresql-client-15
   pacemaker corosync pacemaker-cli-utils resource-agents crmsh pcs
-  libxml2-utils xsltproc
+  libxml2-utils xsltproc man-db groff-base rpm
   iproute2 procps psmisc util-linux strace file
 )
 apt-get update -qq

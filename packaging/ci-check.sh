@@ -120,6 +120,17 @@ deb_static() {
 }
 check "packaged agent is a static ELF executable" deb_static
 
+rpm_spec() {
+  local v cv req
+  command -v rpmspec >/dev/null || { echo "rpmspec is missing (apt-get install rpm)"; return 1; }
+  v="$(rpmspec -q --qf '%{VERSION}\n' packaging/rpm/pgsqlms.spec)" || return 1
+  req="$(rpmspec -q --requires packaging/rpm/pgsqlms.spec)" || return 1
+  cv="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)"
+  echo "spec Version $v, Cargo.toml version $cv; Requires: $req"
+  [ "$v" = "$cv" ] && grep -qx resource-agents <<<"$req" && grep -qx pacemaker-cli <<<"$req"
+}
+check "RPM spec parses (rpmspec), its Version is Cargo.toml's, Requires resource-agents and pacemaker-cli" rpm_spec
+
 # ------------------------------------------------------------------ install
 if [ "$(dpkg-query -W -f '${Status}' pgsqlms 2>/dev/null)" = "install ok installed" ]; then
   already=1
