@@ -4,8 +4,8 @@
 
 use crate::deadline::Deadline;
 use crate::ocf::{OcfError, OcfResult};
-use nix::unistd::{Gid, Uid, User};
-use std::ffi::{CString, OsStr};
+use nix::unistd::{Gid, Uid};
+use std::ffi::OsStr;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,22 +24,16 @@ pub struct SystemUser {
 impl SystemUser {
     /// Looks the user up. Missing on this node only, so the node is banned, not the resource.
     pub fn lookup(name: &str) -> OcfResult<Self> {
-        let user = User::from_name(name)
-            .ok()
-            .flatten()
-            .ok_or_else(|| {
-                OcfError::installed(format!(
-                    "system user {name:?} does not exist on this node: create it or fix the system_user parameter"
-                ))
-            })?;
-        let cname = CString::new(name)
-            .map_err(|_| OcfError::configured("system_user contains a NUL byte"))?;
-        let groups = nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
+        let account = crate::accounts::lookup(name).ok_or_else(|| {
+            OcfError::installed(format!(
+                "system user {name:?} does not exist on this node (in /etc/passwd): create it or fix the system_user parameter"
+            ))
+        })?;
         Ok(SystemUser {
             name: name.to_string(),
-            uid: user.uid,
-            gid: user.gid,
-            groups,
+            uid: Uid::from_raw(account.uid),
+            gid: Gid::from_raw(account.gid),
+            groups: account.groups.into_iter().map(Gid::from_raw).collect(),
         })
     }
 

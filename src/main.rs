@@ -1,5 +1,6 @@
 //! pgsqlms: Pacemaker OCF resource agent for PostgreSQL streaming replication.
 
+mod accounts;
 mod actions;
 mod agent;
 mod attributes;

@@ -34,7 +34,7 @@ stage() {
 
 release_build() {
   RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked --target "$RELEASE_TARGET" &&
-    file "$PGSQLMS_BIN" | grep -q 'statically linked' &&
+    file "$PGSQLMS_BIN" | grep -Eq 'statically linked|static-pie linked' &&
     "$PGSQLMS_BIN" --version
 }
 
