@@ -120,3 +120,29 @@ fn start_refused_on_a_crashed_former_primary() {
         "pgdata must be untouched"
     );
 }
+
+/// Pacemaker's recovery of a crashed standby: stop, then start. PAF's stop failed here
+/// (then Pacemaker fenced the node).
+#[test]
+fn crashed_standby_recovered_by_stop_then_start() {
+    let c = Cluster::new(1);
+    c.kill9("node-b");
+    c.agent("node-b", "stop").run().expect_code(ocf::SUCCESS);
+    c.agent("node-b", "start").run().expect_code(ocf::SUCCESS);
+    assert!(c.in_recovery("node-b"));
+    c.wait_streaming("node-a", &["node-b"]);
+    c.agent("node-b", "monitor").run().expect_code(ocf::SUCCESS);
+}
+
+/// After a successful stop, a probe must report the instance stopped (7); anything else
+/// makes Pacemaker see the resource as failed/active on a node where it just stopped it.
+#[test]
+fn probe_after_stop_of_a_crashed_standby_reports_stopped() {
+    let c = Cluster::new(1);
+    c.kill9("node-b");
+    c.agent("node-b", "stop").run().expect_code(ocf::SUCCESS);
+    c.agent("node-b", "monitor")
+        .interval(0)
+        .run()
+        .expect_code(ocf::NOT_RUNNING);
+}

@@ -224,3 +224,102 @@ fn primary_monitor_ranks_standbys_by_lsn() {
         "exactly the two changed scores are written: {updates:#?}"
     );
 }
+
+/// The processes the agent ran during one action, from `strace -f -e trace=execve`
+/// (the agent's own execve excluded).
+fn spawned_programs(c: &Cluster, node: &str, interval: u64) -> Vec<String> {
+    let trace = c.root.join(format!("strace-{node}.txt"));
+    let t = trace.to_str().unwrap().to_string();
+    let r = c
+        .agent(node, "monitor")
+        .interval(interval)
+        .wrapper(&["strace", "-f", "-qq", "-e", "trace=execve", "-o", &t])
+        .run();
+    assert!(r.code == 0 || r.code == 8, "{}", r.describe());
+    let text = std::fs::read_to_string(&trace).expect("strace output");
+    let execs: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("execve(") && !l.contains("= -1 "))
+        .map(str::to_string)
+        .collect();
+    assert!(!execs.is_empty(), "strace saw no execve at all:\n{text}");
+    execs[1..].to_vec()
+}
+
+/// docs/agent-contract.md, "Steady-state monitor": a monitor of a healthy running instance
+/// spawns no child process (no psql, pg_isready, pg_controldata, postgres -C, Pacemaker tool).
+#[test]
+fn steady_state_monitor_spawns_no_process() {
+    let c = Cluster::new(1);
+    c.set_partition(&["node-a", "node-b"]);
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    // first primary monitor writes the scores; the next ones must not spawn anything
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    let p = spawned_programs(&c, "node-a", 15000);
+    assert!(p.is_empty(), "steady-state primary monitor spawned: {p:#?}");
+    let s = spawned_programs(&c, "node-b", 16000);
+    assert!(s.is_empty(), "standby monitor spawned: {s:#?}");
+}
+
+/// maxlag: a connected standby lagging more than maxlag bytes gets a negative score.
+#[test]
+fn maxlag_gives_a_lagging_standby_a_negative_score() {
+    let c = Cluster::new(2);
+    c.set_partition(&["node-a", "node-b", "node-c"]);
+    c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
+    let wr: i32 = c
+        .sql("node-b", "SELECT pid FROM pg_stat_wal_receiver")
+        .parse()
+        .expect("walreceiver pid of node-b");
+    let pid = nix::unistd::Pid::from_raw(wr);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    struct Cont(nix::unistd::Pid);
+    impl Drop for Cont {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+        }
+    }
+    let _cont = Cont(pid);
+    c.sql(
+        "node-a",
+        "CREATE TABLE t AS SELECT generate_series(1, 50000) AS i",
+    );
+    c.wait_replayed("node-a", "node-c");
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .param("maxlag", "100000")
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(c.score_i("node-a"), Some(1001), "{:?}", c.scores());
+    assert_eq!(c.score_i("node-c"), Some(1000), "{:?}", c.scores());
+    let b = c.score_i("node-b").expect("node-b score");
+    assert!(
+        b < 0,
+        "node-b lags more than maxlag, its score must be negative: {:?}",
+        c.scores()
+    );
+}
+
+/// Without OCF_RESKEY_CRM_meta_on_node the agent asks `crm_node -n` for its name.
+#[test]
+fn node_name_from_crm_node_when_pacemaker_does_not_give_it() {
+    let c = Cluster::new(1);
+    c.set_partition(&["node-a", "node-b"]);
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .unset("OCF_RESKEY_CRM_meta_on_node")
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    assert!(
+        c.calls().iter().any(|l| l.ends_with("crm_node -n")),
+        "{:#?}",
+        c.calls()
+    );
+    assert_eq!(c.score_i("node-a"), Some(1001), "{:?}", c.scores());
+    assert_eq!(c.score_i("node-b"), Some(1000), "{:?}", c.scores());
+}

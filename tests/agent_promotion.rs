@@ -284,3 +284,85 @@ fn election_uses_max_of_receive_and_replay_after_restart() {
         "the promoted node has every committed row"
     );
 }
+
+/// Pacemaker recovers a crashed primary in place: demote, stop, start, promote on the same
+/// node, with the notify rounds around each (behaviour doc 4.4). The node ends up primary
+/// again with every committed row.
+#[test]
+fn crashed_primary_recovered_in_place() {
+    let c = Cluster::new(2);
+    insert_rows(&c, "node-a", 500);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    c.kill9("node-a");
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::FAILED_PROMOTED);
+
+    let mut n = NotifyEnv::new("pre", "demote");
+    n.active = v(&ALL);
+    n.promoted = v(&["node-a"]);
+    n.unpromoted = v(&STANDBYS);
+    n.demote = v(&["node-a"]);
+    n.stop = v(&["node-a"]);
+    n.start = v(&["node-a"]);
+    n.promote = v(&["node-a"]);
+    let round = |typ: &str, op: &str| {
+        let e = NotifyEnv {
+            typ: typ.into(),
+            op: op.into(),
+            ..n.clone()
+        };
+        for node in ALL {
+            c.notify(node, &e).run().expect_code(ocf::SUCCESS);
+        }
+    };
+    round("pre", "demote");
+    c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
+    round("post", "demote");
+    round("pre", "stop");
+    c.agent("node-a", "stop").run().expect_code(ocf::SUCCESS);
+    round("post", "stop");
+    round("pre", "start");
+    c.agent("node-a", "start").run().expect_code(ocf::SUCCESS);
+    round("post", "start");
+    round("pre", "promote");
+    c.agent("node-a", "promote").run().expect_code(ocf::SUCCESS);
+    round("post", "promote");
+    assert!(!c.in_recovery("node-a"), "node-a must be primary again");
+    assert_eq!(count(&c, "node-a"), 500);
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+}
+
+/// A candidate that never publishes its position (its pre-promote notify never ran) must
+/// not make promote hang past the action's timeout (PAF waited forever, doc 10.3).
+#[test]
+fn promote_is_bounded_when_a_candidate_never_publishes() {
+    let c = Cluster::new(2);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    c.stop_pg("node-a", "fast");
+    c.set_partition(&STANDBYS);
+    let n = NotifyEnv::promotion(&STANDBYS, "node-b");
+    // only node-b gets its notification
+    c.pre_promote_round(&["node-b"], &n);
+    let r = c
+        .agent("node-b", "promote")
+        .timeout(10_000)
+        .wait_secs(40)
+        .run();
+    eprintln!("promote without node-c's position: {}", r.describe());
+    assert!(
+        r.elapsed.as_secs_f64() < 10.5,
+        "promote took {:?}, more than its 10 s timeout",
+        r.elapsed
+    );
+    if r.code != 0 {
+        r.expect_code(ocf::ERR_GENERIC).expect_reason(&["node-c"]);
+        assert!(c.in_recovery("node-b"));
+    } else {
+        assert!(!c.in_recovery("node-b"));
+    }
+}

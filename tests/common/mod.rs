@@ -969,6 +969,7 @@ pub struct Agent<'a> {
     action: String,
     env: BTreeMap<String, Option<String>>,
     wait_secs: u64,
+    wrapper: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -1037,6 +1038,7 @@ impl<'a> Agent<'a> {
             action: action.to_string(),
             env,
             wait_secs: 120,
+            wrapper: Vec::new(),
         }
     }
 
@@ -1069,6 +1071,12 @@ impl<'a> Agent<'a> {
         self
     }
 
+    /// Run the agent through a wrapper command, e.g. `["strace", "-f", ...]`.
+    pub fn wrapper(mut self, argv: &[&str]) -> Self {
+        self.wrapper = argv.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
     pub fn notify_env(mut self, n: &NotifyEnv) -> Self {
         for (k, val) in n.vars() {
             self.env.insert(k, Some(val));
@@ -1083,6 +1091,11 @@ impl<'a> Agent<'a> {
             Some(p) => Command::new(p),
             None => Command::cargo_bin("pgsqlms").expect("pgsqlms binary (cargo build)"),
         };
+        if !self.wrapper.is_empty() {
+            let agent = cmd.get_program().to_os_string();
+            cmd = Command::new(&self.wrapper[0]);
+            cmd.args(&self.wrapper[1..]).arg(agent);
+        }
         cmd.arg(&self.action);
         cmd.env_clear();
         for (k, val) in &self.env {
