@@ -146,3 +146,104 @@ fn probe_after_stop_of_a_crashed_standby_reports_stopped() {
         .run()
         .expect_code(ocf::NOT_RUNNING);
 }
+
+/// start_opts reach the server (pg_ctl start -o).
+#[test]
+fn start_passes_start_opts() {
+    let c = Cluster::new(1);
+    c.stop_pg("node-b", "fast");
+    c.agent("node-b", "start")
+        .param(
+            "start_opts",
+            "-c work_mem=7MB -c application_name=from_start_opts",
+        )
+        .run()
+        .expect_code(ocf::SUCCESS);
+    assert_eq!(c.sql("node-b", "SHOW work_mem"), "7MB");
+}
+
+/// Notifications the agent does not act on, and reload, succeed whatever the state.
+#[test]
+fn other_notifications_and_reload_succeed() {
+    let c = Cluster::new(1);
+    c.stop_pg("node-b", "fast");
+    for (typ, op) in [
+        ("pre", "start"),
+        ("post", "start"),
+        ("pre", "stop"),
+        ("post", "stop"),
+        ("post", "demote"),
+        ("pre", "demote"),
+        ("post", "promote"),
+    ] {
+        let mut n = NotifyEnv::new(typ, op);
+        n.active = v(&["node-a"]);
+        n.promoted = v(&["node-a"]);
+        n.inactive = v(&["node-b"]);
+        n.start = v(&["node-b"]);
+        for node in ["node-a", "node-b"] {
+            c.notify(node, &n).run().expect_code(ocf::SUCCESS);
+        }
+    }
+    c.agent("node-a", "reload").run().expect_code(ocf::SUCCESS);
+    assert!(!c.in_recovery("node-a"));
+    assert!(!c.is_running("node-b"));
+}
+
+/// Debian's layout: configuration in one directory (pgdata), data in another (datadir).
+#[test]
+fn separate_config_and_data_directories() {
+    use std::fs;
+    let c = Cluster::new(1);
+    c.stop_pg("node-b", "fast");
+    let b = c.node("node-b").clone();
+    let conf = b.dir.join("conf");
+    fs::create_dir(&conf).unwrap();
+    for f in [
+        "postgresql.conf",
+        "pg_hba.conf",
+        "pg_ident.conf",
+        "pgsqlms_node.conf",
+    ] {
+        fs::rename(b.pgdata.join(f), conf.join(f)).unwrap();
+    }
+    let pc = conf.join("postgresql.conf");
+    let mut text = fs::read_to_string(&pc).unwrap();
+    text.push_str(&format!("data_directory = '{}'\n", b.pgdata.display()));
+    fs::write(&pc, text).unwrap();
+    chown_postgres(&conf);
+    for f in fs::read_dir(&conf).unwrap() {
+        chown_postgres(&f.unwrap().path());
+    }
+    let agent = |action: &str| {
+        c.agent("node-b", action)
+            .param("pgdata", conf.to_str().unwrap())
+            .param("datadir", b.pgdata.to_str().unwrap())
+    };
+    agent("validate-all").run().expect_code(ocf::SUCCESS);
+    agent("monitor").run().expect_code(ocf::NOT_RUNNING);
+    agent("start").run().expect_code(ocf::SUCCESS);
+    assert!(c.in_recovery("node-b"));
+    c.wait_streaming("node-a", &["node-b"]);
+    agent("monitor").run().expect_code(ocf::SUCCESS);
+
+    // failover to it
+    c.stop_pg("node-a", "fast");
+    c.set_partition(&["node-b"]);
+    let n = NotifyEnv::promotion(&["node-b"], "node-b");
+    agent("notify")
+        .notify_env(&n)
+        .run()
+        .expect_code(ocf::SUCCESS);
+    agent("promote").run().expect_code(ocf::SUCCESS);
+    assert!(!c.in_recovery("node-b"));
+    agent("monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    agent("demote").run().expect_code(ocf::SUCCESS);
+    assert!(c.in_recovery("node-b"));
+    agent("stop").run().expect_code(ocf::SUCCESS);
+    assert!(!c.is_running("node-b"));
+    agent("monitor").run().expect_code(ocf::NOT_RUNNING);
+}
