@@ -185,6 +185,11 @@ fn other_notifications_and_reload_succeed() {
             c.notify(node, &n).run().expect_code(ocf::SUCCESS);
         }
     }
+    // Pacemaker ignores notify results: even without any notify variable (ocf-tester,
+    // `crm_resource --force-...`), notify must answer 0 (PAF did)
+    for node in ["node-a", "node-b"] {
+        c.agent(node, "notify").run().expect_code(ocf::SUCCESS);
+    }
     c.agent("node-a", "reload").run().expect_code(ocf::SUCCESS);
     assert!(!c.in_recovery("node-a"));
     assert!(!c.is_running("node-b"));

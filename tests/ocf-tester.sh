@@ -57,7 +57,6 @@ port = $port
 unix_socket_directories = '$work/sock'
 wal_level = replica
 hot_standby = on
-max_wal_senders = 5
 recovery_target_timeline = 'latest'
 primary_conninfo = 'host=$work/nowhere port=1 application_name=$node'
 shared_buffers = 16MB

@@ -210,6 +210,8 @@ wal_retrieve_retry_interval = 1s
 shared_buffers = 16MB
 max_connections = 20
 fsync = off
+# no background WAL from autovacuum: scores and LSN ties stay stable while a test looks
+autovacuum = off
 log_line_prefix = '%m [%p] %b '
 include 'pgsqlms_node.conf'
 ";
