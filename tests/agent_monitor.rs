@@ -330,3 +330,92 @@ fn node_name_from_crm_node_when_pacemaker_does_not_give_it() {
     assert_eq!(c.score_i("node-a"), Some(1001), "{:?}", c.scores());
     assert_eq!(c.score_i("node-b"), Some(1000), "{:?}", c.scores());
 }
+
+struct Cont(nix::unistd::Pid);
+impl Drop for Cont {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+/// A hung instance (postmaster stopped with SIGSTOP: connections are accepted by the kernel
+/// but never answered) must not make the monitor outlive its timeout (PAF's psql had no
+/// connect_timeout, doc 10.4).
+#[test]
+fn monitor_of_a_hung_instance_returns_within_its_timeout() {
+    let c = Cluster::new(1);
+    let pm = nix::unistd::Pid::from_raw(c.postmaster_pid("node-b").unwrap());
+    nix::sys::signal::kill(pm, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let _cont = Cont(pm);
+    let r = c
+        .agent("node-b", "monitor")
+        .timeout(5000)
+        .wait_secs(30)
+        .run();
+    assert!(
+        r.elapsed.as_secs_f64() < 5.5,
+        "monitor took {:?} with a 5 s timeout\n{}",
+        r.elapsed,
+        r.describe()
+    );
+    assert!(
+        r.code != ocf::SUCCESS && r.code != ocf::NOT_RUNNING,
+        "a hung instance is neither healthy nor stopped\n{}",
+        r.describe()
+    );
+    r.check_reason_lines();
+}
+
+/// A replication client that is not a cluster node, with an application_name that is a
+/// substring of the node names ("node"), gets no score (PAF matched names with an unanchored
+/// regex, doc 10.5).
+#[test]
+fn primary_monitor_ignores_replication_clients_that_are_not_nodes() {
+    use std::os::unix::process::CommandExt;
+    let c = Cluster::new(1);
+    c.set_partition(&["node-a", "node-b"]);
+    let a = c.node("node-a").clone();
+    let wal = c.root.join("receivewal");
+    std::fs::create_dir(&wal).unwrap();
+    chown_postgres(&wal);
+    let u = nix::unistd::User::from_name("postgres").unwrap().unwrap();
+    let child = std::process::Command::new(format!("{BINDIR}/pg_receivewal"))
+        .arg("-D")
+        .arg(&wal)
+        .arg("-d")
+        .arg(format!(
+            "host={} port={} user=postgres application_name=node",
+            a.sockdir.display(),
+            a.port
+        ))
+        .arg("--no-loop")
+        .current_dir(&c.root)
+        .uid(u.uid.as_raw())
+        .gid(u.gid.as_raw())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("pg_receivewal");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _k = Kill(child);
+    c.wait_streaming("node-a", &["node", "node-b"]);
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(c.score_i("node-a"), Some(1001), "{:?}", c.scores());
+    assert_eq!(c.score_i("node-b"), Some(1000), "{:?}", c.scores());
+    let stray: Vec<String> = c
+        .calls()
+        .into_iter()
+        .filter(|l| l.contains("--node node ") || l.ends_with("--node node"))
+        .collect();
+    assert!(stray.is_empty(), "scored a non-node client: {stray:#?}");
+    assert!(c.attrs.join("promotion/pgsqld/node").exists() == false);
+}

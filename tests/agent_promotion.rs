@@ -366,3 +366,75 @@ fn promote_is_bounded_when_a_candidate_never_publishes() {
         assert!(!c.in_recovery("node-b"));
     }
 }
+
+/// Switchover a -> b, then back b -> a: the primary's monitor must give itself 1001 again,
+/// even though its own earlier 1001 was overwritten by b's monitor in between (a cache of
+/// "last written scores" must not hide that).
+#[test]
+fn switchback_primary_monitor_restores_its_own_score() {
+    let c = Cluster::new(1);
+    let ab = ["node-a", "node-b"];
+    c.set_partition(&ab);
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(c.score_i("node-a"), Some(1001));
+
+    // a -> b
+    c.set_upstream("node-a", Upstream::Node("node-b"));
+    c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
+    let n = NotifyEnv::switchover("node-a", &["node-b"], "node-b");
+    c.pre_promote_round(&ab, &n);
+    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
+    c.post_promote_round(&ab, &n);
+    c.wait_streaming("node-b", &["node-a"]);
+    c.wait_all_caught_up("node-b", &["node-a"]);
+    c.agent("node-b", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(c.score_i("node-b"), Some(1001), "{:?}", c.scores());
+    assert_eq!(c.score_i("node-a"), Some(1000), "{:?}", c.scores());
+
+    // b -> a
+    c.set_upstream("node-b", Upstream::Node("node-a"));
+    c.agent("node-b", "demote").run().expect_code(ocf::SUCCESS);
+    let n = NotifyEnv::switchover("node-b", &["node-a"], "node-a");
+    c.pre_promote_round(&ab, &n);
+    c.agent("node-a", "promote").run().expect_code(ocf::SUCCESS);
+    c.post_promote_round(&ab, &n);
+    c.wait_streaming("node-a", &["node-b"]);
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(
+        c.score_i("node-a"),
+        Some(1001),
+        "the primary's own score; {:?}",
+        c.scores()
+    );
+    assert_eq!(c.score_i("node-b"), Some(1000), "{:?}", c.scores());
+}
+
+/// A candidate whose instance is down at pre-promote cannot be promoted and must not block
+/// the promotion of the running one.
+#[test]
+fn promote_when_another_candidate_is_down() {
+    let c = Cluster::new(2);
+    insert_rows(&c, "node-a", 10);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    c.stop_pg("node-c", "fast");
+    c.stop_pg("node-a", "fast");
+    c.set_partition(&STANDBYS);
+    let n = NotifyEnv::promotion(&STANDBYS, "node-b");
+    c.pre_promote_round(&STANDBYS, &n);
+    c.agent("node-b", "promote")
+        .timeout(20_000)
+        .run()
+        .expect_code(ocf::SUCCESS);
+    assert!(!c.in_recovery("node-b"));
+}
