@@ -252,3 +252,17 @@ fn separate_config_and_data_directories() {
     assert!(!c.is_running("node-b"));
     agent("monitor").run().expect_code(ocf::NOT_RUNNING);
 }
+
+/// Same for a crashed primary: once stop said it is stopped, a probe must not report a
+/// (failed) promoted instance on this node, or Pacemaker counts a second primary. start
+/// still refuses it until it is rebuilt.
+#[test]
+fn probe_after_stop_of_a_crashed_primary_reports_stopped() {
+    let c = Cluster::new(1);
+    c.kill9("node-a");
+    c.agent("node-a", "stop").run().expect_code(ocf::SUCCESS);
+    c.agent("node-a", "monitor")
+        .interval(0)
+        .run()
+        .expect_code(ocf::NOT_RUNNING);
+}

@@ -438,3 +438,59 @@ fn promote_when_another_candidate_is_down() {
         .expect_code(ocf::SUCCESS);
     assert!(!c.in_recovery("node-b"));
 }
+
+/// Pacemaker moves the primary away from a node where it crashed: pre-demote notify,
+/// demote and stop of the crashed primary, then the promotion of a standby. The crashed
+/// primary must stay down and untouched (it is to be rebuilt), and the failover must work.
+#[test]
+fn failover_away_from_a_crashed_primary() {
+    let c = Cluster::new(2);
+    insert_rows(&c, "node-a", 50);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    c.kill9("node-a");
+    let mut n = NotifyEnv::new("pre", "demote");
+    n.active = v(&ALL);
+    n.promoted = v(&["node-a"]);
+    n.unpromoted = v(&STANDBYS);
+    n.demote = v(&["node-a"]);
+    n.stop = v(&["node-a"]);
+    n.promote = v(&["node-b"]);
+    let round = |typ: &str, op: &str, on: &[&str]| {
+        let e = NotifyEnv {
+            typ: typ.into(),
+            op: op.into(),
+            ..n.clone()
+        };
+        for node in on {
+            c.notify(node, &e).run().expect_code(ocf::SUCCESS);
+        }
+    };
+    round("pre", "demote", &ALL);
+    let d = c.agent("node-a", "demote").run();
+    d.expect_one_of(&[ocf::SUCCESS, ocf::ERR_GENERIC]);
+    assert!(
+        !c.is_running("node-a"),
+        "demote must not start the crashed primary (it is not being recovered in place)"
+    );
+    round("post", "demote", &ALL);
+    round("pre", "stop", &ALL);
+    c.agent("node-a", "stop").run().expect_code(ocf::SUCCESS);
+    round("post", "stop", &STANDBYS);
+    assert!(!c.is_running("node-a"));
+    assert_eq!(
+        c.cluster_state("node-a"),
+        "in production",
+        "the crashed primary's data must be left as it was"
+    );
+    c.set_partition(&STANDBYS);
+    round("pre", "promote", &STANDBYS);
+    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
+    round("post", "promote", &STANDBYS);
+    assert!(!c.in_recovery("node-b"));
+    assert_eq!(count(&c, "node-b"), 50);
+    // and it still refuses to come back without a rebuild
+    c.agent("node-a", "start")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["crash"]);
+}
