@@ -1,0 +1,321 @@
+# shellcheck shell=bash
+# Fault scenarios. Each runs a writer (client namespace, through the VIP) and a poller (every
+# node's pg_is_in_recovery()), injects one fault, waits for the cluster to heal, then checks:
+#   - every acknowledged row is on the primary (missing=0)
+#   - never more than one writable primary seen in one polling round
+#   - 1 promoted + N-1 unpromoted healthy instances within HEALTH_TIMEOUT
+# and prints: SCENARIO <name>: outage=<s> acked=<n> missing=<n> result=PASS|FAIL
+
+SCENARIOS=(bringup kill-postmaster kill-standby switchover kill-primary-node isolate-primary
+  rejoin-former-primary lagging-standby)
+SCN_MAX=${SCN_MAX:-420}   # bound of the writer and poller of one scenario (s)
+
+scenario_list() { printf '%s\n' "${SCENARIOS[@]}"; }
+
+bg_start() { # bg_start <name> <cmd...>: bounded background job, killed by cmd_down too
+  local name=$1; shift
+  setsid "$@" </dev/null >>"$RUN/$name.stderr" 2>&1 &
+  echo $! >"$STATE/bg/$name.pid"
+  disown $! 2>/dev/null || true
+}
+bg_stop() {
+  local name=$1 p
+  [[ -s $STATE/bg/$name.pid ]] || return 0
+  p=$(<"$STATE/bg/$name.pid")
+  for _ in $(seq 1 60); do [[ -d /proc/$p ]] || break; sleep 0.1; done
+  kill -9 -- "-$p" "$p" 2>/dev/null || true
+  rm -f "$STATE/bg/$name.pid"
+}
+
+scn_fail() { log "CHECK FAILED: $*"; SCN_ERRORS+=("$*"); }
+fenced_since() { (($(fence_count "$1") > $2)); }
+fence_count() { grep -c "fenced $1\$" "$STATE/fence.log" 2>/dev/null || true; }
+
+scn_begin() {
+  SCN=$1 SCN_ERRORS=() FAULT_T=""
+  RUN=$STATE/results/$SCN
+  TAG=$SCN.$(date +%s)   # rows of this run: writes.scn = $TAG
+  rm -rf "$RUN"; mkdir -p "$RUN"
+  log "==== scenario $SCN ($AGENT)"
+  ensure_full_cluster || scn_fail "cluster not healthy before the scenario: $(cat "$STATE/health")"
+  local nodeargs=() n
+  for n in $(all_nodes); do nodeargs+=("$n=$(node_ip "$n")"); done
+  bg_start writer ip netns exec "$CLNS" "$HDIR/writer.sh" "$TAG" "$VIP" "$RUN/writes" "$RUN/stop" "$SCN_MAX" "$PGBIN/psql"
+  bg_start poller "$HDIR/poller.sh" "$RUN/poll" "$RUN/stop" "$SCN_MAX" "$PGBIN/psql" "$PFX" "${nodeargs[@]}"
+  wait_for 30 "first acknowledged write" grep -q ' ok$' "$RUN/writes" || scn_fail "no write acknowledged before the fault"
+  sleep 2
+}
+scn_fault() { FAULT_T=$(now); log "fault: $*"; echo "$FAULT_T $*" >"$RUN/fault"; }
+
+# Wait for health, let the writer run a bit more, stop workloads, compute and print results.
+scn_end() {
+  local t_heal rc=PASS acked missing outage maxp present
+  if wait_for "$HEALTH_TIMEOUT" "healthy cluster after $SCN" cluster_healthy; then
+    t_heal=$(now)
+    log "healthy again $(awk -v a="$t_heal" -v b="${FAULT_T:-$t_heal}" 'BEGIN{printf "%.1f", a-b}') s after the fault"
+    wait_for 30 "writes acknowledged after healing" awk -v t="$t_heal" '$4=="ok" && $1>=t {f=1} END{exit !f}' "$RUN/writes" ||
+      scn_fail "no write acknowledged after healing"
+  else
+    scn_fail "cluster not healthy within ${HEALTH_TIMEOUT}s: $(cat "$STATE/health")"
+  fi
+  touch "$RUN/stop"
+  bg_stop writer; bg_stop poller
+  awk '$4=="ok"{print $3}' "$RUN/writes" | sort >"$RUN/acked"
+  acked=$(wc -l <"$RUN/acked")
+  cpsql "$VIP" -c "SELECT id FROM writes WHERE scn = '$TAG'" 2>/dev/null | sort >"$RUN/present" ||
+    scn_fail "cannot read the rows back through the VIP"
+  present=$(wc -l <"$RUN/present")
+  missing=$(comm -23 "$RUN/acked" "$RUN/present" | wc -l)
+  ((missing == 0)) || scn_fail "$missing acknowledged rows missing on the primary: $(comm -23 "$RUN/acked" "$RUN/present" | head -5 | paste -sd' ')"
+  ((acked > 0)) || scn_fail "no acknowledged write at all"
+  if [[ -n $FAULT_T ]]; then
+    # Longest time without any acknowledged write, counted from the fault; for a failover it
+    # is the time from the fault to the first write acknowledged by the new primary.
+    outage=$(awk -v t="$FAULT_T" '$4=="ok" && $2>=t {print $2}' "$RUN/writes" | sort -n |
+      awk -v t="$FAULT_T" 'BEGIN{p=t; m=-1} {if ($1-p>m) m=$1-p; p=$1} END{if (m>=0) print m}')
+    [[ -n $outage ]] || { outage=NA; scn_fail "no write acknowledged after the fault"; }
+    [[ $outage == NA ]] || outage=$(printf '%.1f' "$outage")
+  else
+    outage=${SCN_OUTAGE:-0.0}
+  fi
+  maxp=$(awk '{c=0; for (i=2;i<=NF;i++) if ($i ~ /=f$/) c++; if (c>m) m=c} END{print m+0}' "$RUN/poll")
+  if ((maxp > 1)); then
+    scn_fail "two writable primaries seen: $(awk '{c=0; for (i=2;i<=NF;i++) if ($i ~ /=f$/) c++; if (c>1) {print; exit}}' "$RUN/poll")"
+  fi
+  ((${#SCN_ERRORS[@]} == 0)) || rc=FAIL
+  {
+    echo "SCENARIO $SCN: outage=$outage acked=$acked missing=$missing result=$rc"
+    printf '  check failed: %s\n' "${SCN_ERRORS[@]}" | grep -v '^  check failed: $' || true
+    echo "  (rows on primary: $present, max writable primaries per poll: $maxp, agent $AGENT)"
+  } | tee "$RUN/result"
+  show_status | tee "$RUN/crm_mon"
+  echo "SCENARIO $SCN: outage=$outage acked=$acked missing=$missing result=$rc" >>"$STATE/results/summary"
+  # Failures of this scenario must not count against migration-threshold in the next one.
+  crm_exec crm_resource --cleanup >/dev/null 2>&1 || true
+  [[ $rc == PASS ]]
+}
+
+# Bring back any powered-off node and wait for a healthy cluster.
+ensure_full_cluster() {
+  local n p
+  cluster_healthy && return 0
+  for n in $(all_nodes); do
+    node_up "$n" && continue
+    log "node $n is down: rebuilding it before the scenario"
+    wait_for 60 "a promoted node" has_primary || return 1
+    rejoin_node "$n" rebuild || return 1
+  done
+  crm_exec crm_resource --cleanup >/dev/null 2>&1 || true
+  wait_for "$HEALTH_TIMEOUT" "healthy cluster" cluster_healthy
+}
+
+# Wait until Pacemaker fenced a node (count of "fenced <n>" in fence.log above $2).
+wait_fenced() {
+  local n=$1 before=$2
+  wait_for 90 "$n fenced" fenced_since "$n" "$before" || { scn_fail "$n was not fenced"; return 1; }
+  log "$n fenced by the cluster"
+}
+promotion_score() {
+  crm_exec crm_attribute --promotion=pgsqld --lifetime reboot --node "$1" --query --quiet 2>/dev/null ||
+    crm_exec crm_attribute --promotion=pgsqld --lifetime forever --node "$1" --query --quiet 2>/dev/null
+}
+best_score_is() {
+  local t=$1 n st so
+  st=$(promotion_score "$t") || return 1
+  for n in $(others_of "$t"); do
+    so=$(promotion_score "$n") || continue
+    ((so < st)) || return 1
+  done
+}
+has_primary() { [[ -n $(promoted_node) ]]; }
+wait_new_primary() { # wait_new_primary <old>: a promoted node other than <old>
+  local old=$1 end=$((SECONDS + 120)) p
+  while ((SECONDS < end)); do
+    p=$(promoted_node 2>/dev/null || true)
+    if [[ -n $p && $p != "$old" ]]; then echo "$p"; return 0; fi
+    sleep 0.5
+  done
+  return 1
+}
+
+# Bring a dead node back: rebuild its data from the primary (or finish crash recovery of a
+# standby), power it on, wait until it is online, then crm_resource --cleanup.
+rejoin_node() {
+  local n=$1 how=$2 p
+  node_up "$n" && node_poweroff "$n"
+  p=$(promoted_node) || true
+  [[ -n $p ]] || { log "no primary to rebuild $n from"; return 1; }
+  if [[ $how == recover ]]; then
+    pg_recover_standby "$n" || { log "crash recovery of $n failed, rebuilding it"; how=rebuild; }
+  fi
+  if [[ $how == rebuild ]]; then
+    log "rebuilding $n from $p (pg_basebackup)"
+    pg_rebuild_node "$n" "$p" || return 1
+  fi
+  node_boot "$n"
+  wait_for 60 "$n online" node_online "$n" || return 1
+  crm_exec crm_resource --cleanup --resource "$CLONE" --node "$n" >/dev/null 2>&1 || true
+  log "$n rejoined ($how)"
+}
+
+# ---- scenarios -----------------------------------------------------------------------------
+scn_bringup() {
+  scn_begin bringup || true
+  local p
+  p=$(promoted_node)
+  if [[ -s $STATE/up.times ]]; then
+    # Right after "up": the instance cleanly stopped on node1 must be the one elected.
+    [[ $p == node1 ]] || scn_fail "first start elected [$p], expected node1 (cleanly stopped primary)"
+    read -r t_cib t_write <"$STATE/up.times"
+    SCN_OUTAGE=$(awk -v a="$t_write" -v b="$t_cib" 'BEGIN{printf "%.1f", a-b}')
+    rm -f "$STATE/up.times"
+  fi
+  sleep 3
+  scn_end
+}
+
+scn_kill_postmaster() {
+  scn_begin kill-postmaster || true
+  local p pid
+  p=$(promoted_node)
+  pid=$(head -1 "$(host_pgdata "$p")/postmaster.pid")
+  scn_fault "kill -9 of the postmaster of $p (pid $pid in the node)"
+  node_exec_t 5 "$p" kill -9 "$pid" || scn_fail "kill failed"
+  sleep 2
+  scn_end
+}
+
+scn_kill_standby() {
+  scn_begin kill-standby || true
+  local s nf
+  s=$(unpromoted_nodes | tail -1)
+  nf=$(fence_count "$s")
+  scn_fault "power off of standby $s"
+  node_poweroff "$s"
+  wait_fenced "$s" "$nf" || true
+  sleep 2
+  rejoin_node "$s" recover || scn_fail "$s did not rejoin"
+  scn_end
+}
+
+scn_switchover() {
+  scn_begin switchover || true
+  local p t end
+  p=$(promoted_node); t=$(unpromoted_nodes | head -1)
+  scn_fault "crm_resource --move --promoted to $t"
+  crm_exec crm_resource --move --promoted --resource "$CLONE" --node "$t" >"$RUN/move.log" 2>&1 || scn_fail "move failed: $(cat "$RUN/move.log")"
+  end=$((SECONDS + 90))
+  while ((SECONDS < end)) && [[ $(promoted_node) != "$t" ]]; do sleep 0.5; done
+  [[ $(promoted_node) == "$t" ]] || scn_fail "$t not promoted after the move"
+  # Like an admin: clear the move constraint once the new primary has the best promotion score
+  # (set by the agent's monitor), otherwise Pacemaker may move the primary straight back.
+  wait_for 30 "$t holding the best promotion score" best_score_is "$t" || true
+  crm_exec crm_resource --clear --resource "$CLONE" >>"$RUN/move.log" 2>&1 || scn_fail "clear failed"
+  wait_for "$HEALTH_TIMEOUT" "healthy cluster" cluster_healthy || true
+  sleep 3
+  [[ $(promoted_node) == "$t" ]] || scn_fail "primary moved back from $t to $(promoted_node) after --clear"
+  scn_end
+}
+
+# Power off (or isolate) the primary, wait for fencing and the new primary, then rebuild and
+# rejoin the former primary.
+primary_loss() {
+  local how=$1 p nf np
+  p=$(promoted_node)
+  nf=$(fence_count "$p")
+  if [[ $how == isolate ]]; then
+    scn_fault "bridge port of primary $p down (isolated)"
+    ip -n "$SWNS" link set "p-$p" down
+  else
+    scn_fault "power off of primary $p"
+    node_poweroff "$p"
+  fi
+  wait_fenced "$p" "$nf" || true
+  np=$(wait_new_primary "$p") || { scn_fail "no new primary"; return 1; }
+  log "new primary: $np"
+  FORMER=$p NEWP=$np
+}
+
+scn_kill_primary_node() {
+  scn_begin kill-primary-node || true
+  primary_loss poweroff && { rejoin_node "$FORMER" rebuild || scn_fail "$FORMER did not rejoin"; }
+  scn_end
+}
+
+scn_isolate_primary() {
+  scn_begin isolate-primary || true
+  primary_loss isolate && { rejoin_node "$FORMER" rebuild || scn_fail "$FORMER did not rejoin"; }
+  scn_end
+}
+
+scn_rejoin_former_primary() {
+  scn_begin rejoin-former-primary || true
+  local t0 missing
+  if primary_loss poweroff; then
+    sleep 3   # writes go on with one standby while the former primary is down
+    t0=$SECONDS
+    rejoin_node "$FORMER" rebuild || scn_fail "$FORMER did not rejoin"
+    wait_for "$HEALTH_TIMEOUT" "healthy cluster" cluster_healthy || true
+    log "former primary $FORMER rejoined as a standby in $((SECONDS - t0)) s"
+    # The rebuilt standby must hold every acknowledged row (once it replayed up to the primary).
+    sleep 2
+    awk '$4=="ok"{print $3}' "$RUN/writes" | sort >"$RUN/acked-so-far"
+    npsql "$FORMER" -c "SELECT id FROM writes WHERE scn = '$TAG'" | sort >"$RUN/on-rejoined"
+    missing=$(comm -23 "$RUN/acked-so-far" "$RUN/on-rejoined" | wc -l)
+    ((missing == 0)) || scn_fail "$missing acknowledged rows missing on the rejoined standby $FORMER"
+    [[ $(unpromoted_nodes) == *"$FORMER"* ]] || scn_fail "$FORMER is not an unpromoted instance"
+  fi
+  scn_end
+}
+
+# A standby that is behind must not be promoted when a more advanced one exists. On the primary,
+# policy routing drops what the primary sends from the VIP to one standby (its WAL stream;
+# Corosync uses the node addresses and is not affected): that standby stops receiving WAL while
+# the other one (synchronous, ANY 1) keeps acknowledging commits. Then the primary is killed and
+# the advanced standby must win.
+block_wal_to() { # block_wal_to <primary> <standby>
+  ip -n "$(node_ns "$1")" rule add from "$VIP" to "$(node_ip "$2")" table 100 prio 100
+  ip -n "$(node_ns "$1")" route add blackhole default table 100
+}
+unblock_wal() {
+  ip -n "$(node_ns "$1")" rule del prio 100 2>/dev/null || true
+  ip -n "$(node_ns "$1")" route flush table 100 2>/dev/null || true
+}
+
+scn_lagging_standby() {
+  scn_begin lagging-standby || true
+  local p lag adv lsn_lag lsn_adv
+  p=$(promoted_node)
+  read -r lag adv < <(unpromoted_nodes | paste -sd' ')
+  log "cutting the WAL stream from $p to $lag; $adv keeps up"
+  block_wal_to "$p" "$lag"
+  sleep 4
+  lsn_lag=$(received_lsn "$lag"); lsn_adv=$(received_lsn "$adv")
+  log "received LSN: $lag=$lsn_lag $adv=$lsn_adv"
+  ((${lsn_lag:-0} < ${lsn_adv:-0})) || scn_fail "$lag is not behind $adv ($lsn_lag >= $lsn_adv)"
+  if primary_loss poweroff; then
+    [[ $NEWP == "$adv" ]] || scn_fail "the lagging standby $lag was promoted instead of $adv"
+  fi
+  unblock_wal "$p"
+  [[ -n ${FORMER:-} ]] && { rejoin_node "$FORMER" rebuild || scn_fail "$FORMER did not rejoin"; }
+  scn_end
+}
+
+run_scenarios() {
+  local s rc=0 f n
+  mkdir -p "$STATE/results" "$STATE/bg"
+  : >"$STATE/results/summary"
+  (($#)) || set -- "${SCENARIOS[@]}"
+  for s in "$@"; do
+    f=scn_${s//-/_}
+    declare -F "$f" >/dev/null || die "unknown scenario $s (see: $0 list)"
+  done
+  for s in "$@"; do
+    FORMER="" NEWP="" SCN_OUTAGE=""
+    "scn_${s//-/_}" || rc=1
+    for n in $(all_nodes); do unblock_wal "$n"; done
+  done
+  echo "==== summary ($AGENT)"
+  cat "$STATE/results/summary"
+  return $rc
+}
