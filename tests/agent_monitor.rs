@@ -353,7 +353,7 @@ fn monitor_of_a_hung_instance_returns_within_its_timeout() {
         .wait_secs(30)
         .run();
     assert!(
-        r.elapsed.as_secs_f64() < 5.5,
+        r.elapsed.as_secs_f64() < 6.5, // 5 s timeout, plus process start-up on a loaded CI machine
         "monitor took {:?} with a 5 s timeout\n{}",
         r.elapsed,
         r.describe()

@@ -355,7 +355,7 @@ fn promote_is_bounded_when_a_candidate_never_publishes() {
         .run();
     eprintln!("promote without node-c's position: {}", r.describe());
     assert!(
-        r.elapsed.as_secs_f64() < 10.5,
+        r.elapsed.as_secs_f64() < 11.5, // 10 s timeout, plus process start-up on a loaded CI machine
         "promote took {:?}, more than its 10 s timeout",
         r.elapsed
     );

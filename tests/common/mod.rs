@@ -13,7 +13,17 @@
 //! files under `<tmp>/attrs` (env `PGSQLMS_TEST_ATTRS`) and log every call to
 //! `<tmp>/attrs/calls.log`. The partition (`crm_node -p`) is `<tmp>/attrs/partition`.
 //!
-//! The tests must run as root (the agent switches to `system_user` itself), like in CI.
+//! The tests must run as root (the agent switches to `system_user` itself), like in CI:
+//!
+//! ```text
+//! .ci/install-deps.sh                  # postgresql-15, resource-agents, libxml2-utils, strace
+//! cargo test --test 'agent_*'          # ~3 min on 2 cores (tests of one file run in parallel)
+//! cargo build --release && tests/ocf-tester.sh target/release/pgsqlms
+//! ```
+//!
+//! Comparison runs against another agent (e.g. PAF's Perl pgsqlms): `PGSQLMS_TEST_AGENT`
+//! (binary), `PGSQLMS_TEST_PATH_PREFIX` (directories put before the stand-ins on PATH) and
+//! `PGSQLMS_TEST_EXTRA_ENV` ("K=V K=V" added to the agent's environment).
 #![allow(dead_code)]
 
 use assert_cmd::prelude::*;
