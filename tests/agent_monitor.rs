@@ -419,3 +419,48 @@ fn primary_monitor_ignores_replication_clients_that_are_not_nodes() {
     assert!(stray.is_empty(), "scored a non-node client: {stray:#?}");
     assert!(c.attrs.join("promotion/pgsqld/node").exists() == false);
 }
+
+/// A standby node leaves the cluster and comes back. Pacemaker drops the transient
+/// (lifetime=reboot) attributes of a node that leaves, its promotion score included. When it
+/// is back and streaming, the primary's monitor must give it a score again, even though the
+/// score it computes equals the one it wrote before the node left.
+#[test]
+fn primary_monitor_rescores_a_standby_that_left_and_came_back() {
+    let c = Cluster::new(2);
+    c.set_partition(&["node-a", "node-b", "node-c"]);
+    c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(c.score_i("node-b"), Some(1000), "{:?}", c.scores());
+
+    // node-b leaves: its instance stops, it is no longer in the partition, and Pacemaker
+    // purges its transient attributes
+    c.stop_pg("node-b", "fast");
+    c.wait_not_streaming("node-a", "node-b");
+    c.set_partition(&["node-a", "node-c"]);
+    std::fs::remove_file(c.attrs.join("promotion/pgsqld/node-b")).unwrap();
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(c.score_i("node-c"), Some(1000), "{:?}", c.scores());
+
+    // node-b is back
+    c.set_partition(&["node-a", "node-b", "node-c"]);
+    c.start_pg("node-b");
+    c.wait_streaming("node-a", &["node-b"]);
+    c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
+    c.agent("node-a", "monitor")
+        .interval(15000)
+        .run()
+        .expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(
+        c.score_i("node-b"),
+        Some(1000),
+        "node-b is back and as advanced as node-c (tie, by name): it needs its score again; {:?}",
+        c.scores()
+    );
+    assert_eq!(c.score_i("node-c"), Some(990), "{:?}", c.scores());
+}
