@@ -8,6 +8,7 @@ packages=(
   pacemaker corosync pacemaker-cli-utils resource-agents crmsh pcs
   libxml2-utils xsltproc man-db groff-base rpm
   iproute2 procps psmisc util-linux strace file
+  fence-agents resource-agents-paf gettext-base
 )
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
