@@ -420,10 +420,12 @@ fn primary_monitor_ignores_replication_clients_that_are_not_nodes() {
     assert!(c.attrs.join("promotion/pgsqld/node").exists() == false);
 }
 
-/// A standby node leaves the cluster and comes back. Pacemaker drops the transient
-/// (lifetime=reboot) attributes of a node that leaves, its promotion score included. When it
-/// is back and streaming, the primary's monitor must give it a score again, even though the
-/// score it computes equals the one it wrote before the node left.
+/// A standby node drops out of the cluster membership for a while (network blip) and comes
+/// back, its instance running all along: no resource action runs (so no notification
+/// reaches the primary), but Pacemaker purges the transient (lifetime=reboot) attributes
+/// of a node that leaves, its promotion score included. When it is back and streaming, the
+/// primary's monitor must give it a score again, even though the score it computes equals
+/// the one it wrote before the node left.
 #[test]
 fn primary_monitor_rescores_a_standby_that_left_and_came_back() {
     let c = Cluster::new(2);
@@ -435,9 +437,9 @@ fn primary_monitor_rescores_a_standby_that_left_and_came_back() {
         .expect_code(ocf::RUNNING_PROMOTED);
     assert_eq!(c.score_i("node-b"), Some(1000), "{:?}", c.scores());
 
-    // node-b leaves: its instance stops, it is no longer in the partition, and Pacemaker
-    // purges its transient attributes
-    c.stop_pg("node-b", "fast");
+    // node-b is cut off: replication breaks, it leaves the partition, Pacemaker purges
+    // its transient attributes
+    c.set_upstream("node-b", Upstream::Nowhere);
     c.wait_not_streaming("node-a", "node-b");
     c.set_partition(&["node-a", "node-c"]);
     std::fs::remove_file(c.attrs.join("promotion/pgsqld/node-b")).unwrap();
@@ -449,7 +451,7 @@ fn primary_monitor_rescores_a_standby_that_left_and_came_back() {
 
     // node-b is back
     c.set_partition(&["node-a", "node-b", "node-c"]);
-    c.start_pg("node-b");
+    c.set_upstream("node-b", Upstream::Node("node-a"));
     c.wait_streaming("node-a", &["node-b"]);
     c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
     c.agent("node-a", "monitor")
