@@ -266,3 +266,64 @@ fn probe_after_stop_of_a_crashed_primary_reports_stopped() {
         .run()
         .expect_code(ocf::NOT_RUNNING);
 }
+
+/// First-start rule, negative side: when some node of the partition already has a
+/// promotion score >= 0, starting a cleanly stopped primary sets no score.
+#[test]
+fn first_start_rule_not_applied_when_a_score_exists() {
+    let c = Cluster::new(1);
+    c.stop_pg("node-b", "fast");
+    c.stop_pg("node-a", "fast");
+    c.set_score("node-b", "1000");
+    c.agent("node-a", "start").run().expect_code(ocf::SUCCESS);
+    assert!(c.in_recovery("node-a"));
+    assert_eq!(c.score("node-a"), None, "{:?}", c.scores());
+    assert_eq!(c.score_i("node-b"), Some(1000));
+}
+
+/// start_opts must never reach a shell (contract: "Nothing through a shell"; pg_ctl -o
+/// would hand them to /bin/sh).
+#[test]
+fn start_opts_are_not_interpreted_by_a_shell() {
+    let c = Cluster::new(1);
+    c.stop_pg("node-b", "fast");
+    let marker = c.root.join("pwned");
+    let opts = format!(
+        "-c work_mem=7MB $(touch {}) `touch {}`",
+        marker.display(),
+        marker.display()
+    );
+    let r = c.agent("node-b", "start").param("start_opts", &opts).run();
+    eprintln!("{}", r.describe());
+    assert!(
+        !marker.exists(),
+        "start_opts went through a shell: {} was created",
+        marker.display()
+    );
+    r.check_reason_lines();
+}
+
+/// A wrong pghost/pgport on a running instance: the monitor cannot reach it, and must say
+/// so (not "stopped", not "healthy") within its timeout, pointing at the setting
+/// (postmaster.pid tells the port and socket directory the instance really uses).
+#[test]
+fn monitor_with_a_wrong_pgport_points_at_the_setting() {
+    let c = Cluster::new(1);
+    let r = c
+        .agent("node-b", "monitor")
+        .param("pgport", "1")
+        .timeout(10_000)
+        .wait_secs(40)
+        .run();
+    assert!(
+        ![ocf::SUCCESS, ocf::NOT_RUNNING, ocf::RUNNING_PROMOTED].contains(&r.code),
+        "a running instance the agent cannot reach is neither healthy nor stopped\n{}",
+        r.describe()
+    );
+    assert!(
+        r.elapsed.as_secs_f64() < 10.0,
+        "monitor used its whole 10 s timeout ({:?})",
+        r.elapsed
+    );
+    r.check_reason_lines().expect_reason(&["pgport", "pghost"]);
+}
