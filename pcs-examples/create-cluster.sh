@@ -15,7 +15,9 @@ set -euo pipefail
 
 # ---- adapt to your site --------------------------------------------------------------------
 CLUSTER_NAME=${CLUSTER_NAME:-pgsqlms}
+# shellcheck disable=SC2206 # space-separated lists on purpose
 NODES=(${NODES:-node1 node2 node3})
+# shellcheck disable=SC2206
 NODE_ADDRS=(${NODE_ADDRS:-10.99.0.11 10.99.0.12 10.99.0.13})
 VIP=${VIP:-10.99.0.100}
 VIP_NETMASK=${VIP_NETMASK:-24}
@@ -25,6 +27,7 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGDATA=${PGDATA:-/srv/pgsqlms-sandbox/data}
 PGHOST=${PGHOST:-/run/postgresql}
 # Out-of-band management (IPMI) address of each node, for fence_ipmilan.
+# shellcheck disable=SC2206
 IPMI_ADDRS=(${IPMI_ADDRS:-192.0.2.11 192.0.2.12 192.0.2.13})
 IPMI_USER=${IPMI_USER:-admin}
 IPMI_PASSWORD=${IPMI_PASSWORD:-secret}
@@ -88,8 +91,8 @@ resources() {
 
   # VIP where the primary is; raised after promote, removed before demote.
   pcs_ constraint colocation add pgsql-vip with Promoted pgsqld-clone INFINITY
-  pcs_ constraint order promote pgsqld-clone then start pgsql-vip symmetrical=false kind=Mandatory
-  pcs_ constraint order demote pgsqld-clone then stop pgsql-vip symmetrical=false kind=Mandatory
+  pcs_ constraint order promote pgsqld-clone "then" start pgsql-vip symmetrical=false kind=Mandatory
+  pcs_ constraint order demote pgsqld-clone "then" stop pgsql-vip symmetrical=false kind=Mandatory
 }
 
 case ${1:-help} in

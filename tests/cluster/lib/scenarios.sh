@@ -78,15 +78,22 @@ scn_end() {
   else
     outage=${SCN_OUTAGE:-0.0}
   fi
-  maxp=$(awk '{c=0; for (i=2;i<=NF;i++) if ($i ~ /=f$/) c++; if (c>m) m=c} END{print m+0}' "$RUN/poll")
-  if ((maxp > 1)); then
-    scn_fail "two writable primaries seen: $(awk '{c=0; for (i=2;i<=NF;i++) if ($i ~ /=f$/) c++; if (c>1) {print; exit}}' "$RUN/poll")"
-  fi
+  # Runs of consecutive "writable" observations per node; two runs of different nodes that
+  # overlap in time mean two writable primaries at once.
+  sort -n "$RUN/poll" | awk '
+    function emit(n) { runs[++k] = n " " rs[n] " " re[n]; delete rs[n] }
+    $3 == "f" { if (!($2 in rs)) rs[$2] = $1; re[$2] = $1; next }
+    ($2 in rs) { emit($2) }
+    END { for (n in rs) emit(n); for (i = 1; i <= k; i++) print runs[i] }' >"$RUN/primary-runs"
+  maxp=$(awk '{n[NR]=$1; s[NR]=$2; e[NR]=$3} END {m = (NR > 0); for (i = 1; i <= NR; i++) for (j = i + 1; j <= NR; j++)
+      if (n[i] != n[j] && s[i] <= e[j] && s[j] <= e[i]) { m = 2; printf "%s %.2f-%.2f and %s %.2f-%.2f\n", n[i], s[i], e[i], n[j], s[j], e[j] > "/dev/stderr" }
+      print m}' "$RUN/primary-runs" 2>"$RUN/split-brain")
+  ((maxp <= 1)) || scn_fail "two writable primaries seen at once: $(head -1 "$RUN/split-brain")"
   ((${#SCN_ERRORS[@]} == 0)) || rc=FAIL
   {
     echo "SCENARIO $SCN: outage=$outage acked=$acked missing=$missing result=$rc"
     printf '  check failed: %s\n' "${SCN_ERRORS[@]}" | grep -v '^  check failed: $' || true
-    echo "  (rows on primary: $present, max writable primaries per poll: $maxp, agent $AGENT)"
+    echo "  (rows on primary: $present, writable primaries at once: $maxp, agent $AGENT)"
   } | tee "$RUN/result"
   show_status | tee "$RUN/crm_mon"
   echo "SCENARIO $SCN: outage=$outage acked=$acked missing=$missing result=$rc" >>"$STATE/results/summary"
