@@ -417,7 +417,7 @@ fn primary_monitor_ignores_replication_clients_that_are_not_nodes() {
         .filter(|l| l.contains("--node node ") || l.ends_with("--node node"))
         .collect();
     assert!(stray.is_empty(), "scored a non-node client: {stray:#?}");
-    assert!(c.attrs.join("promotion/pgsqld/node").exists() == false);
+    assert!(!c.attrs.join("promotion/pgsqld/node").exists());
 }
 
 /// A standby node drops out of the cluster membership for a while (network blip) and comes
