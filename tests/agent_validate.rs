@@ -321,3 +321,25 @@ fn methods_lists_the_actions() {
         );
     }
 }
+
+/// An instance that ran with wal_level=minimal cannot feed standbys: validate-all says so.
+#[test]
+fn validate_all_checks_wal_level() {
+    let c = Cluster::new(0);
+    c.stop_pg("node-a", "fast");
+    c.write_node_conf_with(
+        "node-a",
+        Upstream::Node("node-a"),
+        "wal_level = minimal\nmax_wal_senders = 0",
+    );
+    c.start_pg("node-a");
+    c.stop_pg("node-a", "fast");
+    assert_eq!(
+        c.controldata_field("node-a", "wal_level setting"),
+        "minimal"
+    );
+    c.agent("node-a", "validate-all")
+        .run()
+        .expect_one_of(&[ocf::ERR_ARGS, ocf::ERR_INSTALLED, ocf::ERR_CONFIGURED])
+        .expect_reason(&["wal_level"]);
+}
