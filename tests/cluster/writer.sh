@@ -17,7 +17,8 @@ drop() {
   [[ -n $pid ]] && { kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
   pid=""
 }
-trap 'drop' EXIT
+trap drop EXIT
+trap "" PIPE   # psql gone (server shut down): the write fails, we reconnect
 while [[ ! -e $stop ]] && ((SECONDS < end)); do
   if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then drop; connect; fi
   i=$((i + 1))
