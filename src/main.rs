@@ -56,9 +56,15 @@ fn run(action: &str) -> OcfCode {
     }
     let env: config::Env = std::env::vars().collect();
     let resource = config::Meta::from_env(&env).resource;
+    // Pacemaker exports the facility as HA_logfacility (and PCMK_logfacility); the
+    // shell agents' HA_LOGFACILITY takes precedence when set.
+    let facility = ["HA_LOGFACILITY", "HA_logfacility", "PCMK_logfacility"]
+        .iter()
+        .find_map(|k| env.get(*k))
+        .map(String::as_str);
     log::init(
         &resource,
-        env.get("HA_LOGFACILITY").map(String::as_str),
+        facility,
         env.get("HA_debug").is_some_and(|v| v == "1"),
     );
     if !actions::ACTIONS.contains(&action) {
