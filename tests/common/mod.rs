@@ -481,7 +481,20 @@ impl Cluster {
     }
 
     pub fn is_running(&self, name: &str) -> bool {
-        self.postmaster_pid(name).map(pid_alive).unwrap_or(false)
+        self.live_postmaster(name).is_some()
+    }
+
+    /// The pid in postmaster.pid, if that process is alive and really is this instance's
+    /// postmaster (its working directory is the data directory), so that a recycled pid of
+    /// some unrelated process is never signalled.
+    pub fn live_postmaster(&self, name: &str) -> Option<i32> {
+        let pid = self.postmaster_pid(name)?;
+        if !pid_alive(pid) {
+            return None;
+        }
+        let cwd = fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+        let data = fs::canonicalize(&self.node(name).pgdata).ok()?;
+        (cwd == data).then_some(pid)
     }
 
     pub fn postmaster_pid(&self, name: &str) -> Option<i32> {
@@ -493,9 +506,8 @@ impl Cluster {
     /// gone (children notice the postmaster's death by themselves; stragglers get SIGKILL).
     pub fn kill9(&self, name: &str) {
         let pid = self
-            .postmaster_pid(name)
-            .unwrap_or_else(|| panic!("{name}: no postmaster.pid"));
-        assert!(pid_alive(pid), "{name}: postmaster {pid} is not running");
+            .live_postmaster(name)
+            .unwrap_or_else(|| panic!("{name}: no running postmaster"));
         let kids = children_of(pid);
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
@@ -806,35 +818,29 @@ impl Drop for Cluster {
             eprintln!("{}", self.diagnostics());
         }
         for n in &self.nodes {
-            if let Some(pid) = self.postmaster_pid(&n.name) {
+            if let Some(pid) = self.live_postmaster(&n.name) {
+                // A stopped (SIGSTOP) process would delay the shutdown: wake everything first.
+                for k in std::iter::once(pid).chain(children_of(pid)) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(k),
+                        nix::sys::signal::Signal::SIGCONT,
+                    );
+                }
+                let _ = self
+                    .as_postgres("pg_ctl")
+                    .arg("-D")
+                    .arg(&n.pgdata)
+                    .args(["-w", "-t", "20", "-m", "immediate", "stop"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
                 if pid_alive(pid) {
-                    // A stopped (SIGSTOP) child would delay shutdown: wake everything first.
-                    for k in children_of(pid) {
+                    let kids = children_of(pid);
+                    for k in std::iter::once(pid).chain(kids) {
                         let _ = nix::sys::signal::kill(
                             nix::unistd::Pid::from_raw(k),
-                            nix::sys::signal::Signal::SIGCONT,
-                        );
-                    }
-                    let _ = self
-                        .as_postgres("pg_ctl")
-                        .arg("-D")
-                        .arg(&n.pgdata)
-                        .args(["-w", "-t", "20", "-m", "immediate", "stop"])
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
-                    if pid_alive(pid) {
-                        let kids = children_of(pid);
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(pid),
                             nix::sys::signal::Signal::SIGKILL,
                         );
-                        for k in kids {
-                            let _ = nix::sys::signal::kill(
-                                nix::unistd::Pid::from_raw(k),
-                                nix::sys::signal::Signal::SIGKILL,
-                            );
-                        }
                     }
                 }
             }
