@@ -11,7 +11,7 @@ net_up() {
   for n in $(all_nodes) client; do
     if [[ $n == client ]]; then ns=$CLNS; else ns=$(node_ns "$n"); fi
     ip netns add "$ns"
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
     ip -n "$SWNS" link add "p-$n" type veth peer name eth0 netns "$ns"
     ip -n "$SWNS" link set "p-$n" master br0 up
     ip -n "$ns" link set lo up

@@ -74,6 +74,8 @@ scn_end() {
     outage=$(awk -v t="$FAULT_T" '$4=="ok" && $2>=t {print $2}' "$RUN/writes" | sort -n |
       awk -v t="$FAULT_T" 'BEGIN{p=t; m=-1} {if ($1-p>m) m=$1-p; p=$1} END{if (m>=0) print m}')
     [[ -n $outage ]] || { outage=NA; scn_fail "no write acknowledged after the fault"; }
+    # A writer that stopped acknowledging before the end has no meaningful outage.
+    [[ -n ${t_heal:-} ]] && ! awk -v t="$t_heal" '$4=="ok" && $1>=t {f=1} END{exit !f}' "$RUN/writes" && outage=NA
     [[ $outage == NA ]] || outage=$(printf '%.1f' "$outage")
   else
     outage=${SCN_OUTAGE:-0.0}
