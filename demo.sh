@@ -69,5 +69,5 @@ EOF
   scenario) "$cluster" scenario "$@" ;;
   enter) "$cluster" enter "$@" ;;
   all) ensure_packages; "$cluster" all ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; [[ $cmd == help || $cmd == -h ]] || exit 2 ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; [[ $cmd == help || $cmd == -h ]] || exit 2 ;;
 esac

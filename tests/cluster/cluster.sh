@@ -25,7 +25,7 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 # shellcheck source=lib/scenarios.sh
 . "$HDIR/lib/scenarios.sh"
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 need_root() { [[ $(id -u) == 0 ]] || die "must run as root (namespaces, mounts)"; }
 
