@@ -327,3 +327,101 @@ fn monitor_with_a_wrong_pgport_points_at_the_setting() {
     );
     r.check_reason_lines().expect_reason(&["pgport", "pghost"]);
 }
+
+/// After a full outage the standbys are started before any primary exists: start must
+/// succeed once the standby accepts connections, without an upstream.
+#[test]
+fn start_standby_while_no_primary_runs() {
+    let c = Cluster::new(1);
+    c.stop_pg("node-b", "fast");
+    c.stop_pg("node-a", "fast");
+    c.agent("node-b", "start").run().expect_code(ocf::SUCCESS);
+    assert!(c.in_recovery("node-b"));
+    c.agent("node-b", "monitor").run().expect_code(ocf::SUCCESS);
+}
+
+/// The agent's advice for a crashed former primary is to rebuild it from the new primary
+/// (pg_basebackup) and clean up. A fresh base backup has a backup_label and a pg_control
+/// copied from a running primary ("in production"): the probe must say "not running"
+/// (not "crashed primary") and start must bring it up as a standby of the new primary.
+#[test]
+fn rebuilt_former_primary_starts_as_a_standby() {
+    let c = Cluster::new(1);
+    c.sql(
+        "node-a",
+        "CREATE TABLE t AS SELECT generate_series(1, 10) AS i",
+    );
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    c.kill9("node-a");
+    c.set_partition(&["node-b"]);
+    let n = NotifyEnv::promotion(&["node-b"], "node-b");
+    c.pre_promote_round(&["node-b"], &n);
+    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
+    c.post_promote_round(&["node-b"], &n);
+    c.agent("node-a", "start")
+        .run()
+        .expect_code(ocf::ERR_GENERIC);
+
+    // rebuild node-a from node-b
+    std::fs::remove_dir_all(&c.node("node-a").pgdata).unwrap();
+    c.basebackup("node-a", "node-b");
+    std::fs::remove_file(c.node("node-a").pgdata.join("standby.signal")).unwrap();
+    assert!(c.node("node-a").pgdata.join("backup_label").exists());
+    c.set_partition(&["node-a", "node-b"]);
+    c.agent("node-a", "monitor")
+        .interval(0)
+        .run()
+        .expect_code(ocf::NOT_RUNNING);
+    c.agent("node-a", "start").run().expect_code(ocf::SUCCESS);
+    assert!(c.in_recovery("node-a"));
+    c.wait_streaming("node-b", &["node-a"]);
+    assert_eq!(c.sql("node-a", "SELECT count(*) FROM t"), "10");
+}
+
+/// Same with pg_rewind, the other repair the agent suggests: pg_rewind leaves a
+/// backup_label and a pg_control saying "in archive recovery" on a stopped instance.
+#[test]
+fn rewound_former_primary_starts_as_a_standby() {
+    let c = Cluster::new(1);
+    c.sql(
+        "node-a",
+        "CREATE TABLE t AS SELECT generate_series(1, 10) AS i",
+    );
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    c.kill9("node-a");
+    c.set_partition(&["node-b"]);
+    let n = NotifyEnv::promotion(&["node-b"], "node-b");
+    c.pre_promote_round(&["node-b"], &n);
+    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
+    c.post_promote_round(&["node-b"], &n);
+    c.sql("node-b", "INSERT INTO t SELECT generate_series(11, 20)");
+
+    // pg_rewind reads the source's timeline from its pg_control, updated by the first
+    // checkpoint after the promotion
+    c.sql("node-b", "CHECKPOINT");
+    let a = c.node("node-a").clone();
+    let b = c.node("node-b").clone();
+    run_ok(
+        c.as_postgres("pg_rewind")
+            .arg("-D")
+            .arg(&a.pgdata)
+            .arg(format!(
+                "--source-server=host={} port={} user=postgres dbname=postgres",
+                b.sockdir.display(),
+                b.port
+            )),
+        "pg_rewind",
+    );
+    // pg_rewind copied node-b's configuration files: give node-a its own back
+    c.write_node_conf("node-a", Upstream::Node("node-b"));
+    c.set_partition(&["node-a", "node-b"]);
+    c.agent("node-a", "monitor")
+        .interval(0)
+        .run()
+        .expect_code(ocf::NOT_RUNNING);
+    c.agent("node-a", "start").run().expect_code(ocf::SUCCESS);
+    assert!(c.in_recovery("node-a"));
+    c.wait_streaming("node-b", &["node-a"]);
+    c.wait_replayed("node-b", "node-a");
+    assert_eq!(c.sql("node-a", "SELECT count(*) FROM t"), "20");
+}

@@ -222,6 +222,8 @@ max_connections = 20
 fsync = off
 # no background WAL from autovacuum: scores and LSN ties stay stable while a test looks
 autovacuum = off
+# so that a crashed former primary can be pg_rewind-ed
+wal_log_hints = on
 log_line_prefix = '%m [%p] %b '
 include 'pgsqlms_node.conf'
 ";
@@ -336,7 +338,7 @@ impl Cluster {
         cmd
     }
 
-    fn init_primary(&self) {
+    pub fn init_primary(&self) {
         let n = &self.nodes[0];
         run_ok(
             self.as_postgres("initdb")
@@ -790,6 +792,19 @@ impl Cluster {
     pub fn diagnostics(&self) -> String {
         let mut s = String::new();
         for n in &self.nodes {
+            // the server log of an instance the agent started (if it logs there)
+            let agent_log = n.pgdata.join("pgsqlms-startup.log");
+            if let Ok(log) = fs::read_to_string(&agent_log) {
+                let lines: Vec<&str> = log.lines().collect();
+                let from = lines.len().saturating_sub(15);
+                let _ = writeln!(
+                    s,
+                    "===== {} {} (last 15 lines) =====\n{}",
+                    n.name,
+                    agent_log.display(),
+                    lines[from..].join("\n")
+                );
+            }
             let log = fs::read_to_string(&n.logfile).unwrap_or_default();
             let lines: Vec<&str> = log.lines().collect();
             let from = lines.len().saturating_sub(25);
