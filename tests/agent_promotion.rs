@@ -495,3 +495,39 @@ fn failover_away_from_a_crashed_primary() {
         .expect_code(ocf::ERR_GENERIC)
         .expect_reason(&["crash"]);
 }
+
+/// The promote of the lagging node-c was handed over to node-b, then node-b dies before
+/// its own promotion (no post-promote round ran). Pacemaker's next transition promotes
+/// node-c, the only candidate left: the election must use this round's candidates and
+/// positions, not the stale ones of the aborted round.
+#[test]
+fn election_retry_after_the_better_candidate_died() {
+    let c = Cluster::new(2);
+    insert_rows(&c, "node-a", 100);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    c.set_upstream("node-c", Upstream::Nowhere);
+    c.wait_not_streaming("node-a", "node-c");
+    insert_rows(&c, "node-a", 100);
+    c.wait_replayed("node-a", "node-b");
+    c.kill9("node-a");
+    c.set_partition(&STANDBYS);
+
+    let n = NotifyEnv::promotion(&STANDBYS, "node-c");
+    c.pre_promote_round(&STANDBYS, &n);
+    c.agent("node-c", "promote")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["node-b"]);
+
+    // node-b dies with its node; the new transition only has node-c
+    c.kill9("node-b");
+    c.set_partition(&["node-c"]);
+    let n = NotifyEnv::promotion(&["node-c"], "node-c");
+    c.pre_promote_round(&["node-c"], &n);
+    c.agent("node-c", "promote")
+        .timeout(20_000)
+        .run()
+        .expect_code(ocf::SUCCESS);
+    assert!(!c.in_recovery("node-c"));
+    assert_eq!(count(&c, "node-c"), 100);
+}
