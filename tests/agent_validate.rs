@@ -352,3 +352,25 @@ fn validate_all_checks_wal_level() {
         .expect_one_of(&LOCAL_CONF)
         .expect_reason(&["wal_level"]);
 }
+
+#[test]
+fn help_and_version() {
+    use assert_cmd::prelude::*;
+    for arg in ["--help", "--version"] {
+        let o = Command::cargo_bin("pgsqlms")
+            .unwrap()
+            .arg(arg)
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "pgsqlms {arg}: {o:?}");
+        assert!(!o.stdout.is_empty(), "pgsqlms {arg} printed nothing");
+    }
+    let o = Command::cargo_bin("pgsqlms")
+        .unwrap()
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+}
