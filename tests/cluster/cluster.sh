@@ -70,6 +70,10 @@ cmd_down() {
   rm -rf "$STATE"/nodes/*/pgmnt "$STATE/sock" "$STATE/ocf-rust"
   rmdir "$PGMOUNT" 2>/dev/null
   set -e
+  if ip netns list 2>/dev/null | grep -q "^$PFX-"; then
+    log "WARNING: namespaces left behind: $(ip netns list | grep "^$PFX-" | paste -sd' ')"
+    return 1
+  fi
   log "sandbox down (logs kept in $STATE)"
 }
 
