@@ -63,11 +63,22 @@ impl Agent {
 
     /// Where the primary's monitor keeps what it last wrote.
     pub fn state_file(&self) -> PathBuf {
+        self.runtime_file("state")
+    }
+
+    /// Where stop records a crashed instance it stopped (see `crash_record`).
+    pub fn crash_record_file(&self) -> PathBuf {
+        self.runtime_file("crash-stopped")
+    }
+
+    /// A file of this resource in Pacemaker's runtime directory for agents, which a reboot
+    /// empties.
+    fn runtime_file(&self, kind: &str) -> PathBuf {
         let dir = self
             .env
             .get("HA_RSCTMP")
             .filter(|d| !d.is_empty())
             .map_or("/run/resource-agents", String::as_str);
-        PathBuf::from(dir).join(format!("pgsqlms-{}.state", self.meta.resource))
+        PathBuf::from(dir).join(format!("pgsqlms-{}.{kind}", self.meta.resource))
     }
 }

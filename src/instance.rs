@@ -9,7 +9,7 @@ use crate::controldata::{self, ControlData};
 use crate::deadline::Deadline;
 use crate::ocf::{OcfError, OcfResult};
 use crate::pg::{ConnectError, Db};
-use crate::state::{self, DownFacts, InstanceState, Liveness};
+use crate::state::{self, DownFacts, InstanceState, Liveness, PostmasterAddress};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;
@@ -56,8 +56,15 @@ pub fn probe(a: &Agent) -> OcfResult<Probe> {
     if let Some(state) = state::classify_liveness(&liveness) {
         return Ok(Probe { state, db });
     }
+    let postmaster_alive = postmaster_pid(&a.params.datadir).is_some();
+    if let Some(why) = postmaster_alive.then(|| misaddressed(a)).flatten() {
+        return Ok(Probe {
+            state: InstanceState::Unreachable(why),
+            db: None,
+        });
+    }
     let facts = DownFacts {
-        postmaster_alive: postmaster_pid(&a.params.datadir).is_some(),
+        postmaster_alive,
         backup_label: a.params.datadir.join("backup_label").exists(),
         cluster_state: controldata(a)?.state,
     };
@@ -65,6 +72,21 @@ pub fn probe(a: &Agent) -> OcfResult<Probe> {
         state: state::classify_down(&facts),
         db: None,
     })
+}
+
+/// A running postmaster the agent finds nothing for on its socket: does it listen
+/// elsewhere than pghost/pgport say?
+fn misaddressed(a: &Agent) -> Option<String> {
+    let text = fs::read_to_string(a.params.datadir.join("postmaster.pid")).ok()?;
+    let mut actual = PostmasterAddress::parse(&text)?;
+    let mut pghost = a.params.pghost.clone();
+    if pghost.starts_with('/') && !actual.socket_dir.is_empty() {
+        // /var/run is often a link to /run
+        let resolve = |d: &str| canonical(Path::new(d)).display().to_string();
+        pghost = resolve(&pghost);
+        actual.socket_dir = resolve(&actual.socket_dir);
+    }
+    state::misaddressed(&pghost, a.params.pgport, &actual)
 }
 
 /// Looks at the instance until it is no longer starting or stopping, or the deadline.
@@ -191,8 +213,8 @@ fn log_tail(a: &Agent) -> String {
 }
 
 /// Starts the instance as a standby (standby.signal) and waits until it accepts
-/// connections in recovery.
-pub fn start_standby(a: &Agent) -> OcfResult<()> {
+/// connections in recovery, at most until `deadline`.
+pub fn start_standby(a: &Agent, deadline: Deadline) -> OcfResult<()> {
     write_datadir_file(a, "standby.signal", b"")?;
     let user = a.user()?;
     let log = startup_log(a, user)?;
@@ -235,9 +257,9 @@ pub fn start_standby(a: &Agent) -> OcfResult<()> {
             }
             _ => {}
         }
-        if !a.deadline.sleep(POLL * 2) {
+        if !deadline.sleep(POLL * 2) {
             return Err(OcfError::generic(format!(
-                "the instance did not accept connections as a standby within the start timeout (last state: {:?}); a standby that cannot reach a consistent state needs WAL from the primary: check primary_conninfo and the server log",
+                "the instance did not accept connections as a standby in time (last state: {:?}); a standby that cannot reach a consistent state needs WAL from the primary: check primary_conninfo and the server log",
                 p.state
             )));
         }

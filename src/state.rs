@@ -46,6 +46,40 @@ pub struct DownFacts {
     pub cluster_state: ClusterState,
 }
 
+/// Where a running postmaster listens, as its postmaster.pid says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostmasterAddress {
+    pub port: u16,
+    /// The first Unix socket directory; empty until the server created its socket (or
+    /// when it has none).
+    pub socket_dir: String,
+}
+
+impl PostmasterAddress {
+    /// postmaster.pid's fourth line is the port, its fifth the first socket directory.
+    pub fn parse(pid_file: &str) -> Option<Self> {
+        let mut lines = pid_file.lines().skip(3);
+        let port = lines.next()?.trim().parse().ok()?;
+        let socket_dir = lines.next().unwrap_or_default().trim().to_string();
+        Some(PostmasterAddress { port, socket_dir })
+    }
+}
+
+/// Why the agent finds nothing on the socket of a postmaster that runs: `pgport`, or
+/// `pghost` when it is a socket directory (compared as given: the caller resolves
+/// symbolic links), is not where the server listens. `None` when they match, or cannot be
+/// compared yet.
+pub fn misaddressed(pghost: &str, pgport: u16, actual: &PostmasterAddress) -> Option<String> {
+    let dir_differs =
+        pghost.starts_with('/') && !actual.socket_dir.is_empty() && pghost != actual.socket_dir;
+    (pgport != actual.port || dir_differs).then(|| {
+        format!(
+            "the instance runs with port {} and its socket in {:?}, but the agent connects with pgport={pgport} pghost={pghost}: set pgport and pghost to where the instance listens",
+            actual.port, actual.socket_dir
+        )
+    })
+}
+
 /// Classifies an instance that answered (or refused) on its socket. Returns `None` when
 /// nothing listens, in which case `classify_down` decides from the files.
 pub fn classify_liveness(liveness: &Liveness) -> Option<InstanceState> {
@@ -114,6 +148,16 @@ impl InstanceState {
                 "cannot query the instance: {why}; check max_connections and that role and local authentication allow the agent's system_user"
             ))),
         }
+    }
+
+    /// Not running, and pg_control says it did not shut down cleanly.
+    pub fn is_crashed(&self) -> bool {
+        matches!(
+            self,
+            InstanceState::CrashedPrimary(_)
+                | InstanceState::CrashedStandby
+                | InstanceState::Crashed(_)
+        )
     }
 
     /// Still changing on its own: worth waiting for within an action's time.
@@ -189,7 +233,59 @@ mod tests {
             _ => InstanceState::CrashedPrimary(s),
         };
         for s in ALL_STATES {
-            assert_eq!(down(false, false, s), expect(s), "{s:?}");
+            let state = down(false, false, s);
+            assert_eq!(state, expect(s), "{s:?}");
+            assert_eq!(state.is_crashed(), state != InstanceState::Stopped, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn postmaster_pid_gives_port_and_socket_directory() {
+        let pid = "4242\n/var/lib/postgresql/15/main\n1700000000\n5433\n/var/run/postgresql\n*\n  1234  5678\nready   \n";
+        let addr = PostmasterAddress::parse(pid).unwrap();
+        assert_eq!(addr.port, 5433);
+        assert_eq!(addr.socket_dir, "/var/run/postgresql");
+        let starting = PostmasterAddress::parse("1\n/d\n2\n5432\n").unwrap();
+        assert_eq!(starting.socket_dir, "");
+        assert_eq!(PostmasterAddress::parse("1\n/d\n2\n"), None);
+        assert_eq!(PostmasterAddress::parse("1\n/d\n2\nx\n/s\n"), None);
+    }
+
+    #[test]
+    fn misaddressed_names_both_settings_only_when_they_differ() {
+        let actual = PostmasterAddress {
+            port: 5433,
+            socket_dir: "/run/postgresql".into(),
+        };
+        assert_eq!(misaddressed("/run/postgresql", 5433, &actual), None);
+        // a host name: TCP, only the port can be checked
+        assert_eq!(misaddressed("localhost", 5433, &actual), None);
+        for (host, port) in [("/run/postgresql", 5432), ("/tmp", 5433), ("localhost", 1)] {
+            let why = misaddressed(host, port, &actual).expect(host);
+            assert!(why.contains("pgport") && why.contains("pghost"), "{why}");
+            assert!(
+                why.contains("5433") && why.contains("/run/postgresql"),
+                "{why}"
+            );
+        }
+        // socket not created yet: only the port tells
+        let starting = PostmasterAddress {
+            port: 5433,
+            socket_dir: String::new(),
+        };
+        assert_eq!(misaddressed("/tmp", 5433, &starting), None);
+        assert!(misaddressed("/tmp", 5432, &starting).is_some());
+    }
+
+    #[test]
+    fn running_or_transitional_instances_are_not_crashed() {
+        for state in [
+            InstanceState::RunningStandby,
+            InstanceState::RunningPrimary,
+            InstanceState::Transitional("x".into()),
+            InstanceState::Unreachable("x".into()),
+        ] {
+            assert!(!state.is_crashed(), "{state:?}");
         }
     }
 

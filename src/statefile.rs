@@ -1,7 +1,9 @@
-//! What the primary's monitor last wrote (promotion scores) and last saw (partition,
-//! connected standbys), so that a steady-state monitor spawns no attribute tool. Any other
-//! action forgets it, since scores may change outside the monitor during transitions.
+//! The agent's own files in Pacemaker's runtime directory (HA_RSCTMP, emptied at boot):
+//! what the primary's monitor last wrote (promotion scores) and last saw (partition,
+//! connected standbys), so that a steady-state monitor spawns no attribute tool, and the
+//! crashed instance stop left down, so that later probes report it stopped.
 
+use crate::controldata::ControlData;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
@@ -57,18 +59,48 @@ impl MonitorState {
         Self::parse(&fs::read_to_string(path).ok()?)
     }
 
-    /// Replaces the file atomically (temporary file, then rename), mode 0600.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("/"));
-        fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".pgsqlms-")
-            .permissions(fs::Permissions::from_mode(0o600))
-            .tempfile_in(dir)?;
-        tmp.write_all(self.render().as_bytes())?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        write_private(path, &self.render())
     }
+}
+
+/// pg_control of a crashed instance that stop left down. Pacemaker knows it stopped it, so
+/// probes answer "not running" while pg_control is unchanged; once anything runs the
+/// instance again (recovery, rebuild), pg_control differs and the record no longer applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashRecord(String);
+
+impl CrashRecord {
+    pub fn of(control: &ControlData) -> Self {
+        CrashRecord(format!(
+            "state {}\ntimeline {}\nredo {}\n",
+            control.state.as_str(),
+            control.timeline,
+            control.redo
+        ))
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        write_private(path, &self.0)
+    }
+
+    /// True when the record at `path` is this one.
+    pub fn is_recorded(&self, path: &Path) -> bool {
+        fs::read_to_string(path).is_ok_and(|t| t == self.0)
+    }
+}
+
+/// Replaces the file atomically (temporary file, then rename), mode 0600.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pgsqlms-")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 pub fn forget(path: &Path) {
@@ -121,5 +153,43 @@ mod tests {
         assert_eq!(mode, 0o600);
         forget(&path);
         assert_eq!(MonitorState::load(&path), None);
+    }
+
+    #[test]
+    fn crash_record_applies_only_to_the_same_pg_control() {
+        use crate::controldata::ClusterState;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pgsqlms-x.crash-stopped");
+        let crashed = ControlData {
+            state: ClusterState::InProduction,
+            timeline: 2,
+            redo: "0/3000028".parse().unwrap(),
+            wal_level: "replica".into(),
+        };
+        let record = CrashRecord::of(&crashed);
+        assert!(!record.is_recorded(&path), "nothing recorded yet");
+        record.save(&path).unwrap();
+        assert!(record.is_recorded(&path));
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Recovered or rebuilt since: another redo point, state or timeline.
+        for changed in [
+            ControlData {
+                redo: "0/4000028".parse().unwrap(),
+                ..crashed.clone()
+            },
+            ControlData {
+                state: ClusterState::InArchiveRecovery,
+                ..crashed.clone()
+            },
+            ControlData {
+                timeline: 3,
+                ..crashed.clone()
+            },
+        ] {
+            assert!(!CrashRecord::of(&changed).is_recorded(&path), "{changed:?}");
+        }
+        forget(&path);
+        assert!(!record.is_recorded(&path));
     }
 }

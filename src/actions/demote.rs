@@ -35,7 +35,7 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
                 .unwrap_or_else(|| OcfError::generic("unexpected state")));
         }
     }
-    instance::start_standby(a).map_err(|e| {
+    instance::start_standby(a, a.deadline).map_err(|e| {
         OcfError::generic(format!(
             "demote stopped the primary but could not start it as a standby: {}",
             e.reason

@@ -8,8 +8,8 @@ use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::pg::Db;
 use crate::scores::{self, Note};
 use crate::state::InstanceState;
-use crate::statefile::MonitorState;
-use std::collections::BTreeSet;
+use crate::statefile::{CrashRecord, MonitorState};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
     if !a.params.datadir.join("PG_VERSION").is_file() {
@@ -36,6 +36,15 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
         }
         other => other?,
     };
+    if probe.state.is_crashed() && stopped_by_the_cluster(a)? {
+        return Err(OcfError::new(
+            OcfCode::NotRunning,
+            format!(
+                "instance is stopped: it had crashed ({:?}) and the cluster stopped it",
+                probe.state
+            ),
+        ));
+    }
     let code = probe.state.monitor_result()?;
     if probe.state == InstanceState::RunningPrimary {
         if let Some(db) = &probe.db {
@@ -49,6 +58,11 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
     Ok(code)
 }
 
+/// True when stop left this crashed instance down and nothing ran it since.
+fn stopped_by_the_cluster(a: &Agent) -> OcfResult<bool> {
+    Ok(CrashRecord::of(&instance::controldata(a)?).is_recorded(&a.crash_record_file()))
+}
+
 /// Sets every partition node's promotion score from pg_stat_replication, writing only the
 /// scores that change.
 fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
@@ -57,13 +71,15 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     let cached = MonitorState::load(&path);
     let connected: BTreeSet<String> = rows.iter().map(|r| r.application_name.clone()).collect();
     let attrs = a.attributes();
-    let partition = match &cached {
-        Some(c) if c.connected == connected => c.partition.clone(),
-        _ => attrs.partition().map_err(|e| e.reason)?,
+    // Same replication connections as last time: trust what that monitor saw and wrote.
+    // Otherwise the membership may have changed too, and Pacemaker purges the scores of a
+    // node that leaves: ask again, and write every score.
+    let (partition, known) = match cached {
+        Some(c) if c.connected == connected => (c.partition, c.scores),
+        _ => (attrs.partition().map_err(|e| e.reason)?, BTreeMap::new()),
     };
     let local = a.node();
     let plan = scores::plan(local, &partition, &rows, a.params.maxlag);
-    let known = cached.map(|c| c.scores).unwrap_or_default();
     let changes = scores::changes(&plan.scores, &known);
     let mut written = known.clone();
     for (node, score) in &changes {

@@ -17,7 +17,15 @@ use crate::shutdown_checkpoint;
 use crate::state::InstanceState;
 
 pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
-    let n = Notification::from_env(&a.env).map_err(OcfError::args)?;
+    let n = match Notification::from_env(&a.env) {
+        Ok(n) => n,
+        // Pacemaker always sets both variables; a manual run or ocf-tester may not, and a
+        // notify result is ignored anyway: say why nothing was done.
+        Err(e) => {
+            crate::warn!("notification ignored: {e}");
+            return Ok(OcfCode::Success);
+        }
+    };
     crate::debug!("notification {:?}-{:?}: {:?}", n.when, n.operation, n.nodes);
     let result = match (n.when, n.operation) {
         (When::Pre, Operation::Promote) => pre_promote(a, &n),
@@ -142,7 +150,7 @@ fn pre_demote(a: &Agent, n: &Notification) -> OcfResult<()> {
             "primary crashed and Pacemaker recovers it in place: replaying its WAL as a standby"
         );
         instance::reap_orphans(a)?;
-        instance::start_standby(a)?;
+        instance::start_standby(a, a.deadline)?;
         crate::info!("crashed primary recovered as a standby");
     }
     Ok(())

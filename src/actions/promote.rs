@@ -34,7 +34,7 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
         }
         InstanceState::RunningStandby => {}
         InstanceState::Stopped => {
-            instance::start_standby(a)?;
+            instance::start_standby(a, a.deadline)?;
             probe = instance::probe(a)?;
         }
         _ => {

@@ -7,6 +7,7 @@ use crate::instance;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::scores;
 use crate::state::InstanceState;
+use crate::statefile;
 use crate::validate;
 
 pub fn start(a: &Agent) -> OcfResult<OcfCode> {
@@ -42,8 +43,9 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     }
     let was_clean_primary = !a.params.datadir.join("backup_label").exists()
         && instance::controldata(a)?.state == ClusterState::ShutDown;
-    instance::start_standby(a)?;
+    instance::start_standby(a, a.deadline)?;
     crate::info!("instance started as a standby");
+    statefile::forget(&a.crash_record_file());
     if was_clean_primary {
         apply_first_start_rule(a);
     }

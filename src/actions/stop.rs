@@ -1,16 +1,19 @@
 //! `stop`: a fast shutdown. A standby that does not stop in time is stopped immediately
 //! (it recovers safely); a primary is not, since an immediate stop would make it a crashed
 //! primary: Pacemaker's fencing is the better escalation there. An instance that already
-//! crashed is stopped once no process of it is left: failing would only get the node
-//! fenced for nothing.
+//! crashed is stopped, never left for fencing (PAF fails here): a standby replays its WAL
+//! and shuts down cleanly; a primary stays as it is, since only a rebuild may bring it back,
+//! and later probes report it stopped rather than crashed again.
 
 use crate::agent::Agent;
 use crate::deadline::Deadline;
 use crate::instance::{self, StopMode};
 use crate::ocf::{OcfCode, OcfResult};
 use crate::state::InstanceState;
+use crate::statefile::CrashRecord;
 
-/// Share of the stop timeout a standby gets for its fast shutdown before the immediate one.
+/// Share of the stop timeout a standby gets for its fast shutdown before the immediate one,
+/// and a crashed standby for its recovery.
 const FAST_SHARE: u32 = 2;
 
 pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
@@ -27,25 +30,29 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
             crate::info!("instance already stopped");
             Ok(OcfCode::Success)
         }
-        InstanceState::CrashedPrimary(_)
-        | InstanceState::CrashedStandby
-        | InstanceState::Crashed(_) => {
+        InstanceState::CrashedStandby => {
+            instance::reap_orphans(a)?;
             crate::warn!(
-                "instance had crashed ({state:?}); nothing left to stop. A crashed primary will be refused at start until rebuilt"
+                "the standby had crashed: replaying its WAL as a standby, then stopping it cleanly"
+            );
+            let recovery = Deadline::after(a.deadline.remaining() / FAST_SHARE);
+            match instance::start_standby(a, recovery) {
+                Ok(()) => stop_standby(a),
+                Err(e) => {
+                    crate::warn!("recovery of the crashed standby failed: {}", e.reason);
+                    instance::stop(a, StopMode::Immediate, a.deadline)?;
+                    leave_crashed(a)
+                }
+            }
+        }
+        InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
+            crate::warn!(
+                "instance had crashed ({state:?}); nothing left to stop. Start will refuse it until it is rebuilt from the current primary"
             );
             instance::reap_orphans(a)?;
-            Ok(OcfCode::Success)
+            leave_crashed(a)
         }
-        InstanceState::RunningStandby => {
-            let fast = Deadline::after(a.deadline.remaining() / FAST_SHARE);
-            if instance::stop(a, StopMode::Fast, fast).is_err() {
-                crate::warn!(
-                    "fast shutdown of the standby did not finish in time: immediate shutdown"
-                );
-                instance::stop(a, StopMode::Immediate, a.deadline)?;
-            }
-            Ok(OcfCode::Success)
-        }
+        InstanceState::RunningStandby => stop_standby(a),
         InstanceState::RunningPrimary
         | InstanceState::Transitional(_)
         | InstanceState::Unreachable(_) => {
@@ -53,4 +60,24 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
             Ok(OcfCode::Success)
         }
     }
+}
+
+fn stop_standby(a: &Agent) -> OcfResult<OcfCode> {
+    let fast = Deadline::after(a.deadline.remaining() / FAST_SHARE);
+    if instance::stop(a, StopMode::Fast, fast).is_err() {
+        crate::warn!("fast shutdown of the standby did not finish in time: immediate shutdown");
+        instance::stop(a, StopMode::Immediate, a.deadline)?;
+    }
+    Ok(OcfCode::Success)
+}
+
+/// Records the crashed instance as stopped by the cluster (see `CrashRecord`).
+fn leave_crashed(a: &Agent) -> OcfResult<OcfCode> {
+    let path = a.crash_record_file();
+    if let Err(e) = CrashRecord::of(&instance::controldata(a)?).save(&path) {
+        // Stopped all the same: later probes will report the crash again, which only
+        // makes Pacemaker stop it again.
+        crate::warn!("cannot write {}: {e}", path.display());
+    }
+    Ok(OcfCode::Success)
 }
