@@ -44,6 +44,7 @@ stage cargo-test cargo test --locked
 stage release-build release_build
 stage ocf-tester tests/ocf-tester.sh "$PGSQLMS_BIN"
 stage packaging packaging/ci-check.sh
+stage pcs-examples env AGENT_BIN="$PGSQLMS_BIN" pcs-examples/check-offline.sh
 stage cluster tests/cluster/cluster.sh all
 
 echo
