@@ -55,50 +55,31 @@ fn fixture_standins_record_and_store() {
             String::from_utf8_lossy(&o.stdout).trim().to_string(),
         )
     };
-    let q = [
+    // node-b's promotion score and the local node's private lsn_location, with the
+    // arguments the agent uses before the operation
+    const SCORE: [&str; 5] = [
         "--promotion=pgsqld",
         "--lifetime",
         "reboot",
         "--node",
         "node-b",
-        "--query",
-        "--quiet",
     ];
-    assert_eq!(run("crm_attribute", &q).0, 105);
-    assert_eq!(
-        run(
-            "crm_attribute",
-            &[
-                "--promotion=pgsqld",
-                "--lifetime",
-                "reboot",
-                "--node",
-                "node-b",
-                "--update",
-                "1000"
-            ]
-        )
-        .0,
-        0
-    );
-    assert_eq!(run("crm_attribute", &q), (0, "1000".to_string()));
+    const LSN_LOCATION: [&str; 5] = [
+        "--private",
+        "--lifetime",
+        "reboot",
+        "--name",
+        "lsn_location-pgsqld",
+    ];
+    let score = |op: &[&str]| run("crm_attribute", &[&SCORE[..], op].concat());
+    let lsn_location = |op: &[&str]| run("attrd_updater", &[&LSN_LOCATION[..], op].concat());
+    let q = ["--query", "--quiet"];
+    assert_eq!(score(&q).0, 105);
+    assert_eq!(score(&["--update", "1000"]).0, 0);
+    assert_eq!(score(&q), (0, "1000".to_string()));
     assert_eq!(c.score("node-b").as_deref(), Some("1000"));
-    assert_eq!(
-        run(
-            "crm_attribute",
-            &[
-                "--promotion=pgsqld",
-                "--lifetime",
-                "reboot",
-                "--node",
-                "node-b",
-                "--delete"
-            ]
-        )
-        .0,
-        0
-    );
-    assert_eq!(run("crm_attribute", &q).0, 105);
+    assert_eq!(score(&["--delete"]).0, 0);
+    assert_eq!(score(&q).0, 105);
 
     let aq = [
         "--name",
@@ -108,22 +89,7 @@ fn fixture_standins_record_and_store() {
         "node-a",
     ];
     assert_eq!(run("attrd_updater", &aq).0, 105);
-    assert_eq!(
-        run(
-            "attrd_updater",
-            &[
-                "--private",
-                "--lifetime",
-                "reboot",
-                "--name",
-                "lsn_location-pgsqld",
-                "--update",
-                "1#42"
-            ]
-        )
-        .0,
-        0
-    );
+    assert_eq!(lsn_location(&["--update", "1#42"]).0, 0);
     assert_eq!(
         run("attrd_updater", &aq),
         (
@@ -135,21 +101,7 @@ fn fixture_standins_record_and_store() {
         c.private_attr("node-a", "lsn_location").as_deref(),
         Some("1#42")
     );
-    assert_eq!(
-        run(
-            "attrd_updater",
-            &[
-                "--private",
-                "--lifetime",
-                "reboot",
-                "--name",
-                "lsn_location-pgsqld",
-                "--delete"
-            ]
-        )
-        .0,
-        0
-    );
+    assert_eq!(lsn_location(&["--delete"]).0, 0);
     assert_eq!(run("attrd_updater", &aq).0, 105);
 
     assert_eq!(run("crm_node", &["-n"]), (0, "node-a".to_string()));

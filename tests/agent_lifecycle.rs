@@ -2,6 +2,43 @@
 mod common;
 use common::*;
 
+/// A primary (node-a) and one standby (node-b); kill -9 the instance of `node`, then stop it
+/// through the agent, which must succeed (the first step of Pacemaker's recovery).
+fn crash_then_stop(node: &str) -> Cluster {
+    let c = Cluster::new(1);
+    c.kill9(node);
+    c.agent(node, "stop").run().expect_code(ocf::SUCCESS);
+    c
+}
+
+/// node-a (primary, 10 rows in table t) crashes and node-b is promoted in its place, with
+/// the pre- and post-promote rounds; node-a is left as it crashed, out of the partition.
+fn fail_over_from_crashed_node_a() -> Cluster {
+    let c = Cluster::new(1);
+    c.sql(
+        "node-a",
+        "CREATE TABLE t AS SELECT generate_series(1, 10) AS i",
+    );
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    c.kill9("node-a");
+    c.set_partition(&["node-b"]);
+    let n = NotifyEnv::promotion(&["node-b"], "node-b");
+    c.pre_promote_round(&["node-b"], &n);
+    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
+    c.post_promote_round(&["node-b"], &n);
+    c
+}
+
+/// The repaired node-a rejoins the partition: the probe says 7 NOT_RUNNING and start brings
+/// it up as a streaming standby of node-b.
+fn rejoin_repaired_node_a(c: &Cluster) {
+    c.set_partition(&["node-a", "node-b"]);
+    c.probe("node-a").run().expect_code(ocf::NOT_RUNNING);
+    c.agent("node-a", "start").run().expect_code(ocf::SUCCESS);
+    assert!(c.in_recovery("node-a"));
+    c.wait_streaming("node-b", &["node-a"]);
+}
+
 #[test]
 fn start_stopped_standby_then_double_start() {
     let c = Cluster::new(1);
@@ -125,9 +162,7 @@ fn start_refused_on_a_crashed_former_primary() {
 /// (then Pacemaker fenced the node).
 #[test]
 fn crashed_standby_recovered_by_stop_then_start() {
-    let c = Cluster::new(1);
-    c.kill9("node-b");
-    c.agent("node-b", "stop").run().expect_code(ocf::SUCCESS);
+    let c = crash_then_stop("node-b");
     c.agent("node-b", "start").run().expect_code(ocf::SUCCESS);
     assert!(c.in_recovery("node-b"));
     c.wait_streaming("node-a", &["node-b"]);
@@ -138,13 +173,8 @@ fn crashed_standby_recovered_by_stop_then_start() {
 /// makes Pacemaker see the resource as failed/active on a node where it just stopped it.
 #[test]
 fn probe_after_stop_of_a_crashed_standby_reports_stopped() {
-    let c = Cluster::new(1);
-    c.kill9("node-b");
-    c.agent("node-b", "stop").run().expect_code(ocf::SUCCESS);
-    c.agent("node-b", "monitor")
-        .interval(0)
-        .run()
-        .expect_code(ocf::NOT_RUNNING);
+    let c = crash_then_stop("node-b");
+    c.probe("node-b").run().expect_code(ocf::NOT_RUNNING);
 }
 
 /// start_opts reach the server (pg_ctl start -o).
@@ -243,7 +273,7 @@ fn separate_config_and_data_directories() {
     agent("promote").run().expect_code(ocf::SUCCESS);
     assert!(!c.in_recovery("node-b"));
     agent("monitor")
-        .interval(15000)
+        .interval(PROMOTED_MONITOR_MS)
         .run()
         .expect_code(ocf::RUNNING_PROMOTED);
     agent("demote").run().expect_code(ocf::SUCCESS);
@@ -258,13 +288,8 @@ fn separate_config_and_data_directories() {
 /// still refuses it until it is rebuilt.
 #[test]
 fn probe_after_stop_of_a_crashed_primary_reports_stopped() {
-    let c = Cluster::new(1);
-    c.kill9("node-a");
-    c.agent("node-a", "stop").run().expect_code(ocf::SUCCESS);
-    c.agent("node-a", "monitor")
-        .interval(0)
-        .run()
-        .expect_code(ocf::NOT_RUNNING);
+    let c = crash_then_stop("node-a");
+    c.probe("node-a").run().expect_code(ocf::NOT_RUNNING);
 }
 
 /// First-start rule, negative side: when some node of the partition already has a
@@ -346,18 +371,7 @@ fn start_standby_while_no_primary_runs() {
 /// (not "crashed primary") and start must bring it up as a standby of the new primary.
 #[test]
 fn rebuilt_former_primary_starts_as_a_standby() {
-    let c = Cluster::new(1);
-    c.sql(
-        "node-a",
-        "CREATE TABLE t AS SELECT generate_series(1, 10) AS i",
-    );
-    c.wait_all_caught_up("node-a", &["node-b"]);
-    c.kill9("node-a");
-    c.set_partition(&["node-b"]);
-    let n = NotifyEnv::promotion(&["node-b"], "node-b");
-    c.pre_promote_round(&["node-b"], &n);
-    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
-    c.post_promote_round(&["node-b"], &n);
+    let c = fail_over_from_crashed_node_a();
     c.agent("node-a", "start")
         .run()
         .expect_code(ocf::ERR_GENERIC);
@@ -367,14 +381,7 @@ fn rebuilt_former_primary_starts_as_a_standby() {
     c.basebackup("node-a", "node-b");
     std::fs::remove_file(c.node("node-a").pgdata.join("standby.signal")).unwrap();
     assert!(c.node("node-a").pgdata.join("backup_label").exists());
-    c.set_partition(&["node-a", "node-b"]);
-    c.agent("node-a", "monitor")
-        .interval(0)
-        .run()
-        .expect_code(ocf::NOT_RUNNING);
-    c.agent("node-a", "start").run().expect_code(ocf::SUCCESS);
-    assert!(c.in_recovery("node-a"));
-    c.wait_streaming("node-b", &["node-a"]);
+    rejoin_repaired_node_a(&c);
     assert_eq!(c.sql("node-a", "SELECT count(*) FROM t"), "10");
 }
 
@@ -382,18 +389,7 @@ fn rebuilt_former_primary_starts_as_a_standby() {
 /// backup_label and a pg_control saying "in archive recovery" on a stopped instance.
 #[test]
 fn rewound_former_primary_starts_as_a_standby() {
-    let c = Cluster::new(1);
-    c.sql(
-        "node-a",
-        "CREATE TABLE t AS SELECT generate_series(1, 10) AS i",
-    );
-    c.wait_all_caught_up("node-a", &["node-b"]);
-    c.kill9("node-a");
-    c.set_partition(&["node-b"]);
-    let n = NotifyEnv::promotion(&["node-b"], "node-b");
-    c.pre_promote_round(&["node-b"], &n);
-    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
-    c.post_promote_round(&["node-b"], &n);
+    let c = fail_over_from_crashed_node_a();
     c.sql("node-b", "INSERT INTO t SELECT generate_series(11, 20)");
 
     // pg_rewind reads the source's timeline from its pg_control, updated by the first
@@ -414,14 +410,7 @@ fn rewound_former_primary_starts_as_a_standby() {
     );
     // pg_rewind copied node-b's configuration files: give node-a its own back
     c.write_node_conf("node-a", Upstream::Node("node-b"));
-    c.set_partition(&["node-a", "node-b"]);
-    c.agent("node-a", "monitor")
-        .interval(0)
-        .run()
-        .expect_code(ocf::NOT_RUNNING);
-    c.agent("node-a", "start").run().expect_code(ocf::SUCCESS);
-    assert!(c.in_recovery("node-a"));
-    c.wait_streaming("node-b", &["node-a"]);
+    rejoin_repaired_node_a(&c);
     c.wait_replayed("node-b", "node-a");
     assert_eq!(c.sql("node-a", "SELECT count(*) FROM t"), "20");
 }

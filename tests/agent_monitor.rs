@@ -9,17 +9,63 @@ fn attribute_calls(c: &Cluster) -> Vec<String> {
         .collect()
 }
 
+/// The recurring monitor (every `interval_ms`) and the probe (interval 0) of `node` both
+/// answer `code`.
+#[track_caller]
+fn expect_monitor_and_probe(c: &Cluster, node: &str, interval_ms: u64, code: i32) {
+    c.agent(node, "monitor")
+        .interval(interval_ms)
+        .run()
+        .expect_code(code);
+    c.probe(node).run().expect_code(code);
+}
+
+/// Sends SIGCONT to a process stopped with SIGSTOP when dropped (also when the test fails).
+struct Cont(nix::unistd::Pid);
+impl Drop for Cont {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+/// SIGSTOP the process `pid` until the returned guard is dropped.
+fn sigstop(pid: i32) -> Cont {
+    let pid = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    Cont(pid)
+}
+
+/// Freeze `standby`'s walreceiver (still connected, receives nothing), then write a table
+/// t of `rows` rows on node-a: `standby` stays behind until the returned guard is dropped.
+fn write_while_frozen(c: &Cluster, standby: &str, rows: u32) -> Cont {
+    let wr = c.sql(standby, "SELECT pid FROM pg_stat_wal_receiver");
+    let cont = sigstop(
+        wr.parse()
+            .unwrap_or_else(|_| panic!("walreceiver pid of {standby}: {wr:?}")),
+    );
+    c.sql(
+        "node-a",
+        &format!("CREATE TABLE t AS SELECT generate_series(1, {rows}) AS i"),
+    );
+    cont
+}
+
+/// Primary node-a with the standbys node-b and node-c, all three in the partition, the
+/// standbys caught up.
+fn three_nodes_caught_up() -> Cluster {
+    let c = Cluster::new(2);
+    c.set_partition(&["node-a", "node-b", "node-c"]);
+    c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
+    c
+}
+
 #[test]
 fn monitor_stopped_instance_is_not_running() {
     let c = Cluster::new(1);
     c.stop_pg("node-b", "fast");
     c.stop_pg("node-a", "fast");
     for n in ["node-a", "node-b"] {
-        c.agent(n, "monitor").run().expect_code(ocf::NOT_RUNNING);
-        c.agent(n, "monitor")
-            .interval(0)
-            .run()
-            .expect_code(ocf::NOT_RUNNING);
+        expect_monitor_and_probe(&c, n, UNPROMOTED_MONITOR_MS, ocf::NOT_RUNNING);
     }
 }
 
@@ -27,11 +73,7 @@ fn monitor_stopped_instance_is_not_running() {
 fn monitor_standby_is_success_and_quiet() {
     let c = Cluster::new(1);
     c.clear_calls();
-    c.agent("node-b", "monitor").run().expect_code(ocf::SUCCESS);
-    c.agent("node-b", "monitor")
-        .interval(0)
-        .run()
-        .expect_code(ocf::SUCCESS);
+    expect_monitor_and_probe(&c, "node-b", UNPROMOTED_MONITOR_MS, ocf::SUCCESS);
     // docs/agent-contract.md "Steady-state monitor": no child process, so no Pacemaker tool.
     assert!(
         c.calls().is_empty(),
@@ -43,28 +85,14 @@ fn monitor_standby_is_success_and_quiet() {
 #[test]
 fn monitor_primary_is_running_promoted() {
     let c = Cluster::new(1);
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    c.agent("node-a", "monitor")
-        .interval(0)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
+    expect_monitor_and_probe(&c, "node-a", PROMOTED_MONITOR_MS, ocf::RUNNING_PROMOTED);
 }
 
 #[test]
 fn monitor_primary_killed_is_failed_promoted() {
     let c = Cluster::new(1);
     c.kill9("node-a");
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::FAILED_PROMOTED);
-    c.agent("node-a", "monitor")
-        .interval(0)
-        .run()
-        .expect_code(ocf::FAILED_PROMOTED);
+    expect_monitor_and_probe(&c, "node-a", PROMOTED_MONITOR_MS, ocf::FAILED_PROMOTED);
 }
 
 #[test]
@@ -83,13 +111,9 @@ fn probe_without_pgdata_is_not_running() {
     // "not running" (PAF returned ERR_ARGS, a hard error; see behaviour doc 10.9).
     let c = Cluster::empty(1);
     assert!(!c.node("node-a").pgdata.exists());
-    c.agent("node-a", "monitor")
-        .interval(0)
-        .run()
-        .expect_code(ocf::NOT_RUNNING);
+    c.probe("node-a").run().expect_code(ocf::NOT_RUNNING);
     // Same when PostgreSQL is not even installed (ocf-tester accepts 7 or 5 here).
-    c.agent("node-a", "monitor")
-        .interval(0)
+    c.probe("node-a")
         .param("bindir", "/nonexistent/bin")
         .run()
         .expect_one_of(&[ocf::NOT_RUNNING, ocf::ERR_INSTALLED]);
@@ -102,76 +126,38 @@ fn primary_monitor_sets_promotion_scores_then_stays_quiet() {
     c.set_partition(&["node-a", "node-b", "node-c", "node-d"]);
     c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
     // the clone instance suffix must be stripped from the attribute names
-    c.agent("node-a", "monitor")
+    c.promoted_monitor("node-a")
         .env("OCF_RESOURCE_INSTANCE", "pgsqld:0")
-        .interval(15000)
         .run()
         .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(
-        c.score_i("node-a"),
-        Some(1001),
-        "primary score; {:?}",
-        c.scores()
-    );
     // equal LSNs: ties ranked by name
-    assert_eq!(
-        c.score_i("node-b"),
-        Some(1000),
-        "best standby; {:?}",
-        c.scores()
-    );
-    assert_eq!(
-        c.score_i("node-c"),
-        Some(990),
-        "second standby; {:?}",
-        c.scores()
-    );
-    assert_eq!(
-        c.score_i("node-d"),
-        Some(-1000),
-        "partition member not connected; {:?}",
-        c.scores()
+    c.assert_scores(
+        &[
+            ("node-a", 1001),
+            ("node-b", 1000),
+            ("node-c", 990),
+            ("node-d", -1000),
+        ],
+        "primary; best standby; second standby; partition member not connected",
     );
 
     c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
     c.clear_calls();
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
+    c.expect_running_promoted("node-a");
     let calls = attribute_calls(&c);
     assert!(
         calls.is_empty(),
         "no score changed, yet the monitor called attribute tools: {calls:#?}"
     );
     eprintln!("calls of the steady-state primary monitor: {:?}", c.calls());
-    assert_eq!(c.score_i("node-a"), Some(1001));
-    assert_eq!(c.score_i("node-b"), Some(1000));
+    c.assert_scores(&[("node-a", 1001), ("node-b", 1000)], "");
 }
 
 #[test]
 fn primary_monitor_ranks_standbys_by_lsn() {
-    let c = Cluster::new(2);
-    c.set_partition(&["node-a", "node-b", "node-c"]);
-    c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
+    let c = three_nodes_caught_up();
     // Freeze node-b's walreceiver (still connected, receives nothing), then write WAL.
-    let wr = c.sql("node-b", "SELECT pid FROM pg_stat_wal_receiver");
-    let wr: i32 = wr
-        .parse()
-        .unwrap_or_else(|_| panic!("walreceiver pid of node-b: {wr:?}"));
-    let pid = nix::unistd::Pid::from_raw(wr);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
-    struct Cont(nix::unistd::Pid);
-    impl Drop for Cont {
-        fn drop(&mut self) {
-            let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
-        }
-    }
-    let cont = Cont(pid);
-    c.sql(
-        "node-a",
-        "CREATE TABLE t AS SELECT generate_series(1, 10000) AS i",
-    );
+    let cont = write_while_frozen(&c, "node-b", 10000);
     wait_for(30, "node-c ahead of node-b in pg_stat_replication", || {
         let r = c
             .sql(
@@ -181,38 +167,20 @@ fn primary_monitor_ranks_standbys_by_lsn() {
             );
         (r == "t").then_some(())
     });
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(c.score_i("node-a"), Some(1001), "{:?}", c.scores());
-    assert_eq!(
-        c.score_i("node-c"),
-        Some(1000),
-        "the most advanced standby ranks first; {:?}",
-        c.scores()
-    );
-    assert_eq!(
-        c.score_i("node-b"),
-        Some(990),
-        "the lagging standby ranks second; {:?}",
-        c.scores()
+    c.expect_running_promoted("node-a");
+    c.assert_scores(
+        &[("node-a", 1001), ("node-c", 1000), ("node-b", 990)],
+        "the most advanced standby ranks first, the lagging standby second",
     );
 
     drop(cont);
     c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
     c.clear_calls();
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(
-        c.score_i("node-b"),
-        Some(1000),
-        "after catching up, ties ranked by name; {:?}",
-        c.scores()
+    c.expect_running_promoted("node-a");
+    c.assert_scores(
+        &[("node-b", 1000), ("node-c", 990)],
+        "after catching up, ties ranked by name",
     );
-    assert_eq!(c.score_i("node-c"), Some(990), "{:?}", c.scores());
     let updates: Vec<String> = c
         .calls()
         .into_iter()
@@ -261,48 +229,25 @@ fn steady_state_monitor_spawns_no_process() {
     c.set_partition(&["node-a", "node-b"]);
     c.wait_all_caught_up("node-a", &["node-b"]);
     // first primary monitor writes the scores; the next ones must not spawn anything
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
+    c.expect_running_promoted("node-a");
     c.wait_all_caught_up("node-a", &["node-b"]);
-    let p = spawned_programs(&c, "node-a", 15000);
+    let p = spawned_programs(&c, "node-a", PROMOTED_MONITOR_MS);
     assert!(p.is_empty(), "steady-state primary monitor spawned: {p:#?}");
-    let s = spawned_programs(&c, "node-b", 16000);
+    let s = spawned_programs(&c, "node-b", UNPROMOTED_MONITOR_MS);
     assert!(s.is_empty(), "standby monitor spawned: {s:#?}");
 }
 
 /// maxlag: a connected standby lagging more than maxlag bytes gets a negative score.
 #[test]
 fn maxlag_gives_a_lagging_standby_a_negative_score() {
-    let c = Cluster::new(2);
-    c.set_partition(&["node-a", "node-b", "node-c"]);
-    c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
-    let wr: i32 = c
-        .sql("node-b", "SELECT pid FROM pg_stat_wal_receiver")
-        .parse()
-        .expect("walreceiver pid of node-b");
-    let pid = nix::unistd::Pid::from_raw(wr);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
-    struct Cont(nix::unistd::Pid);
-    impl Drop for Cont {
-        fn drop(&mut self) {
-            let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
-        }
-    }
-    let _cont = Cont(pid);
-    c.sql(
-        "node-a",
-        "CREATE TABLE t AS SELECT generate_series(1, 50000) AS i",
-    );
+    let c = three_nodes_caught_up();
+    let _cont = write_while_frozen(&c, "node-b", 50000);
     c.wait_replayed("node-a", "node-c");
-    c.agent("node-a", "monitor")
-        .interval(15000)
+    c.promoted_monitor("node-a")
         .param("maxlag", "100000")
         .run()
         .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(c.score_i("node-a"), Some(1001), "{:?}", c.scores());
-    assert_eq!(c.score_i("node-c"), Some(1000), "{:?}", c.scores());
+    c.assert_scores(&[("node-a", 1001), ("node-c", 1000)], "");
     let b = c.score_i("node-b").expect("node-b score");
     assert!(
         b < 0,
@@ -317,8 +262,7 @@ fn node_name_from_crm_node_when_pacemaker_does_not_give_it() {
     let c = Cluster::new(1);
     c.set_partition(&["node-a", "node-b"]);
     c.wait_all_caught_up("node-a", &["node-b"]);
-    c.agent("node-a", "monitor")
-        .interval(15000)
+    c.promoted_monitor("node-a")
         .unset("OCF_RESKEY_CRM_meta_on_node")
         .run()
         .expect_code(ocf::RUNNING_PROMOTED);
@@ -327,15 +271,7 @@ fn node_name_from_crm_node_when_pacemaker_does_not_give_it() {
         "{:#?}",
         c.calls()
     );
-    assert_eq!(c.score_i("node-a"), Some(1001), "{:?}", c.scores());
-    assert_eq!(c.score_i("node-b"), Some(1000), "{:?}", c.scores());
-}
-
-struct Cont(nix::unistd::Pid);
-impl Drop for Cont {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
-    }
+    c.assert_scores(&[("node-a", 1001), ("node-b", 1000)], "");
 }
 
 /// A hung instance (postmaster stopped with SIGSTOP: connections are accepted by the kernel
@@ -344,9 +280,7 @@ impl Drop for Cont {
 #[test]
 fn monitor_of_a_hung_instance_returns_within_its_timeout() {
     let c = Cluster::new(1);
-    let pm = nix::unistd::Pid::from_raw(c.postmaster_pid("node-b").unwrap());
-    nix::sys::signal::kill(pm, nix::sys::signal::Signal::SIGSTOP).unwrap();
-    let _cont = Cont(pm);
+    let _cont = sigstop(c.postmaster_pid("node-b").unwrap());
     let r = c
         .agent("node-b", "monitor")
         .timeout(5000)
@@ -405,12 +339,8 @@ fn primary_monitor_ignores_replication_clients_that_are_not_nodes() {
     }
     let _k = Kill(child);
     c.wait_streaming("node-a", &["node", "node-b"]);
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(c.score_i("node-a"), Some(1001), "{:?}", c.scores());
-    assert_eq!(c.score_i("node-b"), Some(1000), "{:?}", c.scores());
+    c.expect_running_promoted("node-a");
+    c.assert_scores(&[("node-a", 1001), ("node-b", 1000)], "");
     let stray: Vec<String> = c
         .calls()
         .into_iter()
@@ -428,14 +358,9 @@ fn primary_monitor_ignores_replication_clients_that_are_not_nodes() {
 /// the one it wrote before the node left.
 #[test]
 fn primary_monitor_rescores_a_standby_that_left_and_came_back() {
-    let c = Cluster::new(2);
-    c.set_partition(&["node-a", "node-b", "node-c"]);
-    c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(c.score_i("node-b"), Some(1000), "{:?}", c.scores());
+    let c = three_nodes_caught_up();
+    c.expect_running_promoted("node-a");
+    c.assert_scores(&[("node-b", 1000)], "");
 
     // node-b is cut off: replication breaks, it leaves the partition, Pacemaker purges
     // its transient attributes
@@ -443,26 +368,17 @@ fn primary_monitor_rescores_a_standby_that_left_and_came_back() {
     c.wait_not_streaming("node-a", "node-b");
     c.set_partition(&["node-a", "node-c"]);
     std::fs::remove_file(c.attrs.join("promotion/pgsqld/node-b")).unwrap();
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(c.score_i("node-c"), Some(1000), "{:?}", c.scores());
+    c.expect_running_promoted("node-a");
+    c.assert_scores(&[("node-c", 1000)], "");
 
     // node-b is back
     c.set_partition(&["node-a", "node-b", "node-c"]);
     c.set_upstream("node-b", Upstream::Node("node-a"));
     c.wait_streaming("node-a", &["node-b"]);
     c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(
-        c.score_i("node-b"),
-        Some(1000),
-        "node-b is back and as advanced as node-c (tie, by name): it needs its score again; {:?}",
-        c.scores()
+    c.expect_running_promoted("node-a");
+    c.assert_scores(
+        &[("node-b", 1000), ("node-c", 990)],
+        "node-b is back and as advanced as node-c (tie, by name): it needs its score again",
     );
-    assert_eq!(c.score_i("node-c"), Some(990), "{:?}", c.scores());
 }

@@ -17,6 +17,65 @@ fn count(c: &Cluster, node: &str) -> i64 {
     c.sql(node, "SELECT count(*) FROM t").parse().unwrap()
 }
 
+/// Primary node-a with the standbys node-b and node-c, `rows` rows written on node-a and
+/// every standby caught up.
+fn cluster_with_rows(rows: u32) -> Cluster {
+    let c = Cluster::new(2);
+    insert_rows(&c, "node-a", rows);
+    c.wait_all_caught_up("node-a", &STANDBYS);
+    c
+}
+
+/// `lagging` loses its upstream (its walreceiver cannot connect any more), then 100 more
+/// rows are written on node-a and replayed by `ahead`.
+fn leave_behind(c: &Cluster, lagging: &str, ahead: &str) {
+    c.set_upstream(lagging, Upstream::Nowhere);
+    c.wait_not_streaming("node-a", lagging);
+    insert_rows(c, "node-a", 100);
+    c.wait_replayed("node-a", ahead);
+}
+
+/// Failover where node-c lags: 100 rows everywhere, 100 more on node-b only, then node-a
+/// is killed and leaves the partition.
+fn failover_with_node_c_behind() -> Cluster {
+    let c = cluster_with_rows(100);
+    leave_behind(&c, "node-c", "node-b");
+    c.kill9("node-a");
+    c.set_partition(&STANDBYS);
+    c
+}
+
+/// Switchover `old` -> `new` among `nodes` (the old primary and its standbys; the notify
+/// rounds run on them in this order), as Pacemaker drives it: `old`'s primary_conninfo is
+/// pointed at `new` (as with a VIP), `old` is demoted, the pre-promote round, `new` is
+/// promoted, the post-promote round.
+fn switch_over(c: &Cluster, nodes: &[&str], old: &str, new: &str) {
+    let standbys: Vec<&str> = nodes.iter().copied().filter(|&n| n != old).collect();
+    c.set_upstream(old, Upstream::Node(new));
+    c.agent(old, "demote").run().expect_code(ocf::SUCCESS);
+    assert!(c.in_recovery(old), "demote must turn {old} into a standby");
+    let n = NotifyEnv::switchover(old, &standbys, new);
+    c.pre_promote_round(nodes, &n);
+    c.agent(new, "promote").run().expect_code(ocf::SUCCESS);
+    assert!(!c.in_recovery(new), "{new} must be a primary after promote");
+    c.post_promote_round(nodes, &n);
+}
+
+/// The notify lists of a transition that demotes and stops the crashed primary node-a,
+/// starts the nodes of `start` and promotes `promotee`.
+fn crashed_node_a_transition(start: &[&str], promotee: &str) -> NotifyEnv {
+    NotifyEnv {
+        active: v(&ALL),
+        promoted: v(&["node-a"]),
+        unpromoted: v(&STANDBYS),
+        demote: v(&["node-a"]),
+        stop: v(&["node-a"]),
+        start: v(start),
+        promote: v(&[promotee]),
+        ..NotifyEnv::new("pre", "demote")
+    }
+}
+
 /// `<timeline>#<lsn as decimal>` as published by pre-promote.
 fn lsn_location(c: &Cluster, node: &str) -> (u32, u64) {
     let v = c
@@ -35,9 +94,7 @@ fn lsn_location(c: &Cluster, node: &str) -> (u32, u64) {
 /// Failover: the primary is gone, Pacemaker promotes node-b. master_/slave_ variables.
 #[test]
 fn promote_after_pre_promote_round() {
-    let c = Cluster::new(2);
-    insert_rows(&c, "node-a", 1000);
-    c.wait_all_caught_up("node-a", &STANDBYS);
+    let c = cluster_with_rows(1000);
     c.stop_pg("node-a", "fast");
     c.set_partition(&STANDBYS);
 
@@ -61,11 +118,8 @@ fn promote_after_pre_promote_round() {
             "post-promote must clear lsn_location of {s}"
         );
     }
-    c.agent("node-b", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(c.score_i("node-b"), Some(1001), "{:?}", c.scores());
+    c.expect_running_promoted("node-b");
+    c.assert_scores(&[("node-b", 1001)], "");
     c.agent("node-c", "monitor").run().expect_code(ocf::SUCCESS);
 
     // the remaining standby can follow the new primary, with every row
@@ -79,9 +133,7 @@ fn promote_after_pre_promote_round() {
 /// Failover after kill -9 of the primary, with promoted_/unpromoted_ variables only.
 #[test]
 fn promote_after_crash_with_promoted_vocabulary() {
-    let c = Cluster::new(2);
-    insert_rows(&c, "node-a", 10);
-    c.wait_all_caught_up("node-a", &STANDBYS);
+    let c = cluster_with_rows(10);
     c.kill9("node-a");
     c.set_partition(&STANDBYS);
     let n = NotifyEnv::promotion(&STANDBYS, "node-c").vocab(Vocab::Promoted);
@@ -91,10 +143,7 @@ fn promote_after_crash_with_promoted_vocabulary() {
     c.agent("node-c", "promote").run().expect_code(ocf::SUCCESS);
     assert!(!c.in_recovery("node-c"));
     assert!(c.in_recovery("node-b"));
-    c.agent("node-c", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
+    c.expect_running_promoted("node-c");
 }
 
 #[test]
@@ -123,18 +172,8 @@ fn demote_turns_the_primary_into_a_standby() {
 /// Switchover node-a -> node-b: demote, pre-promote everywhere, promote.
 #[test]
 fn switchover_passes() {
-    let c = Cluster::new(2);
-    insert_rows(&c, "node-a", 100);
-    c.wait_all_caught_up("node-a", &STANDBYS);
-    c.set_upstream("node-a", Upstream::Node("node-b"));
-    c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
-    assert!(c.in_recovery("node-a"));
-
-    let n = NotifyEnv::switchover("node-a", &STANDBYS, "node-b");
-    c.pre_promote_round(&ALL, &n);
-    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
-    assert!(!c.in_recovery("node-b"));
-    c.post_promote_round(&ALL, &n);
+    let c = cluster_with_rows(100);
+    switch_over(&c, &ALL, "node-a", "node-b");
 
     // The old primary follows the new one without rewind: it lost nothing.
     c.set_upstream("node-c", Upstream::Node("node-b"));
@@ -146,31 +185,19 @@ fn switchover_passes() {
     assert_eq!(count(&c, "node-c"), 101);
 
     c.wait_all_caught_up("node-b", &["node-a", "node-c"]);
-    c.agent("node-b", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(c.score_i("node-b"), Some(1001), "{:?}", c.scores());
-    assert_eq!(
-        c.score_i("node-a"),
-        Some(1000),
-        "old primary, now best standby (tie, by name); {:?}",
-        c.scores()
+    c.expect_running_promoted("node-b");
+    c.assert_scores(
+        &[("node-b", 1001), ("node-a", 1000), ("node-c", 990)],
+        "node-a: old primary, now best standby (tie, by name)",
     );
-    assert_eq!(c.score_i("node-c"), Some(990), "{:?}", c.scores());
 }
 
 /// Switchover to a standby whose walreceiver was stopped before the old primary's clean
 /// shutdown: it did not receive the shutdown checkpoint, so the promotion must be cancelled.
 #[test]
 fn switchover_cancelled_without_shutdown_checkpoint() {
-    let c = Cluster::new(2);
-    insert_rows(&c, "node-a", 100);
-    c.wait_all_caught_up("node-a", &STANDBYS);
-    c.set_upstream("node-b", Upstream::Nowhere);
-    c.wait_not_streaming("node-a", "node-b");
-    insert_rows(&c, "node-a", 100);
-    c.wait_replayed("node-a", "node-c");
+    let c = cluster_with_rows(100);
+    leave_behind(&c, "node-b", "node-c");
 
     c.set_upstream("node-a", Upstream::Node("node-b"));
     c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
@@ -195,15 +222,7 @@ fn switchover_cancelled_without_shutdown_checkpoint() {
 /// standby that is ahead, and the next transition promotes that one.
 #[test]
 fn election_redirected_to_the_standby_ahead() {
-    let c = Cluster::new(2);
-    insert_rows(&c, "node-a", 100);
-    c.wait_all_caught_up("node-a", &STANDBYS);
-    c.set_upstream("node-c", Upstream::Nowhere);
-    c.wait_not_streaming("node-a", "node-c");
-    insert_rows(&c, "node-a", 100);
-    c.wait_replayed("node-a", "node-b");
-    c.kill9("node-a");
-    c.set_partition(&STANDBYS);
+    let c = failover_with_node_c_behind();
 
     let n = NotifyEnv::promotion(&STANDBYS, "node-c").vocab(Vocab::Both);
     c.pre_promote_round(&STANDBYS, &n);
@@ -218,12 +237,7 @@ fn election_redirected_to_the_standby_ahead() {
         "the lagging standby must not be promoted"
     );
     // PAF's values: the loser drops to 1, the winner gets 1000
-    assert_eq!(
-        (c.score_i("node-b"), c.score_i("node-c")),
-        (Some(1000), Some(1)),
-        "winner high, loser low: {:?}",
-        c.scores()
-    );
+    c.assert_scores(&[("node-b", 1000), ("node-c", 1)], "winner high, loser low");
 
     // next transition: Pacemaker promotes node-b
     let n = NotifyEnv::promotion(&STANDBYS, "node-b").vocab(Vocab::Both);
@@ -245,10 +259,7 @@ fn election_uses_max_of_receive_and_replay_after_restart() {
     insert_rows(&c, "node-a", 10);
     c.wait_all_caught_up("node-a", &STANDBYS);
     // node-c stops receiving; node-b gets more WAL in the same segment
-    c.set_upstream("node-c", Upstream::Nowhere);
-    c.wait_not_streaming("node-a", "node-c");
-    insert_rows(&c, "node-a", 100);
-    c.wait_replayed("node-a", "node-b");
+    leave_behind(&c, "node-c", "node-b");
     c.kill9("node-a");
     c.set_partition(&STANDBYS);
 
@@ -291,51 +302,21 @@ fn election_uses_max_of_receive_and_replay_after_restart() {
 /// again with every committed row.
 #[test]
 fn crashed_primary_recovered_in_place() {
-    let c = Cluster::new(2);
-    insert_rows(&c, "node-a", 500);
-    c.wait_all_caught_up("node-a", &STANDBYS);
+    let c = cluster_with_rows(500);
     c.kill9("node-a");
-    c.agent("node-a", "monitor")
-        .interval(15000)
+    c.promoted_monitor("node-a")
         .run()
         .expect_code(ocf::FAILED_PROMOTED);
 
-    let mut n = NotifyEnv::new("pre", "demote");
-    n.active = v(&ALL);
-    n.promoted = v(&["node-a"]);
-    n.unpromoted = v(&STANDBYS);
-    n.demote = v(&["node-a"]);
-    n.stop = v(&["node-a"]);
-    n.start = v(&["node-a"]);
-    n.promote = v(&["node-a"]);
-    let round = |typ: &str, op: &str| {
-        let e = NotifyEnv {
-            typ: typ.into(),
-            op: op.into(),
-            ..n.clone()
-        };
-        for node in ALL {
-            c.notify(node, &e).run().expect_code(ocf::SUCCESS);
-        }
-    };
-    round("pre", "demote");
-    c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
-    round("post", "demote");
-    round("pre", "stop");
-    c.agent("node-a", "stop").run().expect_code(ocf::SUCCESS);
-    round("post", "stop");
-    round("pre", "start");
-    c.agent("node-a", "start").run().expect_code(ocf::SUCCESS);
-    round("post", "start");
-    round("pre", "promote");
-    c.agent("node-a", "promote").run().expect_code(ocf::SUCCESS);
-    round("post", "promote");
+    let n = crashed_node_a_transition(&["node-a"], "node-a");
+    for op in ["demote", "stop", "start", "promote"] {
+        c.notify_round("pre", op, &ALL, &n);
+        c.agent("node-a", op).run().expect_code(ocf::SUCCESS);
+        c.notify_round("post", op, &ALL, &n);
+    }
     assert!(!c.in_recovery("node-a"), "node-a must be primary again");
     assert_eq!(count(&c, "node-a"), 500);
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
+    c.expect_running_promoted("node-a");
 }
 
 /// A candidate that never publishes its position (its pre-promote notify never ran) must
@@ -377,57 +358,28 @@ fn switchback_primary_monitor_restores_its_own_score() {
     let ab = ["node-a", "node-b"];
     c.set_partition(&ab);
     c.wait_all_caught_up("node-a", &["node-b"]);
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(c.score_i("node-a"), Some(1001));
+    c.expect_running_promoted("node-a");
+    c.assert_scores(&[("node-a", 1001)], "");
 
-    // a -> b
-    c.set_upstream("node-a", Upstream::Node("node-b"));
-    c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
-    let n = NotifyEnv::switchover("node-a", &["node-b"], "node-b");
-    c.pre_promote_round(&ab, &n);
-    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
-    c.post_promote_round(&ab, &n);
-    c.wait_streaming("node-b", &["node-a"]);
-    c.wait_all_caught_up("node-b", &["node-a"]);
-    c.agent("node-b", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(c.score_i("node-b"), Some(1001), "{:?}", c.scores());
-    assert_eq!(c.score_i("node-a"), Some(1000), "{:?}", c.scores());
-
-    // b -> a
-    c.set_upstream("node-b", Upstream::Node("node-a"));
-    c.agent("node-b", "demote").run().expect_code(ocf::SUCCESS);
-    let n = NotifyEnv::switchover("node-b", &["node-a"], "node-a");
-    c.pre_promote_round(&ab, &n);
-    c.agent("node-a", "promote").run().expect_code(ocf::SUCCESS);
-    c.post_promote_round(&ab, &n);
-    c.wait_streaming("node-a", &["node-b"]);
-    c.wait_all_caught_up("node-a", &["node-b"]);
-    c.agent("node-a", "monitor")
-        .interval(15000)
-        .run()
-        .expect_code(ocf::RUNNING_PROMOTED);
-    assert_eq!(
-        c.score_i("node-a"),
-        Some(1001),
-        "the primary's own score; {:?}",
-        c.scores()
-    );
-    assert_eq!(c.score_i("node-b"), Some(1000), "{:?}", c.scores());
+    // a -> b, then b -> a: each time the new primary's monitor scores itself 1001 (the
+    // second time, over the 1000 node-b's monitor gave node-a in between)
+    for (old, new) in [("node-a", "node-b"), ("node-b", "node-a")] {
+        switch_over(&c, &ab, old, new);
+        c.wait_streaming(new, &[old]);
+        c.wait_all_caught_up(new, &[old]);
+        c.expect_running_promoted(new);
+        c.assert_scores(
+            &[(new, 1001), (old, 1000)],
+            &format!("switchover {old} -> {new}: the primary's own score; the standby's"),
+        );
+    }
 }
 
 /// A candidate whose instance is down at pre-promote cannot be promoted and must not block
 /// the promotion of the running one.
 #[test]
 fn promote_when_another_candidate_is_down() {
-    let c = Cluster::new(2);
-    insert_rows(&c, "node-a", 10);
-    c.wait_all_caught_up("node-a", &STANDBYS);
+    let c = cluster_with_rows(10);
     c.stop_pg("node-c", "fast");
     c.stop_pg("node-a", "fast");
     c.set_partition(&STANDBYS);
@@ -445,27 +397,10 @@ fn promote_when_another_candidate_is_down() {
 /// primary must stay down and untouched (it is to be rebuilt), and the failover must work.
 #[test]
 fn failover_away_from_a_crashed_primary() {
-    let c = Cluster::new(2);
-    insert_rows(&c, "node-a", 50);
-    c.wait_all_caught_up("node-a", &STANDBYS);
+    let c = cluster_with_rows(50);
     c.kill9("node-a");
-    let mut n = NotifyEnv::new("pre", "demote");
-    n.active = v(&ALL);
-    n.promoted = v(&["node-a"]);
-    n.unpromoted = v(&STANDBYS);
-    n.demote = v(&["node-a"]);
-    n.stop = v(&["node-a"]);
-    n.promote = v(&["node-b"]);
-    let round = |typ: &str, op: &str, on: &[&str]| {
-        let e = NotifyEnv {
-            typ: typ.into(),
-            op: op.into(),
-            ..n.clone()
-        };
-        for node in on {
-            c.notify(node, &e).run().expect_code(ocf::SUCCESS);
-        }
-    };
+    let n = crashed_node_a_transition(&[], "node-b");
+    let round = |typ: &str, op: &str, on: &[&str]| c.notify_round(typ, op, on, &n);
     round("pre", "demote", &ALL);
     let d = c.agent("node-a", "demote").run();
     d.expect_one_of(&[ocf::SUCCESS, ocf::ERR_GENERIC]);
@@ -502,15 +437,7 @@ fn failover_away_from_a_crashed_primary() {
 /// positions, not the stale ones of the aborted round.
 #[test]
 fn election_retry_after_the_better_candidate_died() {
-    let c = Cluster::new(2);
-    insert_rows(&c, "node-a", 100);
-    c.wait_all_caught_up("node-a", &STANDBYS);
-    c.set_upstream("node-c", Upstream::Nowhere);
-    c.wait_not_streaming("node-a", "node-c");
-    insert_rows(&c, "node-a", 100);
-    c.wait_replayed("node-a", "node-b");
-    c.kill9("node-a");
-    c.set_partition(&STANDBYS);
+    let c = failover_with_node_c_behind();
 
     let n = NotifyEnv::promotion(&STANDBYS, "node-c");
     c.pre_promote_round(&STANDBYS, &n);

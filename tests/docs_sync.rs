@@ -51,14 +51,19 @@ fn child_text(node: roxmltree::Node, tag: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Parameters of the meta-data, in document order.
-fn xml_params() -> Vec<Param> {
-    let text = xml_text();
+/// `text` (ocf-metadata/pgsqlms.xml) parsed, DTD allowed.
+fn parse_xml(text: &str) -> roxmltree::Document<'_> {
     let opts = roxmltree::ParsingOptions {
         allow_dtd: true,
         ..Default::default()
     };
-    let doc = roxmltree::Document::parse_with_options(&text, opts).expect("meta-data XML parses");
+    roxmltree::Document::parse_with_options(text, opts).expect("meta-data XML parses")
+}
+
+/// Parameters of the meta-data, in document order.
+fn xml_params() -> Vec<Param> {
+    let text = xml_text();
+    let doc = parse_xml(&text);
     let params: Vec<Param> = doc
         .descendants()
         .filter(|n| n.has_tag_name("parameter"))
@@ -88,11 +93,7 @@ fn xml_params() -> Vec<Param> {
 
 fn xml_actions() -> Vec<String> {
     let text = xml_text();
-    let opts = roxmltree::ParsingOptions {
-        allow_dtd: true,
-        ..Default::default()
-    };
-    let doc = roxmltree::Document::parse_with_options(&text, opts).expect("meta-data XML parses");
+    let doc = parse_xml(&text);
     doc.descendants()
         .filter(|n| n.has_tag_name("action"))
         .filter_map(|a| a.attribute("name").map(str::to_string))

@@ -41,6 +41,10 @@ pub const BINDIR: &str = "/usr/lib/postgresql/15/bin";
 pub const RSC: &str = "pgsqld";
 pub const SYSTEM_USER: &str = "postgres";
 pub const NODE_NAMES: [&str; 4] = ["node-a", "node-b", "node-c", "node-d"];
+/// Interval (ms) of the recurring monitor of the promoted role, as configured in Pacemaker.
+pub const PROMOTED_MONITOR_MS: u64 = 15000;
+/// Interval (ms) of the recurring monitor of the unpromoted role: the default for "monitor".
+pub const UNPROMOTED_MONITOR_MS: u64 = 16000;
 
 /// OCF exit codes.
 pub mod ocf {
@@ -338,6 +342,27 @@ impl Cluster {
         cmd
     }
 
+    /// `pg_ctl -D <pgdata of name>` as the system user; the caller adds the rest.
+    pub fn pg_ctl(&self, name: &str) -> Command {
+        let mut cmd = self.as_postgres("pg_ctl");
+        cmd.arg("-D").arg(&self.node(name).pgdata);
+        cmd
+    }
+
+    /// `-h <socket dir> -p <port> -U <system user>`: how the fixture's client tools reach
+    /// the instance of `name`.
+    pub fn conn_args(&self, name: &str) -> [String; 6] {
+        let n = self.node(name);
+        [
+            "-h".into(),
+            n.sockdir.display().to_string(),
+            "-p".into(),
+            n.port.to_string(),
+            "-U".into(),
+            SYSTEM_USER.into(),
+        ]
+    }
+
     pub fn init_primary(&self) {
         let n = &self.nodes[0];
         run_ok(
@@ -409,37 +434,19 @@ impl Cluster {
     pub fn set_upstream(&self, name: &str, upstream: Upstream) {
         self.write_node_conf(name, upstream);
         if self.is_running(name) {
-            run_ok(
-                self.as_postgres("pg_ctl")
-                    .arg("-D")
-                    .arg(&self.node(name).pgdata)
-                    .arg("reload"),
-                "reload",
-            );
+            run_ok(self.pg_ctl(name).arg("reload"), "reload");
         }
     }
 
     /// pg_basebackup `name` from `from`, configure it as a standby of `from` (standby.signal).
     pub fn basebackup(&self, name: &str, from: &str) {
         let n = self.node(name);
-        let f = self.node(from);
         run_ok(
             self.as_postgres("pg_basebackup")
                 .arg("-D")
                 .arg(&n.pgdata)
-                .arg("-h")
-                .arg(&f.sockdir)
-                .args([
-                    "-p",
-                    &f.port.to_string(),
-                    "-U",
-                    SYSTEM_USER,
-                    "-X",
-                    "stream",
-                    "-c",
-                    "fast",
-                    "--no-sync",
-                ]),
+                .args(self.conn_args(from))
+                .args(["-X", "stream", "-c", "fast", "--no-sync"]),
             "pg_basebackup",
         );
         self.write_node_conf(name, Upstream::Node(from));
@@ -453,9 +460,7 @@ impl Cluster {
     pub fn start_pg(&self, name: &str) {
         let n = self.node(name);
         run_ok(
-            self.as_postgres("pg_ctl")
-                .arg("-D")
-                .arg(&n.pgdata)
+            self.pg_ctl(name)
                 .arg("-l")
                 .arg(&n.logfile)
                 .args(["-w", "-t", "60", "start"]),
@@ -472,11 +477,8 @@ impl Cluster {
     }
 
     pub fn stop_pg(&self, name: &str, mode: &str) {
-        let n = self.node(name);
         run_ok(
-            self.as_postgres("pg_ctl")
-                .arg("-D")
-                .arg(&n.pgdata)
+            self.pg_ctl(name)
                 .args(["-w", "-t", "60", "-m", mode, "stop"]),
             &format!("pg_ctl stop -m {mode} {name}"),
         );
@@ -544,15 +546,7 @@ impl Cluster {
 
     /// `pg_controldata` "Database cluster state".
     pub fn cluster_state(&self, name: &str) -> String {
-        let out = run_ok(
-            self.as_postgres("pg_controldata")
-                .arg(&self.node(name).pgdata),
-            "pg_controldata",
-        );
-        out.lines()
-            .find_map(|l| l.strip_prefix("Database cluster state:"))
-            .map(|s| s.trim().to_string())
-            .expect("no cluster state in pg_controldata output")
+        self.controldata_field(name, "Database cluster state")
     }
 
     pub fn controldata_field(&self, name: &str, field: &str) -> String {
@@ -564,22 +558,16 @@ impl Cluster {
         out.lines()
             .find_map(|l| l.strip_prefix(&format!("{field}:")))
             .map(|s| s.trim().to_string())
-            .unwrap_or_else(|| panic!("no {field:?} in pg_controldata output"))
+            .unwrap_or_else(|| panic!("no {field:?} in pg_controldata output of {name}"))
     }
 
     // ----- SQL
 
     pub fn try_sql(&self, name: &str, sql: &str) -> Result<String, String> {
-        let n = self.node(name);
         let o = self
             .as_postgres("psql")
-            .arg("-h")
-            .arg(&n.sockdir)
+            .args(self.conn_args(name))
             .args([
-                "-p",
-                &n.port.to_string(),
-                "-U",
-                SYSTEM_USER,
                 "-d",
                 "postgres",
                 "-XAtq",
@@ -627,21 +615,21 @@ impl Cluster {
         );
     }
 
+    /// Poll `sql` on `name` (for at most 60 s) until it answers `want`; panic with `what` after.
+    pub fn wait_sql(&self, name: &str, sql: &str, want: &str, what: &str) {
+        wait_for(60, what, || {
+            (self.try_sql(name, sql).ok()? == want).then_some(())
+        });
+    }
+
     /// Wait until `standby` has replayed everything `primary` has written so far.
     pub fn wait_replayed(&self, primary: &str, standby: &str) {
         let target = self.sql(primary, "SELECT pg_current_wal_lsn()");
-        wait_for(
-            60,
+        self.wait_sql(
+            standby,
+            &format!("SELECT pg_last_wal_replay_lsn() >= '{target}'"),
+            "t",
             &format!("{standby} to replay up to {target} of {primary}"),
-            || {
-                let r = self
-                    .try_sql(
-                        standby,
-                        &format!("SELECT pg_last_wal_replay_lsn() >= '{target}'"),
-                    )
-                    .ok()?;
-                (r == "t").then_some(())
-            },
         );
     }
 
@@ -663,26 +651,24 @@ impl Cluster {
 
     /// Wait until the primary no longer lists `standby` in pg_stat_replication.
     pub fn wait_not_streaming(&self, primary: &str, standby: &str) {
-        wait_for(
-            60,
+        self.wait_sql(
+            primary,
+            &format!(
+                "SELECT count(*) FROM pg_stat_replication WHERE application_name = '{standby}'"
+            ),
+            "0",
             &format!("{standby} to disconnect from {primary}"),
-            || {
-                let r = self
-                .try_sql(primary, &format!("SELECT count(*) FROM pg_stat_replication WHERE application_name = '{standby}'"))
-                .ok()?;
-                (r == "0").then_some(())
-            },
         );
     }
 
     /// The walreceiver of `standby` is gone (pg_stat_wal_receiver is empty).
     pub fn wait_no_walreceiver(&self, standby: &str) {
-        wait_for(60, &format!("walreceiver of {standby} to stop"), || {
-            let r = self
-                .try_sql(standby, "SELECT count(*) FROM pg_stat_wal_receiver")
-                .ok()?;
-            (r == "0").then_some(())
-        });
+        self.wait_sql(
+            standby,
+            "SELECT count(*) FROM pg_stat_wal_receiver",
+            "0",
+            &format!("walreceiver of {standby} to stop"),
+        );
     }
 
     // ----- attributes kept by the stand-ins
@@ -713,6 +699,25 @@ impl Cluster {
             .into_iter()
             .filter_map(|n| self.score(n).map(|s| (n.to_string(), s)))
             .collect()
+    }
+
+    /// Assert the promotion scores of the nodes named in `expected`, all at once. On a
+    /// mismatch the message shows each of these nodes' expected and actual score, `why`, and
+    /// every stored score.
+    #[track_caller]
+    pub fn assert_scores(&self, expected: &[(&str, i64)], why: &str) {
+        let want: Vec<(&str, Option<i64>)> = expected.iter().map(|&(n, s)| (n, Some(s))).collect();
+        let got: Vec<(&str, Option<i64>)> = expected
+            .iter()
+            .map(|&(n, _)| (n, self.score_i(n)))
+            .collect();
+        assert_eq!(
+            got,
+            want,
+            "promotion scores (left: actual, right: expected){}{why}; all scores: {:?}",
+            if why.is_empty() { "" } else { ": " },
+            self.scores()
+        );
     }
 
     pub fn set_score(&self, node: &str, v: &str) {
@@ -758,34 +763,54 @@ impl Cluster {
         Agent::new(self, node, action)
     }
 
+    /// A probe: the monitor action with interval 0.
+    pub fn probe<'a>(&'a self, node: &str) -> Agent<'a> {
+        self.agent(node, "monitor").interval(0)
+    }
+
+    /// The recurring monitor of the promoted role (interval [`PROMOTED_MONITOR_MS`]).
+    pub fn promoted_monitor<'a>(&'a self, node: &str) -> Agent<'a> {
+        self.agent(node, "monitor").interval(PROMOTED_MONITOR_MS)
+    }
+
+    /// Run the recurring monitor of the promoted role on `node`: it must answer 8
+    /// RUNNING_PROMOTED (the primary's monitor is also the one that writes the scores).
+    #[track_caller]
+    pub fn expect_running_promoted(&self, node: &str) -> AgentResult {
+        let r = self.promoted_monitor(node).run();
+        r.expect_code(ocf::RUNNING_PROMOTED);
+        r
+    }
+
     /// Shorthand for a notify action.
     pub fn notify<'a>(&'a self, node: &str, n: &NotifyEnv) -> Agent<'a> {
         self.agent(node, "notify").notify_env(n)
     }
 
-    /// The pre-promote notify round on every node of `on` (each must return 0); the lists
-    /// come from `n`, type and operation are forced to pre/promote.
-    pub fn pre_promote_round(&self, on: &[&str], n: &NotifyEnv) {
-        let pre = NotifyEnv {
-            typ: "pre".into(),
-            op: "promote".into(),
+    /// A notify round: the notify action on every node of `on`, in that order (each must
+    /// return 0); the lists come from `n`, type and operation are forced to `typ`/`op`.
+    #[track_caller]
+    pub fn notify_round(&self, typ: &str, op: &str, on: &[&str], n: &NotifyEnv) {
+        let e = NotifyEnv {
+            typ: typ.into(),
+            op: op.into(),
             ..n.clone()
         };
         for node in on {
-            self.notify(node, &pre).run().expect_code(0);
+            self.notify(node, &e).run().expect_code(ocf::SUCCESS);
         }
     }
 
+    /// The pre-promote notify round on every node of `on` (each must return 0).
+    #[track_caller]
+    pub fn pre_promote_round(&self, on: &[&str], n: &NotifyEnv) {
+        self.notify_round("pre", "promote", on, n);
+    }
+
     /// The post-promote notify round on every node of `on` (each must return 0).
+    #[track_caller]
     pub fn post_promote_round(&self, on: &[&str], n: &NotifyEnv) {
-        let post = NotifyEnv {
-            typ: "post".into(),
-            op: "promote".into(),
-            ..n.clone()
-        };
-        for node in on {
-            self.notify(node, &post).run().expect_code(0);
-        }
+        self.notify_round("post", "promote", on, n);
     }
 
     /// Tail of the PostgreSQL logs and of the stand-in call log, for failure reports.
@@ -842,9 +867,7 @@ impl Drop for Cluster {
                     );
                 }
                 let _ = self
-                    .as_postgres("pg_ctl")
-                    .arg("-D")
-                    .arg(&n.pgdata)
+                    .pg_ctl(&n.name)
                     .args(["-w", "-t", "20", "-m", "immediate", "stop"])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
@@ -1043,8 +1066,12 @@ impl<'a> Agent<'a> {
         set("OCF_RESKEY_CRM_meta_on_node", node.into());
         set("OCF_RESKEY_CRM_meta_on_node_uuid", node.into());
         set("OCF_RESKEY_CRM_meta_timeout", "60000".into());
-        let interval = if action == "monitor" { "16000" } else { "0" };
-        set("OCF_RESKEY_CRM_meta_interval", interval.into());
+        let interval = if action == "monitor" {
+            UNPROMOTED_MONITOR_MS
+        } else {
+            0
+        };
+        set("OCF_RESKEY_CRM_meta_interval", interval.to_string());
         set("OCF_RESKEY_CRM_meta_notify", "true".into());
         set("OCF_RESKEY_CRM_meta_promoted_max", "1".into());
         set("OCF_RESKEY_CRM_meta_promoted_node_max", "1".into());
@@ -1243,6 +1270,7 @@ impl AgentResult {
     }
 
     /// Assert the exit code (and the exit reason rule, see `check_reason_lines`).
+    #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Self {
         assert_eq!(
             self.code,
@@ -1253,6 +1281,7 @@ impl AgentResult {
         self.check_reason_lines()
     }
 
+    #[track_caller]
     pub fn expect_one_of(&self, codes: &[i32]) -> &Self {
         assert!(
             codes.contains(&self.code),
@@ -1266,6 +1295,7 @@ impl AgentResult {
     /// docs/agent-contract.md: "Every non-zero result prints one ocf-exit-reason line". An
     /// error (1, 2, 3, 5, 6, 9) must print exactly one; the normal monitor answers 7 and 8
     /// may print at most one.
+    #[track_caller]
     pub fn check_reason_lines(&self) -> &Self {
         let n = self.reason_lines();
         match self.code {
@@ -1286,6 +1316,7 @@ impl AgentResult {
     }
 
     /// Assert the exit reason contains one of `needles` (case-insensitive).
+    #[track_caller]
     pub fn expect_reason(&self, needles: &[&str]) -> &Self {
         let r = self.reason().unwrap_or_default().to_lowercase();
         assert!(
