@@ -175,6 +175,11 @@ fn crashed_standby_recovered_by_stop_then_start() {
 fn probe_after_stop_of_a_crashed_standby_reports_stopped() {
     let c = crash_then_stop("node-b");
     c.probe("node-b").run().expect_code(ocf::NOT_RUNNING);
+    assert_eq!(
+        c.cluster_state("node-b"),
+        "shut down in recovery",
+        "stop recovers a crashed standby and shuts it down cleanly"
+    );
 }
 
 /// start_opts reach the server (pg_ctl start -o).
@@ -290,6 +295,16 @@ fn separate_config_and_data_directories() {
 fn probe_after_stop_of_a_crashed_primary_reports_stopped() {
     let c = crash_then_stop("node-a");
     c.probe("node-a").run().expect_code(ocf::NOT_RUNNING);
+    assert_eq!(
+        c.cluster_state("node-a"),
+        "in production",
+        "stop must leave the crashed primary's WAL untouched"
+    );
+    c.agent("node-a", "start")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["refusing to start", "Rebuild"]);
+    assert!(!c.is_running("node-a"));
 }
 
 /// First-start rule, negative side: when some node of the partition already has a
