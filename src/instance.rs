@@ -22,7 +22,7 @@ use std::time::Duration;
 
 /// The longest a single connection attempt may take, whatever the action's budget.
 const CONNECT_LIMIT: Duration = Duration::from_secs(5);
-const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(50);
 /// File in the data directory that receives the server's output until its own logging
 /// takes over, so the server never inherits the agent's stdout and stderr.
 pub const STARTUP_LOG: &str = "pgsqlms-startup.log";
@@ -93,7 +93,7 @@ fn misaddressed(a: &Agent) -> Option<String> {
 pub fn settled(a: &Agent, deadline: Deadline) -> OcfResult<Probe> {
     loop {
         let p = probe(a)?;
-        if !p.state.is_transitional() || !deadline.sleep(POLL * 5) {
+        if !p.state.is_transitional() || !deadline.sleep(POLL * 10) {
             return Ok(p);
         }
         crate::debug!("instance is in transition: {:?}", p.state);
@@ -257,7 +257,7 @@ pub fn start_standby(a: &Agent, deadline: Deadline) -> OcfResult<()> {
             }
             _ => {}
         }
-        if !deadline.sleep(POLL * 2) {
+        if !deadline.sleep(POLL) {
             return Err(OcfError::generic(format!(
                 "the instance did not accept connections as a standby in time (last state: {:?}); a standby that cannot reach a consistent state needs WAL from the primary: check primary_conninfo and the server log",
                 p.state

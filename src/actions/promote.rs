@@ -54,7 +54,7 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
     elect(a, &db)?;
     crate::info!("promoting the instance");
     let done = db
-        .promote(a.deadline.remaining())
+        .promote(a.deadline)
         .map_err(|e| OcfError::generic(format!("pg_promote failed: {e}")))?;
     if !done {
         return Err(OcfError::generic(
