@@ -11,6 +11,18 @@ fn crash_then_stop(node: &str) -> Cluster {
     c
 }
 
+/// `crash_then_stop`, then a probe must answer 7, with pg_control in `state`.
+fn probe_after_crash_and_stop(node: &str, state: &str) -> Cluster {
+    let c = crash_then_stop(node);
+    c.probe(node).run().expect_code(ocf::NOT_RUNNING);
+    assert_eq!(
+        c.cluster_state(node),
+        state,
+        "pg_control of {node} after stop"
+    );
+    c
+}
+
 /// node-a (primary, 10 rows in table t) crashes and node-b is promoted in its place, with
 /// the pre- and post-promote rounds; node-a is left as it crashed, out of the partition.
 fn fail_over_from_crashed_node_a() -> Cluster {
@@ -173,13 +185,8 @@ fn crashed_standby_recovered_by_stop_then_start() {
 /// makes Pacemaker see the resource as failed/active on a node where it just stopped it.
 #[test]
 fn probe_after_stop_of_a_crashed_standby_reports_stopped() {
-    let c = crash_then_stop("node-b");
-    c.probe("node-b").run().expect_code(ocf::NOT_RUNNING);
-    assert_eq!(
-        c.cluster_state("node-b"),
-        "shut down in recovery",
-        "stop recovers a crashed standby and shuts it down cleanly"
-    );
+    // stop recovers a crashed standby and shuts it down cleanly
+    probe_after_crash_and_stop("node-b", "shut down in recovery");
 }
 
 /// start_opts reach the server (pg_ctl start -o).
@@ -293,13 +300,8 @@ fn separate_config_and_data_directories() {
 /// still refuses it until it is rebuilt.
 #[test]
 fn probe_after_stop_of_a_crashed_primary_reports_stopped() {
-    let c = crash_then_stop("node-a");
-    c.probe("node-a").run().expect_code(ocf::NOT_RUNNING);
-    assert_eq!(
-        c.cluster_state("node-a"),
-        "in production",
-        "stop must leave the crashed primary's WAL untouched"
-    );
+    // stop must leave the crashed primary's pg_control (and WAL) as they are
+    let c = probe_after_crash_and_stop("node-a", "in production");
     c.agent("node-a", "start")
         .run()
         .expect_code(ocf::ERR_GENERIC)
