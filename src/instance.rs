@@ -27,10 +27,19 @@ const POLL: Duration = Duration::from_millis(50);
 /// takes over, so the server never inherits the agent's stdout and stderr.
 pub const STARTUP_LOG: &str = "pgsqlms-startup.log";
 
-/// The instance's state, and the open connection when it answered.
+/// The instance's state, the open connection when it answered, and pg_control when it
+/// did not (read to classify it).
 pub struct Probe {
     pub state: InstanceState,
     pub db: Option<Db>,
+    control: Option<ControlData>,
+}
+
+impl Probe {
+    /// pg_control as the probe read it, or read now when the probe did not need it.
+    pub fn control(&self, a: &Agent) -> OcfResult<ControlData> {
+        self.control.clone().map_or_else(|| controldata(a), Ok)
+    }
 }
 
 pub fn connect(a: &Agent, deadline: Deadline) -> Result<Db, ConnectError> {
@@ -54,23 +63,30 @@ pub fn probe(a: &Agent) -> OcfResult<Probe> {
         Err(ConnectError::Failed(m)) => (Liveness::Unreachable(m), None),
     };
     if let Some(state) = state::classify_liveness(&liveness) {
-        return Ok(Probe { state, db });
+        return Ok(Probe {
+            state,
+            db,
+            control: None,
+        });
     }
     let postmaster_alive = postmaster_pid(&a.params.datadir).is_some();
     if let Some(why) = postmaster_alive.then(|| misaddressed(a)).flatten() {
         return Ok(Probe {
             state: InstanceState::Unreachable(why),
             db: None,
+            control: None,
         });
     }
+    let control = controldata(a)?;
     let facts = DownFacts {
         postmaster_alive,
         backup_label: a.params.datadir.join("backup_label").exists(),
-        cluster_state: controldata(a)?.state,
+        cluster_state: control.state,
     };
     Ok(Probe {
         state: state::classify_down(&facts),
         db: None,
+        control: Some(control),
     })
 }
 

@@ -3,6 +3,7 @@
 //! child process.
 
 use crate::agent::Agent;
+use crate::controldata::ControlData;
 use crate::instance;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::pg::Db;
@@ -36,7 +37,7 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
         }
         other => other?,
     };
-    if probe.state.is_crashed() && stopped_by_the_cluster(a)? {
+    if probe.state.is_crashed() && stopped_by_the_cluster(a, &probe.control(a)?) {
         return Err(OcfError::new(
             OcfCode::NotRunning,
             format!(
@@ -59,8 +60,8 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
 }
 
 /// True when stop left this crashed instance down and nothing ran it since.
-fn stopped_by_the_cluster(a: &Agent) -> OcfResult<bool> {
-    Ok(CrashRecord::of(&instance::controldata(a)?).is_recorded(&a.crash_record_file()))
+fn stopped_by_the_cluster(a: &Agent, control: &ControlData) -> bool {
+    CrashRecord::of(control).is_recorded(&a.crash_record_file())
 }
 
 /// Sets every partition node's promotion score from pg_stat_replication, writing only the

@@ -42,7 +42,7 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
         }
     }
     let was_clean_primary = !a.params.datadir.join("backup_label").exists()
-        && instance::controldata(a)?.state == ClusterState::ShutDown;
+        && probe.control(a)?.state == ClusterState::ShutDown;
     instance::start_standby(a, a.deadline)?;
     crate::info!("instance started as a standby");
     statefile::forget(&a.crash_record_file());

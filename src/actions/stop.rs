@@ -6,6 +6,7 @@
 //! and later probes report it stopped rather than crashed again.
 
 use crate::agent::Agent;
+use crate::controldata::ControlData;
 use crate::deadline::Deadline;
 use crate::instance::{self, StopMode};
 use crate::ocf::{OcfCode, OcfResult};
@@ -24,7 +25,8 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
         );
         return Ok(OcfCode::Success);
     }
-    let state = instance::probe(a)?.state;
+    let probe = instance::probe(a)?;
+    let state = &probe.state;
     match state {
         InstanceState::Stopped => {
             crate::info!("instance already stopped");
@@ -41,7 +43,8 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
                 Err(e) => {
                     crate::warn!("recovery of the crashed standby failed: {}", e.reason);
                     instance::stop(a, StopMode::Immediate, a.deadline)?;
-                    leave_crashed(a)
+                    // the recovery attempt may have changed pg_control
+                    leave_crashed(a, &instance::controldata(a)?)
                 }
             }
         }
@@ -50,7 +53,7 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
                 "instance had crashed ({state:?}); nothing left to stop. Start will refuse it until it is rebuilt from the current primary"
             );
             instance::reap_orphans(a)?;
-            leave_crashed(a)
+            leave_crashed(a, &probe.control(a)?)
         }
         InstanceState::RunningStandby => stop_standby(a),
         InstanceState::RunningPrimary
@@ -71,10 +74,11 @@ fn stop_standby(a: &Agent) -> OcfResult<OcfCode> {
     Ok(OcfCode::Success)
 }
 
-/// Records the crashed instance as stopped by the cluster (see `CrashRecord`).
-fn leave_crashed(a: &Agent) -> OcfResult<OcfCode> {
+/// Records the crashed instance, as `control` shows it, as stopped by the cluster (see
+/// `CrashRecord`).
+fn leave_crashed(a: &Agent, control: &ControlData) -> OcfResult<OcfCode> {
     let path = a.crash_record_file();
-    if let Err(e) = CrashRecord::of(&instance::controldata(a)?).save(&path) {
+    if let Err(e) = CrashRecord::of(control).save(&path) {
         // Stopped all the same: later probes will report the crash again, which only
         // makes Pacemaker stop it again.
         crate::warn!("cannot write {}: {e}", path.display());
