@@ -75,9 +75,13 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     // Same replication connections as last time: trust what that monitor saw and wrote.
     // Otherwise the membership may have changed too, and Pacemaker purges the scores of a
     // node that leaves: ask again, and write every score.
-    let (partition, known) = match cached {
-        Some(c) if c.connected == connected => (c.partition, c.scores),
-        _ => (attrs.partition().map_err(|e| e.reason)?, BTreeMap::new()),
+    let (partition, known, membership_reread) = match cached {
+        Some(c) if c.connected == connected => (c.partition, c.scores, false),
+        _ => (
+            attrs.partition().map_err(|e| e.reason)?,
+            BTreeMap::new(),
+            true,
+        ),
     };
     let local = a.node();
     let plan = scores::plan(local, &partition, &rows, a.params.maxlag);
@@ -112,6 +116,10 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
             }
             _ => {}
         }
+    }
+    if !membership_reread && changes.is_empty() {
+        // the state file already says all this: the steady state writes nothing
+        return Ok(());
     }
     let state = MonitorState {
         partition,
