@@ -45,7 +45,7 @@ stage release-build release_build
 stage ocf-tester tests/ocf-tester.sh "$PGSQLMS_BIN"
 stage packaging packaging/ci-check.sh
 stage pcs-examples env AGENT_BIN="$PGSQLMS_BIN" pcs-examples/check-offline.sh
-stage cluster tests/cluster/cluster.sh all
+stage cluster env AGENT_BIN="$PGSQLMS_BIN" tests/cluster/cluster.sh all
 
 echo
 [ "$failed" -eq 0 ] || echo "failed stages: ${failures[*]}"
