@@ -71,6 +71,12 @@ impl Agent {
         self.runtime_file("crash-stopped")
     }
 
+    /// Where the pre-demote notification approves the in-place recovery of a crashed
+    /// primary, for start to carry out (see `CrashRecord`).
+    pub fn in_place_recovery_file(&self) -> PathBuf {
+        self.runtime_file("recover-in-place")
+    }
+
     /// A file of this resource in Pacemaker's runtime directory for agents, which a reboot
     /// empties.
     fn runtime_file(&self, kind: &str) -> PathBuf {

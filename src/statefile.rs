@@ -64,9 +64,10 @@ impl MonitorState {
     }
 }
 
-/// pg_control of a crashed instance that stop left down. Pacemaker knows it stopped it, so
-/// probes answer "not running" while pg_control is unchanged; once anything runs the
-/// instance again (recovery, rebuild), pg_control differs and the record no longer applies.
+/// pg_control of a crashed instance, recorded for a decision about it: that stop left it
+/// down (Pacemaker knows it stopped it, so probes answer "not running"), or that Pacemaker
+/// recovers it in place (start may replay its WAL). A record holds only while pg_control is
+/// unchanged: once anything runs the instance again (recovery, rebuild), it no longer applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrashRecord(String);
 

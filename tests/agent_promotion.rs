@@ -298,8 +298,9 @@ fn election_uses_max_of_receive_and_replay_after_restart() {
 }
 
 /// Pacemaker recovers a crashed primary in place: demote, stop, start, promote on the same
-/// node, with the notify rounds around each (behaviour doc 4.4). The node ends up primary
-/// again with every committed row.
+/// node, with the notify rounds around each (behaviour doc 4.4). The crashed primary stays
+/// down, untouched, until start replays its WAL as a standby (once); the node ends up
+/// primary again with every committed row.
 #[test]
 fn crashed_primary_recovered_in_place() {
     let c = cluster_with_rows(500);
@@ -311,7 +312,24 @@ fn crashed_primary_recovered_in_place() {
     let n = crashed_node_a_transition(&["node-a"], "node-a");
     for op in ["demote", "stop", "start", "promote"] {
         c.notify_round("pre", op, &ALL, &n);
+        if op == "start" {
+            assert!(
+                !c.is_running("node-a"),
+                "nothing may run node-a before start"
+            );
+            assert_eq!(
+                c.cluster_state("node-a"),
+                "in production",
+                "demote and stop must leave the crashed primary's WAL to start"
+            );
+        }
         c.agent("node-a", op).run().expect_code(ocf::SUCCESS);
+        if op == "start" {
+            assert!(
+                c.in_recovery("node-a"),
+                "start recovers node-a as a standby"
+            );
+        }
         c.notify_round("post", op, &ALL, &n);
     }
     assert!(!c.in_recovery("node-a"), "node-a must be primary again");
@@ -429,6 +447,38 @@ fn failover_away_from_a_crashed_primary() {
         .run()
         .expect_code(ocf::ERR_GENERIC)
         .expect_reason(&["crash"]);
+}
+
+/// An in-place recovery approved at pre-demote, then abandoned (the transition is aborted
+/// and the next one moves the primary away): the later pre-demote withdraws the approval,
+/// so start refuses the crashed primary again.
+#[test]
+fn abandoned_in_place_recovery_is_withdrawn() {
+    let c = cluster_with_rows(20);
+    c.kill9("node-a");
+    c.notify_round(
+        "pre",
+        "demote",
+        &ALL,
+        &crashed_node_a_transition(&["node-a"], "node-a"),
+    );
+    c.notify_round(
+        "pre",
+        "demote",
+        &ALL,
+        &crashed_node_a_transition(&[], "node-b"),
+    );
+    c.agent("node-a", "demote")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["crash"]);
+    c.agent("node-a", "stop").run().expect_code(ocf::SUCCESS);
+    c.agent("node-a", "start")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["crash"]);
+    assert!(!c.is_running("node-a"));
+    assert_eq!(c.cluster_state("node-a"), "in production");
 }
 
 /// The promote of the lagging node-c was handed over to node-b, then node-b dies before

@@ -1,14 +1,17 @@
 //! `demote`: a fast stop, then a start as a standby. The shutdown checkpoint the fast stop
 //! writes reaches the standbys, which is what lets the next promote prove a switchover
-//! lost nothing.
+//! lost nothing. A crashed primary Pacemaker recovers in place is left down: start
+//! replays its WAL.
 
+use super::notify::in_place_recovery_approved;
 use crate::agent::Agent;
 use crate::instance::{self, StopMode};
 use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::state::InstanceState;
 
 pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
-    let state = instance::settled(a, a.deadline)?.state;
+    let probe = instance::settled(a, a.deadline)?;
+    let state = &probe.state;
     match state {
         InstanceState::RunningStandby => {
             crate::info!("instance already running as a standby");
@@ -22,9 +25,13 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
         // Not running: start it as a standby, so demote never loops through
         // demote-fails, stop, start, promote.
         InstanceState::Stopped | InstanceState::CrashedStandby => {}
+        InstanceState::CrashedPrimary(_) if in_place_recovery_approved(a, &probe) => {
+            crate::info!("crashed primary left down: Pacemaker recovers it in place, and start replays its WAL as a standby");
+            return Ok(OcfCode::Success);
+        }
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
             return Err(OcfError::generic(format!(
-                "{}; it is only restarted (as a standby) when Pacemaker recovers it in place, from the pre-demote notification. Rebuild it from the current primary, then run 'crm_resource --cleanup'",
+                "{}; it is only restarted (as a standby) when Pacemaker recovers it in place (approved by the pre-demote notification). Rebuild it from the current primary, then run 'crm_resource --cleanup'",
                 state.monitor_result().err().map(|e| e.reason).unwrap_or_default()
             )));
         }

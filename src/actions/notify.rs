@@ -1,6 +1,7 @@
 //! `notify`: the election's pre-promote round (each node publishes its WAL position; a
 //! switchover's target proves it received the old primary's shutdown checkpoint), the
-//! post-promote cleanup, and the in-place recovery of a crashed primary at pre-demote.
+//! post-promote cleanup, and the approval of a crashed primary's in-place recovery at
+//! pre-demote.
 //! Pacemaker ignores notify results, so problems are logged and success returned.
 
 use super::promote::{
@@ -15,6 +16,7 @@ use crate::notify::{Notification, Operation, When};
 use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::shutdown_checkpoint;
 use crate::state::InstanceState;
+use crate::statefile::{self, CrashRecord};
 
 pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
     let n = match Notification::from_env(&a.env) {
@@ -137,21 +139,35 @@ fn received_shutdown_checkpoint(a: &Agent) -> OcfResult<bool> {
 }
 
 /// Pacemaker recovers a crashed primary in place (demote, stop, start, promote on this
-/// node): let it recover its WAL as a standby, never as a writable primary. Only in that
-/// case: a crashed primary Pacemaker moves away must stay down until rebuilt.
+/// node): approve, against its pg_control, that start replays its WAL as a standby (never
+/// as a writable primary). Demote and stop leave it down, so the WAL is replayed once.
+/// Only in that case: a crashed primary Pacemaker moves away must stay down until rebuilt.
 fn pre_demote(a: &Agent, n: &Notification) -> OcfResult<()> {
     let local = a.node();
-    if !n.nodes.demote.contains(local) || !n.is_primary_recovery(local) {
+    if !n.nodes.demote.contains(local) {
         return Ok(());
     }
-    let state = instance::probe(a)?.state;
-    if let InstanceState::CrashedPrimary(_) = state {
+    let approval = a.in_place_recovery_file();
+    if !n.is_primary_recovery(local) {
+        statefile::forget(&approval);
+        return Ok(());
+    }
+    let probe = instance::probe(a)?;
+    if let InstanceState::CrashedPrimary(_) = probe.state {
+        CrashRecord::of(&probe.control(a)?)
+            .save(&approval)
+            .map_err(|e| OcfError::generic(format!("cannot write {}: {e}", approval.display())))?;
         crate::warn!(
-            "primary crashed and Pacemaker recovers it in place: replaying its WAL as a standby"
+            "primary crashed and Pacemaker recovers it in place: start will replay its WAL as a standby"
         );
-        instance::reap_orphans(a)?;
-        instance::start_standby(a, a.deadline)?;
-        crate::info!("crashed primary recovered as a standby");
     }
     Ok(())
+}
+
+/// True when this crashed primary is the one the pre-demote notification approved for
+/// recovery in place, and nothing ran it since.
+pub fn in_place_recovery_approved(a: &Agent, probe: &instance::Probe) -> bool {
+    probe
+        .control(a)
+        .is_ok_and(|control| CrashRecord::of(&control).is_recorded(&a.in_place_recovery_file()))
 }

@@ -1,6 +1,8 @@
 //! `start`: always as a standby. A former primary that crashed is refused, since its WAL
-//! may have diverged from the primary promoted after it.
+//! may have diverged from the primary promoted after it, unless Pacemaker recovers it in
+//! place (approved at pre-demote): then it replays its own WAL as a standby.
 
+use super::notify::in_place_recovery_approved;
 use crate::agent::Agent;
 use crate::controldata::ClusterState;
 use crate::instance;
@@ -29,6 +31,10 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
                 "the instance is already running as a primary outside Pacemaker's control: stop it, then run 'crm_resource --cleanup'",
             ))
         }
+        InstanceState::CrashedPrimary(_) if in_place_recovery_approved(a, &probe) => {
+            crate::warn!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
+            instance::reap_orphans(a)?;
+        }
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
             return Err(OcfError::generic(format!(
                 "refusing to start: {}; it may hold WAL the current primary never got. Rebuild it from the current primary (pg_basebackup, or pg_rewind), then run 'crm_resource --cleanup --resource {} --node {}'",
@@ -46,6 +52,7 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     instance::start_standby(a, a.deadline)?;
     crate::info!("instance started as a standby");
     statefile::forget(&a.crash_record_file());
+    statefile::forget(&a.in_place_recovery_file());
     if was_clean_primary {
         apply_first_start_rule(a);
     }

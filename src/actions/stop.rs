@@ -2,9 +2,11 @@
 //! (it recovers safely); a primary is not, since an immediate stop would make it a crashed
 //! primary: Pacemaker's fencing is the better escalation there. An instance that already
 //! crashed is stopped, never left for fencing (PAF fails here): a standby replays its WAL
-//! and shuts down cleanly; a primary stays as it is, since only a rebuild may bring it back,
-//! and later probes report it stopped rather than crashed again.
+//! and shuts down cleanly; a primary stays as it is, since only a rebuild (or Pacemaker's
+//! in-place recovery, see start) may bring it back, and later probes report it stopped
+//! rather than crashed again.
 
+use super::notify::in_place_recovery_approved;
 use crate::agent::Agent;
 use crate::controldata::ControlData;
 use crate::deadline::Deadline;
@@ -49,9 +51,13 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
             }
         }
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
-            crate::warn!(
-                "instance had crashed ({state:?}); nothing left to stop. Start will refuse it until it is rebuilt from the current primary"
-            );
+            if in_place_recovery_approved(a, &probe) {
+                crate::info!("crashed primary left down for its recovery in place: start replays its WAL as a standby");
+            } else {
+                crate::warn!(
+                    "instance had crashed ({state:?}); nothing left to stop. Start will refuse it until it is rebuilt from the current primary"
+                );
+            }
             instance::reap_orphans(a)?;
             leave_crashed(a, &probe.control(a)?)
         }
