@@ -77,7 +77,14 @@ pkg() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo "?"; }
 write_env() {
   local src_commit kind=dynamic built
   built=$(date -u -r "$BIN_SRC" '+%Y-%m-%d %H:%M:%S UTC')
-  src_commit=$(git -C "$REPO" log -1 --before="$built" --format='%h of %cd' --date=format:'%H:%M' -- src Cargo.toml Cargo.lock 2>/dev/null || echo "?")
+  local sources=("$REPO/src" "$REPO/Cargo.toml" "$REPO/Cargo.lock")
+  if git -C "$REPO" diff --quiet HEAD -- "${sources[@]}" 2>/dev/null &&
+     [[ -z $(find "${sources[@]}" -newer "$BIN_SRC" -print -quit) ]]; then
+    # nothing changed in the sources since the build, and they are committed
+    src_commit="built from the sources of $(git -C "$REPO" log -1 --format='%h' -- "${sources[@]}")"
+  else
+    src_commit="last commit on src/ before it: $(git -C "$REPO" log -1 --before="$built" --format='%h of %cd' --date=format:'%H:%M' -- "${sources[@]}" 2>/dev/null || echo "?")"
+  fi
   file -L "$RAW/pgsqlms" 2>/dev/null | grep -q 'static' && kind=static
   # shellcheck disable=SC1091
   . /etc/os-release
@@ -93,7 +100,7 @@ write_env() {
     echo "resource_agents=resource-agents $(pkg resource-agents)"
     echo "postgresql=$("$PGBIN/postgres" --version | sed 's/^postgres (PostgreSQL)/PostgreSQL/') (package $(pkg postgresql-15))"
     echo "paf=resource-agents-paf $(pkg resource-agents-paf) (/usr/lib/ocf/resource.d/heartbeat/pgsqlms), Perl $(perl -e 'print $^V')"
-    echo "ours=$("$RAW/pgsqlms" --version | head -1), $kind release build of $built (sha256 $(sha256sum "$RAW/pgsqlms" | cut -c1-12), last commit on src/ before it: $src_commit)"
+    echo "ours=$("$RAW/pgsqlms" --version | head -1), $kind release build of $built (sha256 $(sha256sum "$RAW/pgsqlms" | cut -c1-12), $src_commit)"
   } >"$LOGS/run.env"
 }
 
