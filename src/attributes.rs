@@ -124,6 +124,23 @@ impl Attributes {
         self.change_private(attr, &["--delete"], "delete")
     }
 
+    /// Deletes several of the election's attributes at once: each call is a round trip to
+    /// attrd, they do not depend on each other, and notify rounds are on the failover's
+    /// critical path.
+    pub fn delete_private_all(&self, attrs: &[&str]) -> OcfResult<()> {
+        std::thread::scope(|scope| {
+            let calls: Vec<_> = attrs
+                .iter()
+                .map(|attr| scope.spawn(move || self.delete_private(attr)))
+                .collect();
+            // the scope waits for every call, also after a failed one
+            calls.into_iter().try_for_each(|call| {
+                call.join()
+                    .unwrap_or_else(|_| Err(OcfError::generic("attribute call panicked")))
+            })
+        })
+    }
+
     /// One of the election's attributes on `node`; `None` when absent or empty.
     pub fn private(&self, attr: &str, node: &str) -> OcfResult<Option<String>> {
         let name = self.private_name(attr);

@@ -110,13 +110,17 @@ fn promote_after_pre_promote_round() {
         !c.in_recovery("node-b"),
         "node-b must be a primary after promote"
     );
+    assert!(c.private_attr("node-b", "nodes").is_some());
+    c.set_private_attr("node-c", "cancel_switchover", "stale");
     c.post_promote_round(&STANDBYS, &n);
     for s in STANDBYS {
-        assert_eq!(
-            c.private_attr(s, "lsn_location"),
-            None,
-            "post-promote must clear lsn_location of {s}"
-        );
+        for attr in ["lsn_location", "nodes", "cancel_switchover"] {
+            assert_eq!(
+                c.private_attr(s, attr),
+                None,
+                "post-promote must clear {attr} of {s}"
+            );
+        }
     }
     c.expect_running_promoted("node-b");
     c.assert_scores(&[("node-b", 1001)], "");

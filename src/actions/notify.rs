@@ -43,10 +43,7 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
 
 fn clear_election(a: &Agent) -> OcfResult<()> {
     let attrs = a.attributes();
-    for attr in [LSN_LOCATION, CANDIDATES, CANCEL_SWITCHOVER] {
-        attrs.delete_private(attr)?;
-    }
-    Ok(())
+    attrs.delete_private_all(&[LSN_LOCATION, CANDIDATES, CANCEL_SWITCHOVER])
 }
 
 fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
