@@ -94,15 +94,10 @@ pub fn probe(a: &Agent) -> OcfResult<Probe> {
 /// elsewhere than pghost/pgport say?
 fn misaddressed(a: &Agent) -> Option<String> {
     let text = fs::read_to_string(a.params.datadir.join("postmaster.pid")).ok()?;
-    let mut actual = PostmasterAddress::parse(&text)?;
-    let mut pghost = a.params.pghost.clone();
-    if pghost.starts_with('/') && !actual.socket_dir.is_empty() {
-        // /var/run is often a link to /run
-        let resolve = |d: &str| canonical(Path::new(d)).display().to_string();
-        pghost = resolve(&pghost);
-        actual.socket_dir = resolve(&actual.socket_dir);
-    }
-    state::misaddressed(&pghost, a.params.pgport, &actual)
+    let actual = PostmasterAddress::parse(&text)?;
+    // /var/run is often a link to /run
+    let same_dir = |x: &str, y: &str| canonical(Path::new(x)) == canonical(Path::new(y));
+    state::misaddressed(&a.params.pghost, a.params.pgport, &actual, same_dir)
 }
 
 /// Looks at the instance until it is no longer starting or stopping, or the deadline.

@@ -66,12 +66,18 @@ impl PostmasterAddress {
 }
 
 /// Why the agent finds nothing on the socket of a postmaster that runs: `pgport`, or
-/// `pghost` when it is a socket directory (compared as given: the caller resolves
-/// symbolic links), is not where the server listens. `None` when they match, or cannot be
-/// compared yet.
-pub fn misaddressed(pghost: &str, pgport: u16, actual: &PostmasterAddress) -> Option<String> {
-    let dir_differs =
-        pghost.starts_with('/') && !actual.socket_dir.is_empty() && pghost != actual.socket_dir;
+/// `pghost` when it is a socket directory, is not where the server listens. `same_dir`
+/// compares two directories (the caller resolves symbolic links); the reason shows both as
+/// written. `None` when they match, or cannot be compared yet.
+pub fn misaddressed(
+    pghost: &str,
+    pgport: u16,
+    actual: &PostmasterAddress,
+    same_dir: impl Fn(&str, &str) -> bool,
+) -> Option<String> {
+    let dir_differs = pghost.starts_with('/')
+        && !actual.socket_dir.is_empty()
+        && !same_dir(pghost, &actual.socket_dir);
     (pgport != actual.port || dir_differs).then(|| {
         format!(
             "the instance runs with port {} and its socket in {:?}, but the agent connects with pgport={pgport} pghost={pghost}: set pgport and pghost to where the instance listens",
@@ -253,28 +259,38 @@ mod tests {
 
     #[test]
     fn misaddressed_names_both_settings_only_when_they_differ() {
+        let same = |a: &str, b: &str| a == b;
         let actual = PostmasterAddress {
             port: 5433,
             socket_dir: "/run/postgresql".into(),
         };
-        assert_eq!(misaddressed("/run/postgresql", 5433, &actual), None);
+        assert_eq!(misaddressed("/run/postgresql", 5433, &actual, same), None);
         // a host name: TCP, only the port can be checked
-        assert_eq!(misaddressed("localhost", 5433, &actual), None);
+        assert_eq!(misaddressed("localhost", 5433, &actual, same), None);
         for (host, port) in [("/run/postgresql", 5432), ("/tmp", 5433), ("localhost", 1)] {
-            let why = misaddressed(host, port, &actual).expect(host);
+            let why = misaddressed(host, port, &actual, same).expect(host);
             assert!(why.contains("pgport") && why.contains("pghost"), "{why}");
             assert!(
                 why.contains("5433") && why.contains("/run/postgresql"),
                 "{why}"
             );
         }
+        // the caller's comparison resolves links; the reason shows pghost as written
+        let linked =
+            |a: &str, b: &str| a.trim_start_matches("/var") == b.trim_start_matches("/var");
+        assert_eq!(
+            misaddressed("/var/run/postgresql", 5433, &actual, linked),
+            None
+        );
+        let why = misaddressed("/var/run/postgresql", 5432, &actual, linked).unwrap();
+        assert!(why.contains("pghost=/var/run/postgresql"), "{why}");
         // socket not created yet: only the port tells
         let starting = PostmasterAddress {
             port: 5433,
             socket_dir: String::new(),
         };
-        assert_eq!(misaddressed("/tmp", 5433, &starting), None);
-        assert!(misaddressed("/tmp", 5432, &starting).is_some());
+        assert_eq!(misaddressed("/tmp", 5433, &starting, same), None);
+        assert!(misaddressed("/tmp", 5432, &starting, same).is_some());
     }
 
     #[test]
