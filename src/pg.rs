@@ -190,20 +190,20 @@ impl Db {
                     (SELECT received_tli FROM pg_stat_wal_receiver), \
                     pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()",
         )?;
-        let cp_tli: Option<u32> = number_column(&r, 0)?;
-        let rcv_tli: Option<u32> = number_column(&r, 1)?;
+        let cp_tli: Option<u32> = parsed_column(&r, 0)?;
+        let rcv_tli: Option<u32> = parsed_column(&r, 1)?;
         Ok(StandbyWal {
             timeline: cp_tli.max(rcv_tli).unwrap_or(0),
-            received: number_column(&r, 2)?,
-            replayed: number_column(&r, 3)?,
+            received: parsed_column(&r, 2)?,
+            replayed: parsed_column(&r, 3)?,
         })
     }
 
     /// The last checkpoint's redo position and timeline, from pg_control.
     pub fn checkpoint_redo(&self) -> Result<(Lsn, u32), String> {
         let r = self.row("SELECT redo_lsn, timeline_id FROM pg_control_checkpoint()")?;
-        let redo = number_column(&r, 0)?.ok_or("pg_control has no redo position")?;
-        let tl = number_column(&r, 1)?.ok_or("pg_control has no timeline")?;
+        let redo = parsed_column(&r, 0)?.ok_or("pg_control has no redo position")?;
+        let tl = parsed_column(&r, 1)?.ok_or("pg_control has no timeline")?;
         Ok((redo, tl))
     }
 
@@ -218,11 +218,11 @@ impl Db {
         )?;
         rows.iter()
             .map(|r| {
-                let lag: Option<i64> = number_column(r, 3)?;
+                let lag: Option<i64> = parsed_column(r, 3)?;
                 Ok(ReplicationRow {
                     application_name: text_column(r, 0)?.unwrap_or_default().to_string(),
                     state: text_column(r, 1)?.unwrap_or_default().to_string(),
-                    write_lsn: number_column(r, 2)?,
+                    write_lsn: parsed_column(r, 2)?,
                     lag: lag.map(|l| l.max(0) as u64),
                 })
             })
@@ -281,7 +281,7 @@ fn bool_column(r: &SimpleQueryRow, i: usize) -> Result<bool, String> {
 }
 
 /// A column read with `FromStr`: numbers, and LSNs in PostgreSQL's text form.
-fn number_column<T>(r: &SimpleQueryRow, i: usize) -> Result<Option<T>, String>
+fn parsed_column<T>(r: &SimpleQueryRow, i: usize) -> Result<Option<T>, String>
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
