@@ -84,23 +84,24 @@ fn unchecked_datadir(a: &Agent, why: &OcfError) -> OcfResult<Option<DataDir>> {
     }
 }
 
-/// The running postmaster of the data directory, found without the settings that failed
-/// (`why`): no program runs and no system user is needed.
+/// The running postmaster of the data directory, found without what failed (`why`): no
+/// program runs, no system user is needed and postmaster.pid is not read.
 pub fn postmaster_despite(a: &Agent, why: &OcfError) -> OcfResult<Option<i32>> {
     let Some(dir) = unchecked_datadir(a, why)? else {
         return Ok(None);
     };
-    Ok(pid_file(&dir)?.and_then(|text| processes::postmaster(&dir, &text)))
+    Ok(processes::roots(&dir).first().copied())
 }
 
-/// Stops the instance when the settings cannot be used (`why`): a fast-shutdown signal to
-/// its postmaster, which runs nothing as root, then the wait until none of its processes
-/// is left. A stop that failed on the settings alone would get the node fenced.
+/// Stops the instance when the agent cannot look at it as usual (`why`: settings it
+/// cannot use, files it refuses to read): a fast-shutdown signal to its postmaster, which
+/// runs nothing as root, then the wait until none of its processes is left. A stop that
+/// failed for that alone would get the node fenced.
 pub fn stop_despite(a: &Agent, why: &OcfError) -> OcfResult<()> {
     let Some(dir) = unchecked_datadir(a, why)? else {
         return Ok(());
     };
-    if let Some(pid) = pid_file(&dir)?.and_then(|text| processes::postmaster(&dir, &text)) {
+    for pid in processes::roots(&dir) {
         crate::warn!(
             "{}; stopping postmaster {pid} with a fast shutdown signal only",
             why.reason
@@ -207,12 +208,6 @@ pub fn controldata(a: &Agent) -> OcfResult<ControlData> {
 
 fn canonical(p: &Path) -> PathBuf {
     fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-/// The pid of the instance's running postmaster, if any.
-pub fn postmaster_pid(a: &Agent) -> OcfResult<Option<i32>> {
-    let dir = a.datadir()?;
-    Ok(pid_file(dir)?.and_then(|text| processes::postmaster(dir, &text)))
 }
 
 /// The last line of the start-up log, for an exit reason.
@@ -339,11 +334,12 @@ pub fn stop(a: &Agent, mode: StopMode, deadline: Deadline) -> OcfResult<()> {
         StopMode::Fast => Signal::SIGINT,
         StopMode::Immediate => Signal::SIGQUIT,
     };
-    if let Some(pid) = postmaster_pid(a)? {
+    let dir = a.datadir()?;
+    for pid in processes::roots(dir) {
         crate::info!("stopping the instance ({mode:?} shutdown of postmaster {pid})");
-        processes::signal(a.datadir()?, pid, signal);
+        processes::signal(dir, pid, signal);
     }
-    wait_gone(a, deadline)
+    wait_gone_from(dir, deadline)
 }
 
 /// Waits until no process works in the data directory any more.

@@ -46,9 +46,14 @@ pub enum Level {
 /// The longest message written, in characters.
 const MAX_MESSAGE: usize = 2000;
 
-/// `msg` as one line: control characters (newlines included) shown escaped, and cut at
-/// `MAX_MESSAGE` characters.
+/// The marker Pacemaker looks for in an agent's stderr. It takes the text after its last
+/// occurrence anywhere, not only at the start of a line.
+const REASON_MARKER: &str = "ocf-exit-reason:";
+
+/// `msg` as one line: control characters (newlines included) shown escaped, Pacemaker's
+/// exit-reason marker defused, and cut at `MAX_MESSAGE` characters.
 pub fn sanitize(msg: &str) -> String {
+    let msg = msg.replace(REASON_MARKER, "ocf-exit-reason;");
     let mut out = String::with_capacity(msg.len().min(MAX_MESSAGE));
     for (i, c) in msg.chars().enumerate() {
         if i == MAX_MESSAGE {
@@ -92,7 +97,7 @@ pub fn log(level: Level, msg: &str) {
 pub fn exit_reason(level: Level, reason: &str) {
     log(level, reason);
     let reason = sanitize(reason);
-    let _ = writeln!(std::io::stderr(), "ocf-exit-reason:{reason}");
+    let _ = writeln!(std::io::stderr(), "{REASON_MARKER}{reason}");
 }
 
 #[macro_export]
@@ -111,7 +116,7 @@ mod tests {
         assert_eq!(sanitize("plain text: ok"), "plain text: ok");
         assert_eq!(
             sanitize("boom\nocf-exit-reason:forged\r\x1b[31m"),
-            "boom\\nocf-exit-reason:forged\\r\\u{1b}[31m"
+            "boom\\nocf-exit-reason;forged\\r\\u{1b}[31m"
         );
         assert!(!sanitize("a\u{85}b").contains('\u{85}'), "C1 controls too");
         let long = sanitize(&"x".repeat(10 * MAX_MESSAGE));

@@ -28,6 +28,23 @@ pub fn all(dir: &DataDir) -> Vec<i32> {
         .collect()
 }
 
+/// The instance's processes whose parent is not one of them: the postmaster, found
+/// without postmaster.pid (which the system user may have replaced), and orphans a killed
+/// postmaster left.
+pub fn roots(dir: &DataDir) -> Vec<i32> {
+    let members = all(dir);
+    members
+        .iter()
+        .copied()
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| status_facts(&s).parent)
+                .is_some_and(|parent| !members.contains(&parent))
+        })
+        .collect()
+}
+
 /// Sends `signal` to `pid` if it is a process of the instance; false when it is not (or
 /// is gone).
 pub fn signal(dir: &DataDir, pid: i32, signal: Signal) -> bool {
@@ -73,6 +90,7 @@ struct StatusFacts {
     zombie: bool,
     /// real, effective, saved and file-system uids
     uids: Vec<u32>,
+    parent: Option<i32>,
 }
 
 /// Reads `/proc/<pid>/status`. Pure.
@@ -90,6 +108,7 @@ fn status_facts(status: &str) -> StatusFacts {
             .split_whitespace()
             .filter_map(|u| u.parse().ok())
             .collect(),
+        parent: field("PPid:").parse().ok(),
     }
 }
 
@@ -99,12 +118,13 @@ mod tests {
 
     #[test]
     fn reads_state_and_uids() {
-        let live = "Name:\tpostgres\nState:\tS (sleeping)\nUid:\t101\t101\t101\t101\nGid:\t104\t104\t104\t104\n";
+        let live = "Name:\tpostgres\nState:\tS (sleeping)\nPPid:\t1\nUid:\t101\t101\t101\t101\nGid:\t104\t104\t104\t104\n";
         assert_eq!(
             status_facts(live),
             StatusFacts {
                 zombie: false,
-                uids: vec![101, 101, 101, 101]
+                uids: vec![101, 101, 101, 101],
+                parent: Some(1),
             }
         );
         let zombie = "Name:\tpostgres\nState:\tZ (zombie)\nUid:\t0\t101\t101\t101\n";
@@ -112,7 +132,8 @@ mod tests {
             status_facts(zombie),
             StatusFacts {
                 zombie: true,
-                uids: vec![0, 101, 101, 101]
+                uids: vec![0, 101, 101, 101],
+                parent: None,
             }
         );
         assert_eq!(status_facts("").uids, Vec::<u32>::new());
@@ -135,6 +156,8 @@ mod tests {
         let (m, e) = (mine.id() as i32, elsewhere.id() as i32);
         assert!(all(&dir).contains(&m));
         assert!(!all(&dir).contains(&e));
+        // its parent (this test) works elsewhere: it is a root of the instance's tree
+        assert!(roots(&dir).contains(&m));
         assert_eq!(postmaster(&dir, &format!("{m}\n/data\n")), Some(m));
         assert_eq!(postmaster(&dir, &format!("{e}\n/data\n")), None);
         assert!(!signal(&dir, e, Signal::SIGKILL), "not in the directory");
