@@ -65,6 +65,8 @@ impl SystemUser {
 #[derive(Debug)]
 pub struct Output {
     pub success: bool,
+    /// The exit code; `None` when a signal ended the program.
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -106,6 +108,7 @@ pub fn run(mut cmd: Command, deadline: Deadline) -> OcfResult<Output> {
     match rx.recv_timeout(deadline.remaining().max(Duration::from_millis(1))) {
         Ok(Ok(out)) => Ok(Output {
             success: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }),
