@@ -4,8 +4,9 @@
 # no container engine; nothing is sent outside the private subnet 10.99.0.0/24 that exists only
 # inside the sandbox.
 #
-#   sudo ./demo.sh up                  build (cargo build --release), install the agent in the
-#                                      sandbox, start the cluster, show crm_mon -1
+#   sudo ./demo.sh up                  build (cargo build --release: the static binary
+#                                      target/x86_64-unknown-linux-gnu/release/pgsqlms), install
+#                                      the agent in the sandbox, start the cluster, show crm_mon -1
 #   sudo ./demo.sh status              crm_mon -1
 #   sudo ./demo.sh scenario <name>...  run fault scenarios (./demo.sh scenarios lists them)
 #   sudo ./demo.sh enter <node>        shell inside node1|node2|node3
@@ -46,7 +47,7 @@ case $cmd in
       command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
       echo "Building the agent: cargo build --release"
       (cd "$here" && cargo build --release)
-      export AGENT_BIN=${AGENT_BIN:-$here/target/release/pgsqlms}
+      export AGENT_BIN=${AGENT_BIN:-$here/target/x86_64-unknown-linux-gnu/release/pgsqlms}
     fi
     "$cluster" up
     cat <<EOF

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Package checks for CI. Run as root after the static release build:
+# Package checks for CI. Run as root after the release build (static, see .cargo/config.toml):
 #
-#   RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu
+#   cargo build --release
 #   packaging/ci-check.sh
 #
 # Builds the .deb (packaging/build-deb.sh; set PGSQLMS_DEB=path to test a prebuilt one),

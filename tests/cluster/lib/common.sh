@@ -5,7 +5,7 @@
 NODES_N=${NODES_N:-3}
 # Resource agent: ocf:rust:pgsqlms (this project) or ocf:heartbeat:pgsqlms (PAF).
 AGENT=${AGENT:-ocf:rust:pgsqlms}
-AGENT_BIN=${AGENT_BIN:-$REPO/target/release/pgsqlms}
+AGENT_BIN=${AGENT_BIN:-$REPO/target/x86_64-unknown-linux-gnu/release/pgsqlms}
 AGENT_DIR_RUST=/usr/lib/ocf/resource.d/rust
 PFX=${PFX:-pgsqlms}                       # namespace name prefix
 SUBNET=${SUBNET:-10.99.0}                 # private /24 that exists only inside our namespaces
