@@ -13,7 +13,8 @@
 #   sudo ./demo.sh down                tear everything down
 #
 # AGENT=ocf:heartbeat:pgsqlms ./demo.sh up runs the same cluster with PAF instead.
-# Missing Debian packages are installed with .ci/install-deps.sh (DEMO_NO_INSTALL=1 to skip).
+# Missing Debian packages are installed with .ci/install-deps.sh (DEMO_NO_INSTALL=1 to skip); it
+# starts, stops and kills nothing on this machine: the sandbox runs its own daemons.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cluster=$here/tests/cluster/cluster.sh

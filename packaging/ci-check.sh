@@ -138,7 +138,8 @@ else
   already=0
 fi
 : >"$LOG"
-if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >>"$LOG" 2>&1; then
+# No recommends: pacemaker would be installed and started on the host if it were missing.
+if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" >>"$LOG" 2>&1; then
   [ "$already" = 0 ] && installed_by_us=1
   ok "apt-get install $(basename "$deb")"
 else

@@ -46,6 +46,8 @@ stage release-build release_build
 stage ocf-tester tests/ocf-tester.sh "$PGSQLMS_BIN"
 stage packaging packaging/ci-check.sh
 stage pcs-examples env AGENT_BIN="$PGSQLMS_BIN" pcs-examples/check-offline.sh
+stage install-deps tests/install-deps-check.sh
+stage node-init tests/cluster/node-init-check.sh
 stage cluster env AGENT_BIN="$PGSQLMS_BIN" tests/cluster/cluster.sh all
 
 echo
