@@ -13,7 +13,25 @@ use crate::statefile::{CrashRecord, MonitorState};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
-    if !a.params.datadir.join("PG_VERSION").is_file() {
+    let has_instance = match instance::usable(a) {
+        Ok(has) => has,
+        // A probe on a node where PostgreSQL is not usable: not running, unless a
+        // postmaster still owns the data directory. Settings wrong everywhere fail.
+        Err(e) if a.meta.is_probe() && e.code == OcfCode::ErrInstalled => {
+            return match instance::postmaster_despite(a, &e)? {
+                None => Err(OcfError::new(
+                    OcfCode::NotRunning,
+                    format!("PostgreSQL is not usable on this node: {}", e.reason),
+                )),
+                Some(pid) => Err(OcfError::generic(format!(
+                    "{}; yet postmaster {pid} runs in datadir: fix this node, then stop it",
+                    e.reason
+                ))),
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    if !has_instance {
         let what = format!(
             "no PostgreSQL data directory at {}",
             a.params.datadir.display()
@@ -28,15 +46,7 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
             ))
         });
     }
-    let probe = match instance::settled(a, a.deadline) {
-        Err(e) if a.meta.is_probe() && e.code == OcfCode::ErrInstalled => {
-            return Err(OcfError::new(
-                OcfCode::NotRunning,
-                format!("PostgreSQL is not usable on this node: {}", e.reason),
-            ))
-        }
-        other => other?,
-    };
+    let probe = instance::settled(a, a.deadline)?;
     if probe.state.is_crashed() && stopped_by_the_cluster(a, &probe.control(a)?) {
         return Err(OcfError::new(
             OcfCode::NotRunning,
