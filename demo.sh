@@ -4,15 +4,17 @@
 # no container engine; nothing is sent outside the private subnet 10.99.0.0/24 that exists only
 # inside the sandbox.
 #
-#   sudo ./demo.sh up                  build (cargo build --release), install the agent in the
-#                                      sandbox, start the cluster, show crm_mon -1
+#   sudo ./demo.sh up                  build (cargo build --release: the static binary
+#                                      target/x86_64-unknown-linux-gnu/release/pgsqlms), install
+#                                      the agent in the sandbox, start the cluster, show crm_mon -1
 #   sudo ./demo.sh status              crm_mon -1
 #   sudo ./demo.sh scenario <name>...  run fault scenarios (./demo.sh scenarios lists them)
 #   sudo ./demo.sh enter <node>        shell inside node1|node2|node3
 #   sudo ./demo.sh down                tear everything down
 #
 # AGENT=ocf:heartbeat:pgsqlms ./demo.sh up runs the same cluster with PAF instead.
-# Missing Debian packages are installed with .ci/install-deps.sh (DEMO_NO_INSTALL=1 to skip).
+# Missing Debian packages are installed with .ci/install-deps.sh (DEMO_NO_INSTALL=1 to skip); it
+# starts, stops and kills nothing on this machine: the sandbox runs its own daemons.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cluster=$here/tests/cluster/cluster.sh
@@ -46,7 +48,7 @@ case $cmd in
       command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
       echo "Building the agent: cargo build --release"
       (cd "$here" && cargo build --release)
-      export AGENT_BIN=${AGENT_BIN:-$here/target/release/pgsqlms}
+      export AGENT_BIN=${AGENT_BIN:-$here/target/x86_64-unknown-linux-gnu/release/pgsqlms}
     fi
     "$cluster" up
     cat <<EOF

@@ -20,8 +20,8 @@
 # benches/RESULTS.md. The raw logs stay in FAILOVER_RAW (/var/tmp/pgsqlms-bench-failover/<date>).
 #
 # Environment: FAILOVER_REPS (5), FAILOVER_EXTRA (2), FAILOVER_BUDGET (3300 s),
-# FAILOVER_SCENARIOS, FAILOVER_AGENTS, FAILOVER_RAW, AGENT_BIN (our binary; default the static
-# release build, else target/release). The sandbox has its own namespace prefix, subnet, state
+# FAILOVER_SCENARIOS, FAILOVER_AGENTS, FAILOVER_RAW, AGENT_BIN (our binary; default the
+# release build, target/x86_64-unknown-linux-gnu/release/pgsqlms). The sandbox has its own namespace prefix, subnet, state
 # directory and mount point (PFX=pgbench, SUBNET=10.98.0, STATE=/var/tmp/pgsqlms-bench-cluster,
 # PGMOUNT=/srv/pgsqlms-bench-sandbox): it does not collide with a tests/cluster run.
 set -euo pipefail
@@ -46,13 +46,9 @@ die() { log "$*"; exit 1; }
 [[ $(id -u) == 0 ]] || die "run as root"
 [[ -x $H ]] || die "no cluster harness at $H"
 
-# Our binary: the static release build if it answers meta-data, else target/release.
-if [[ -z ${AGENT_BIN:-} ]]; then
-  for b in "$REPO/target/x86_64-unknown-linux-gnu/release/pgsqlms" "$REPO/target/release/pgsqlms"; do
-    if [[ -x $b ]] && "$b" meta-data >/dev/null 2>&1; then AGENT_BIN=$b; break; fi
-  done
-fi
-[[ -n ${AGENT_BIN:-} && -x $AGENT_BIN ]] || die "no agent binary (cargo build --release, or AGENT_BIN=...)"
+AGENT_BIN=${AGENT_BIN:-$REPO/target/x86_64-unknown-linux-gnu/release/pgsqlms}
+[[ -x $AGENT_BIN ]] && "$AGENT_BIN" meta-data >/dev/null 2>&1 ||
+  die "no working agent binary at $AGENT_BIN (cargo build --release, or AGENT_BIN=...)"
 mkdir -p "$RAW"
 # A copy, so that a rebuild during the run changes nothing.
 cp -p "$AGENT_BIN" "$RAW/pgsqlms"

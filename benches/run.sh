@@ -4,7 +4,7 @@
 #
 #   benches/run.sh
 #
-# It builds the agent (static build, or the dynamic one if the static build fails), creates a
+# It builds the agent (cargo build --release: the static binary), creates a
 # primary and two standbys (initdb/pg_basebackup as postgres, Unix sockets only, own ports and
 # socket directories) in a temporary directory under /tmp, runs benches/bench.py (monitor on a
 # standby and on the primary, stop/start of a standby, switchovers: wall time, CPU, child
@@ -33,23 +33,14 @@ for f in /usr/lib/postgresql/15/bin/initdb /usr/lib/ocf/resource.d/heartbeat/pgs
 done
 OUT=${BENCH_OUT:-$REPO/benches/RESULTS.md}
 
-STATIC=target/x86_64-unknown-linux-gnu/release/pgsqlms
-DYNAMIC=target/release/pgsqlms
+# The ordinary release build is the static one (.cargo/config.toml).
+BIN=target/x86_64-unknown-linux-gnu/release/pgsqlms
+KIND="static (crt-static, x86_64-unknown-linux-gnu)"
 if [[ -z ${BENCH_NO_BUILD:-} ]]; then
-  log "building the agent (static)"
-  if RUSTFLAGS='-C target-feature=+crt-static' cargo build --release \
-       --target x86_64-unknown-linux-gnu >&2; then
-    BIN=$STATIC KIND="static (crt-static, x86_64-unknown-linux-gnu)"
-  else
-    log "static build failed, building the dynamic one"
-    cargo build --release >&2
-    BIN=$DYNAMIC KIND="dynamic (cargo build --release)"
-  fi
-else
-  if [[ -x $STATIC ]]; then BIN=$STATIC KIND="static (crt-static, x86_64-unknown-linux-gnu)"
-  else BIN=$DYNAMIC KIND="dynamic (cargo build --release)"; fi
+  log "building the agent: cargo build --release"
+  cargo build --release >&2
 fi
-[[ -x $BIN ]] || die "no agent binary at $BIN"
+[[ -x $BIN ]] || die "no agent binary at $BIN (cargo build --release)"
 
 T=$(mktemp -d /tmp/pgsqlms-bench.XXXXXX)
 cleanup() {

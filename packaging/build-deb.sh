@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The target of .cargo/config.toml, whose release build is static; cargo deb must be told.
 TARGET=x86_64-unknown-linux-gnu
 CARGO_DEB_VERSION=3.8.0
 bin="target/$TARGET/release/pgsqlms"
@@ -22,7 +23,7 @@ command -v xsltproc >/dev/null || { echo "build-deb: xsltproc is missing (apt-ge
 
 if [ "${1:-}" = "--rebuild" ] || [ ! -x "$bin" ]; then
   echo "build-deb: building the static release binary" >&2
-  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target "$TARGET"
+  cargo build --release
 fi
 
 # Man page, generated from the meta-data (no second copy of the parameter texts).

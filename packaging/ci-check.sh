@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Package checks for CI. Run as root after the static release build:
+# Package checks for CI. Run as root after the release build (static, see .cargo/config.toml):
 #
-#   RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu
+#   cargo build --release
 #   packaging/ci-check.sh
 #
 # Builds the .deb (packaging/build-deb.sh; set PGSQLMS_DEB=path to test a prebuilt one),
@@ -138,7 +138,8 @@ else
   already=0
 fi
 : >"$LOG"
-if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >>"$LOG" 2>&1; then
+# No recommends: pacemaker would be installed and started on the host if it were missing.
+if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" >>"$LOG" 2>&1; then
   [ "$already" = 0 ] && installed_by_us=1
   ok "apt-get install $(basename "$deb")"
 else

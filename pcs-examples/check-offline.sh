@@ -3,17 +3,18 @@
 # "pcs -f" against an empty offline CIB, then validates the result with crm_verify.
 # Fails (exit 1) on any pcs error.
 #
-#   AGENT=ocf:rust:pgsqlms AGENT_BIN=target/release/pgsqlms ./check-offline.sh
+#   AGENT=ocf:rust:pgsqlms AGENT_BIN=target/x86_64-unknown-linux-gnu/release/pgsqlms ./check-offline.sh
 #   AGENT=ocf:heartbeat:pgsqlms ./check-offline.sh            (PAF)
 #
 # pcs reads the agent's meta-data. For ocf:rust:pgsqlms the binary (AGENT_BIN, default
-# <repo>/target/release/pgsqlms) is bind-mounted over /usr/lib/ocf/resource.d/rust in a private
-# mount namespace (root needed), so nothing is installed on the host; without root and without
-# an installed agent the check is skipped with a message.
+# <repo>/target/x86_64-unknown-linux-gnu/release/pgsqlms) is bind-mounted over
+# /usr/lib/ocf/resource.d/rust in a private mount namespace (root needed), so nothing is
+# installed on the host; without root and without an installed agent the check is skipped
+# with a message.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 AGENT=${AGENT:-ocf:rust:pgsqlms}
-AGENT_BIN=${AGENT_BIN:-$here/../target/release/pgsqlms}
+AGENT_BIN=${AGENT_BIN:-$here/../target/x86_64-unknown-linux-gnu/release/pgsqlms}
 
 if [[ $AGENT == ocf:rust:* && -z ${CHECK_OFFLINE_INNER:-} ]]; then
   if [[ $(id -u) == 0 && -x $AGENT_BIN ]]; then

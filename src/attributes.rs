@@ -2,6 +2,7 @@
 //! the election's private attributes through `attrd_updater --private`, membership through
 //! `crm_node`. Thin wrappers; every call is bounded.
 
+use crate::command::Output;
 use crate::deadline::Deadline;
 use crate::ocf::{OcfError, OcfResult};
 use std::collections::BTreeSet;
@@ -10,6 +11,16 @@ use std::time::Duration;
 
 /// No single tool call may take more than this, whatever the action's budget.
 const CALL_LIMIT: Duration = Duration::from_secs(10);
+
+// How Pacemaker 2.1 says "no value" (checked against 2.1.5): `crm_attribute --query` exits
+// CRM_EX_NOSUCH when the node has no value; `attrd_updater --query` exits CRM_EX_CONFIG with
+// "attribute does not exist" when attrd holds the attribute for no node, and prints
+// `value=""` when only other nodes hold it or it was deleted. Every other failure (attrd or
+// the CIB unreachable, a timeout) is an error: read as "absent", it would let promote skip
+// the election or start apply the first-start rule.
+const CRM_EX_NOSUCH: i32 = 105;
+const CRM_EX_CONFIG: i32 = 78;
+const ATTRD_NO_SUCH_ATTRIBUTE: &str = "attribute does not exist";
 
 pub struct Attributes {
     resource: String,
@@ -30,7 +41,7 @@ impl Attributes {
         }
     }
 
-    fn run(&self, cmd: Command) -> OcfResult<crate::command::Output> {
+    fn run(&self, cmd: Command) -> OcfResult<Output> {
         crate::command::run(cmd, self.deadline.capped(CALL_LIMIT))
     }
 
@@ -88,10 +99,19 @@ impl Attributes {
         let mut c = self.promotion_cmd(node);
         c.args(["--query", "--quiet"]);
         let out = self.run(c)?;
-        if !out.success {
-            return Ok(None);
+        let what = format!("the promotion score of {node}");
+        match out.code {
+            Some(0) => {
+                let value = out.stdout.trim();
+                value.parse().map(Some).map_err(|_| {
+                    OcfError::generic(format!(
+                        "crm_attribute gave {what} as {value:?}, not an integer: set it with crm_attribute --promotion"
+                    ))
+                })
+            }
+            Some(CRM_EX_NOSUCH) => Ok(None),
+            _ => Err(query_failed("crm_attribute", &what, &out)),
         }
-        Ok(out.stdout.trim().parse::<i64>().ok())
     }
 
     pub fn set_score(&self, node: &str, score: i64) -> OcfResult<()> {
@@ -148,11 +168,35 @@ impl Attributes {
             "attrd_updater",
             &["--name", &name, "--query", "--node", node],
         ))?;
-        if !out.success {
+        let what = format!("{name} of {node}");
+        if out.code == Some(CRM_EX_CONFIG) && out.stderr.contains(ATTRD_NO_SUCH_ATTRIBUTE) {
             return Ok(None);
         }
-        Ok(parse_query(&out.stdout).filter(|v| !v.is_empty()))
+        if !out.success {
+            return Err(query_failed("attrd_updater", &what, &out));
+        }
+        match parse_query(&out.stdout) {
+            Some(value) => Ok(Some(value).filter(|v| !v.is_empty())),
+            None => Err(OcfError::generic(format!(
+                "attrd_updater succeeded but printed no value for {what}: check the Pacemaker version (2.1 expected)"
+            ))),
+        }
     }
+}
+
+/// The error for a query that failed otherwise than by saying "no value". The tool's own
+/// message goes to the log: with it the exit reason would pass Pacemaker's 128 characters.
+fn query_failed(tool: &str, what: &str, out: &Output) -> OcfError {
+    let exit = out
+        .code
+        .map_or_else(|| "killed by a signal".to_string(), |c| format!("exit {c}"));
+    crate::warn!(
+        "{tool} could not read {what} ({exit}): {}",
+        out.last_error_line()
+    );
+    OcfError::generic(format!(
+        "could not read {what}: {tool} {exit}; check that Pacemaker runs on this node"
+    ))
 }
 
 /// Reads `name="x" host="y" value="z"` as printed by `attrd_updater --query`.

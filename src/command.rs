@@ -178,6 +178,8 @@ fn untrusted(path: &Path) -> Option<String> {
 #[derive(Debug)]
 pub struct Output {
     pub success: bool,
+    /// The exit code; `None` when a signal ended the program.
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -219,6 +221,7 @@ pub fn run(mut cmd: Command, deadline: Deadline) -> OcfResult<Output> {
     match rx.recv_timeout(deadline.remaining().max(Duration::from_millis(1))) {
         Ok(Ok(out)) => Ok(Output {
             success: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }),

@@ -88,7 +88,8 @@ fn fixture_standins_record_and_store() {
         "--node",
         "node-a",
     ];
-    assert_eq!(run("attrd_updater", &aq).0, 105);
+    // Pacemaker 2.1.5's answers: unknown to attrd -> 78; known, without a value -> value=""
+    assert_eq!(run("attrd_updater", &aq).0, 78);
     assert_eq!(lsn_location(&["--update", "1#42"]).0, 0);
     assert_eq!(
         run("attrd_updater", &aq),
@@ -101,8 +102,16 @@ fn fixture_standins_record_and_store() {
         c.private_attr("node-a", "lsn_location").as_deref(),
         Some("1#42")
     );
+    let no_value = |node: &str| {
+        (
+            0,
+            format!(r#"name="lsn_location-pgsqld" host="{node}" value="""#),
+        )
+    };
+    let node_b_query = aq.map(|a| if a == "node-a" { "node-b" } else { a });
+    assert_eq!(run("attrd_updater", &node_b_query), no_value("node-b"));
     assert_eq!(lsn_location(&["--delete"]).0, 0);
-    assert_eq!(run("attrd_updater", &aq).0, 105);
+    assert_eq!(run("attrd_updater", &aq), no_value("node-a"));
 
     assert_eq!(run("crm_node", &["-n"]), (0, "node-a".to_string()));
     assert_eq!(run("crm_node", &["-p"]), (0, "node-a node-b".to_string()));

@@ -2,7 +2,8 @@
 # Runs Debian's ocf-tester (package resource-agents) against the pgsqlms binary and a real,
 # throw-away PostgreSQL 15 instance created here, and exits non-zero when ocf-tester fails.
 #
-# Usage (as root):  tests/ocf-tester.sh [path/to/pgsqlms]      (default: target/release/pgsqlms)
+# Usage (as root):  tests/ocf-tester.sh [path/to/pgsqlms]
+#                   (default: target/x86_64-unknown-linux-gnu/release/pgsqlms, the release build)
 # Environment:      PGBINDIR (default /usr/lib/postgresql/15/bin), OCF_TESTER_VERBOSE=1 for -v.
 #
 # ocf-tester runs no cluster, so:
@@ -19,7 +20,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-agent_src=$(realpath "${1:-$here/../target/release/pgsqlms}")
+agent_src=$(realpath "${1:-$here/../target/x86_64-unknown-linux-gnu/release/pgsqlms}")
 bindir=${PGBINDIR:-/usr/lib/postgresql/15/bin}
 node=ocf-node
 port=$((25000 + $$ % 1000))

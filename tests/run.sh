@@ -10,8 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 2
 fi
 
-export RELEASE_TARGET=x86_64-unknown-linux-gnu
-export PGSQLMS_BIN="$PWD/target/$RELEASE_TARGET/release/pgsqlms"
+# The ordinary release build (.cargo/config.toml sets the target and the static flag).
+export PGSQLMS_BIN="$PWD/target/x86_64-unknown-linux-gnu/release/pgsqlms"
 passed=0
 failed=0
 failures=()
@@ -32,8 +32,9 @@ stage() {
   fi
 }
 
+# Plain `cargo build --release`, as README and demo.sh run it, must give the static binary.
 release_build() {
-  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked --target "$RELEASE_TARGET" &&
+  cargo build --release --locked &&
     file "$PGSQLMS_BIN" | grep -Eq 'statically linked|static-pie linked' &&
     "$PGSQLMS_BIN" --version
 }
@@ -45,6 +46,8 @@ stage release-build release_build
 stage ocf-tester tests/ocf-tester.sh "$PGSQLMS_BIN"
 stage packaging packaging/ci-check.sh
 stage pcs-examples env AGENT_BIN="$PGSQLMS_BIN" pcs-examples/check-offline.sh
+stage install-deps tests/install-deps-check.sh
+stage node-init tests/cluster/node-init-check.sh
 stage cluster env AGENT_BIN="$PGSQLMS_BIN" tests/cluster/cluster.sh all
 
 echo

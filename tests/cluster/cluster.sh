@@ -35,18 +35,15 @@ cmd_down() {
   local n p q ns
   set +e
   log "tearing down the sandbox"
-  # background workloads of scenarios
+  # background workloads of scenarios (process group leaders started from $HDIR)
   for p in "$STATE"/bg/*.pid; do
     [[ -e $p ]] || continue
-    q=$(<"$p"); [[ -n $q ]] && kill -9 -- "-$q" "$q" 2>/dev/null
+    if q=$(harness_pid "$p" "$HDIR/"); then kill -9 -- "-$q" "$q" 2>/dev/null; fi
     rm -f "$p"
   done
   # the fencing loop first, so it does not act on what follows
-  if [[ -s $STATE/fence-loop.pid ]]; then
-    q=$(<"$STATE/fence-loop.pid")
-    if grep -q fence-loop "/proc/$q/cmdline" 2>/dev/null; then kill -9 "$q" 2>/dev/null; fi
-    rm -f "$STATE/fence-loop.pid"
-  fi
+  if q=$(harness_pid "$STATE/fence-loop.pid" fence-loop); then kill -9 "$q" 2>/dev/null; fi
+  rm -f "$STATE/fence-loop.pid"
   rm -rf "$STATE/fence"
   for n in $(all_nodes); do
     if p=$(init_pid "$n"); then kill -9 "$p" 2>/dev/null; fi

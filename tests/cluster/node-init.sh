@@ -6,20 +6,29 @@
 set -u
 NODE=$1 NDIR=$2 HDIR=$3 STATE=$4 PGMOUNT=$5 FENCE_TARGET=$6 RUST_OCF_DIR=${7:-}
 
-hostname "$NODE"
-mount --make-rprivate /
-mount -t tmpfs -o mode=755 tmpfs /run
-mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount --bind "$NDIR/etc-corosync" /etc/corosync
-mount --bind "$NDIR/var-lib-pacemaker" /var/lib/pacemaker
-mount --bind "$NDIR/var-lib-corosync" /var/lib/corosync
-mount --bind "$NDIR/var-log" /var/log
-mount --bind "$NDIR/pgmnt" "$PGMOUNT"
+# Each step below keeps the node off the host's hostname and files. If one fails, corosync and
+# pacemaker would run on the host's /etc/corosync and /var/lib/pacemaker: the node stops
+# instead. Errors go to stderr (the host's init.out), as /var/log may still be the host's.
+must() {
+  "$@" && return 0
+  echo "$(date -u +%T.%N) init: FATAL: '$*' failed: node $NODE stops, it must not run on the host's files" >&2
+  exit 1
+}
+must hostname "$NODE"
+must mount --make-rprivate /
+must mount -t tmpfs -o mode=755 tmpfs /run
+must mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+must mount --bind "$NDIR/etc-corosync" /etc/corosync
+must mount --bind "$NDIR/var-lib-pacemaker" /var/lib/pacemaker
+must mount --bind "$NDIR/var-lib-corosync" /var/lib/corosync
+must mount --bind "$NDIR/var-log" /var/log
+must mount --bind "$NDIR/pgmnt" "$PGMOUNT"
 # Fencing: our agent replaces an installed RHCS agent, and talks to the host through a directory.
-mount --bind "$HDIR/fence_sandbox" "$FENCE_TARGET"
-mkdir -p /run/sandbox-fence
-mount --bind "$STATE/fence" /run/sandbox-fence
-[[ -n $RUST_OCF_DIR ]] && mount --bind "$RUST_OCF_DIR" /usr/lib/ocf/resource.d/rust
+must mount --bind "$HDIR/fence_sandbox" "$FENCE_TARGET"
+must mkdir -p /run/sandbox-fence
+must mount --bind "$STATE/fence" /run/sandbox-fence
+if [[ -n $RUST_OCF_DIR ]]; then must mount --bind "$RUST_OCF_DIR" /usr/lib/ocf/resource.d/rust; fi
+: >"$NDIR/isolated"   # tells node_boot that every mount is in place
 mkdir -p /run/crm /run/resource-agents /run/postgresql /run/lock
 chown postgres:postgres /run/postgresql
 chmod 2775 /run/postgresql

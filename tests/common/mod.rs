@@ -18,7 +18,7 @@
 //! ```text
 //! .ci/install-deps.sh                  # postgresql-15, resource-agents, libxml2-utils, strace
 //! cargo test --test 'agent_*'          # ~3 min on 2 cores (tests of one file run in parallel)
-//! cargo build --release && tests/ocf-tester.sh target/release/pgsqlms
+//! cargo build --release && tests/ocf-tester.sh
 //! ```
 //!
 //! Comparison runs against another agent (e.g. PAF's Perl pgsqlms): `PGSQLMS_TEST_AGENT`

@@ -5,7 +5,7 @@
 NODES_N=${NODES_N:-3}
 # Resource agent: ocf:rust:pgsqlms (this project) or ocf:heartbeat:pgsqlms (PAF).
 AGENT=${AGENT:-ocf:rust:pgsqlms}
-AGENT_BIN=${AGENT_BIN:-$REPO/target/release/pgsqlms}
+AGENT_BIN=${AGENT_BIN:-$REPO/target/x86_64-unknown-linux-gnu/release/pgsqlms}
 AGENT_DIR_RUST=/usr/lib/ocf/resource.d/rust
 PFX=${PFX:-pgsqlms}                       # namespace name prefix
 SUBNET=${SUBNET:-10.99.0}                 # private /24 that exists only inside our namespaces
@@ -47,16 +47,20 @@ wait_for() {
   return 1
 }
 
-# PID (in the host pid namespace) of a node's init, empty if the node is down.
-init_pid() {
-  local f p
-  f=$(ndir "$1")/init.pid
+# harness_pid <pid-file> <text>: the PID in the file if that process is alive and its command
+# line contains <text>. The state directory outlives reboots: a stale PID, reused by another
+# process, must never get that process killed.
+harness_pid() {
+  local f=$1 text=$2 p
   [[ -s $f ]] || return 1
   p=$(<"$f")
-  [[ -d /proc/$p ]] || return 1
-  grep -q "node-init.sh" "/proc/$p/cmdline" 2>/dev/null || return 1
+  [[ $p =~ ^[0-9]+$ && -d /proc/$p ]] || return 1
+  grep -qF -- "$text" "/proc/$p/cmdline" 2>/dev/null || return 1
   echo "$p"
 }
+
+# PID (in the host pid namespace) of a node's init, empty if the node is down.
+init_pid() { harness_pid "$(ndir "$1")/init.pid" node-init.sh; }
 node_up() { init_pid "$1" >/dev/null; }
 
 # Run a command inside every namespace of a node (mount, uts, ipc, net, pid).

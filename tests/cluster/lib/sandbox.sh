@@ -114,7 +114,7 @@ node_boot() {
   ip -n "$ns" addr add "$(node_ip "$n")/24" dev eth0
   ip -n "$ns" link set eth0 up
   ip -n "$SWNS" link set "p-$n" up
-  rm -f "$STATE/fence/down.$n"
+  rm -f "$STATE/fence/down.$n" "$d/isolated"
   : >"$d/init.pid"
   local extra=()
   if [[ $AGENT == ocf:rust:* ]]; then extra=("$STATE/ocf-rust"); fi
@@ -128,7 +128,14 @@ node_boot() {
     [[ -n $init ]] && break
     sleep 0.1
   done
-  [[ -n $init ]] || die "$n: init did not start (see $d/init.out)"
+  [[ -n $init ]] || die "$n: init did not start: $(tail -n 2 "$d/init.out")"
+  # node-init.sh stops when a mount fails, rather than run on the host's files.
+  for _ in $(seq 1 100); do
+    [[ -e $d/isolated ]] && break
+    [[ -d /proc/$init ]] || die "$n: init stopped: $(tail -n 2 "$d/init.out")"
+    sleep 0.1
+  done
+  [[ -e $d/isolated ]] || die "$n: init did not finish its mounts in 10 s (see $d/init.out)"
   echo "$init" >"$d/init.pid"
   log "$n booted (init pid $init)"
 }
