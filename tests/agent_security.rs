@@ -371,21 +371,21 @@ fn server_text_cannot_forge_an_exit_reason() {
     );
 }
 
-/// A process acting as the system user that waits, with inotify, for the first open of
-/// `hook` (a directory: its own open or one of a file in it), then moves the data directory
-/// away and puts a symbolic link to `target` in its place.
+/// A process acting as the system user that waits, with inotify, for the first open in the
+/// data directory (the action has begun), waits `delay` more, then moves the data directory
+/// away and puts a symbolic link to `target` in its place. Successive runs with growing
+/// delays swap at successive moments of the action.
 struct Swapper {
     child: Child,
 }
 
 impl Swapper {
-    fn arm(hook: &Path, data: &Path, target: &Path) -> Swapper {
-        let script =
-            r#"inotifywait -e open "$1" >/dev/null && mv "$2" "$2.moved" && ln -s "$3" "$2""#;
+    fn arm(data: &Path, delay: Duration, target: &Path) -> Swapper {
+        let script = r#"inotifywait -e open "$1" >/dev/null && sleep "$2" && mv "$1" "$1.moved" && ln -s "$3" "$1""#;
         let mut child = Command::new("runuser")
             .args(["-u", SYSTEM_USER, "--", "bash", "-c", script, "swap"])
-            .arg(hook)
             .arg(data)
+            .arg(format!("{:.3}", delay.as_secs_f64()))
             .arg(target)
             .current_dir("/")
             .stdin(Stdio::null())
@@ -478,18 +478,14 @@ fn a_data_directory_swapped_mid_action_leads_root_nowhere() {
         decoy.assert_intact(r, case);
     };
 
-    // start, the swap hooked at successive moments of it
+    // 0 to 275 ms after the action's first look: start and stop take 100 to 300 ms here
+    let delay = |run: u64| Duration::from_millis(run % 12 * 25);
+
+    // start of a cleanly stopped standby
     c.agent("node-b", "stop").run().expect_code(ocf::SUCCESS);
-    let hooks = [
-        data.clone(),
-        data.join("PG_VERSION"),
-        data.join("global"),
-        data.join("standby.signal"),
-    ];
     for run in 0..24 {
-        let hook = &hooks[run % hooks.len()];
-        let case = format!("start #{run}, swap at the open of {}", hook.display());
-        let swapper = Swapper::arm(hook, &data, &target);
+        let case = format!("start #{run}, swap {:?} after it began", delay(run));
+        let swapper = Swapper::arm(&data, delay(run), &target);
         let r = c.agent("node-b", "start").wait_secs(60).run();
         assert!(
             swapper.swapped(),
@@ -503,18 +499,19 @@ fn a_data_directory_swapped_mid_action_leads_root_nowhere() {
         assert_eq!(listing(&node_dir), node_before, "{case}");
     }
 
-    // stop of a running and of a crashed standby, the swap hooked at its first look
-    for run in 0..20 {
+    // stop of a running and of a crashed standby
+    for run in 0..24 {
         let crashed = run % 2 == 1;
         let case = format!(
-            "stop #{run} of a {} standby",
-            if crashed { "crashed" } else { "running" }
+            "stop #{run} of a {} standby, swap {:?} after it began",
+            if crashed { "crashed" } else { "running" },
+            delay(run / 2)
         );
         c.start_standby("node-b");
         if crashed {
             c.kill9("node-b");
         }
-        let swapper = Swapper::arm(&data, &data, &target);
+        let swapper = Swapper::arm(&data, delay(run / 2), &target);
         let r = c.agent("node-b", "stop").wait_secs(60).run();
         assert!(
             swapper.swapped(),
