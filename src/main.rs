@@ -10,6 +10,7 @@ mod conninfo;
 mod controldata;
 mod deadline;
 mod election;
+mod headless;
 mod instance;
 mod log;
 mod lsn;
