@@ -191,7 +191,10 @@ impl Attributes {
         value: Option<&str>,
     ) -> OcfResult<()> {
         let name = self.private_name(attr);
-        let mut c = tool("attrd_updater", &["--name", &name, "--node", node]);
+        let mut c = tool(
+            "attrd_updater",
+            &["--lifetime", "reboot", "--name", &name, "--node", node],
+        );
         if private {
             c.arg("--private");
         }
