@@ -171,10 +171,11 @@ impl Attributes {
     /// Every node's value of one of the agent's private attributes, in one call.
     pub fn private_all(&self, attr: &str) -> OcfResult<BTreeMap<String, String>> {
         let name = self.private_name(attr);
-        let out = self.run(tool(
-            "attrd_updater",
-            &["--name", &name, "--query", "--all"],
-        ))?;
+        let mut c = tool("attrd_updater", &["--name", &name, "--query", "--all"]);
+        // attrd_updater takes the node Pacemaker runs the action for as its default node,
+        // and then lists that node only, even with --all
+        c.env_remove("OCF_RESKEY_CRM_meta_on_node");
+        let out = self.run(c)?;
         if !out.success {
             return Ok(BTreeMap::new());
         }

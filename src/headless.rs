@@ -32,15 +32,21 @@ pub fn parse_locate(stdout: &str) -> Vec<Located> {
 /// The node Pacemaker can already promote: the running standby with the highest
 /// non-negative promotion score (ties: lowest name). Headless recovery leaves the cluster
 /// to Pacemaker while there is one.
-pub fn candidate(scores: &BTreeMap<String, Option<i64>>) -> Option<(&str, i64)> {
+pub fn candidate(scores: &BTreeMap<String, Option<i64>>) -> Option<Decision> {
     scores
         .iter()
-        .filter_map(|(n, s)| s.filter(|s| *s >= 0).map(|s| (n.as_str(), s)))
+        .filter_map(|(n, s)| s.filter(|s| *s >= 0).map(|s| (n, s)))
         .max_by(|(na, a), (nb, b)| a.cmp(b).then_with(|| nb.cmp(na)))
+        .map(|(node, score)| Decision::Candidate {
+            node: node.clone(),
+            score,
+        })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// Pacemaker can promote this node already (see `candidate`): nothing to do.
+    Candidate { node: String, score: i64 },
     /// These running standbys have not published their position yet.
     Waiting(Vec<String>),
     /// This node is the most advanced running standby: it takes a promotion score.
@@ -123,6 +129,9 @@ impl Decision {
     /// What the administrator reads, in the log and in the node attribute.
     pub fn describe(&self) -> String {
         match self {
+            Decision::Candidate { node, score } => format!(
+                "no primary: Pacemaker can promote {node} (promotion score {score})"
+            ),
             Decision::Waiting(nodes) => format!(
                 "no primary: waiting for {} to publish a WAL position",
                 nodes.join(", ")

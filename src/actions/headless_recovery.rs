@@ -40,8 +40,12 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
         .map(|n| Ok((n.clone(), attrs.score(n)?)))
         .collect::<crate::ocf::OcfResult<BTreeMap<_, _>>>()
         .map_err(|e| e.reason)?;
-    if let Some((node, score)) = headless::candidate(&scores) {
-        crate::debug!("no promoted instance, and Pacemaker can promote {node} (score {score})");
+    if let Some(candidate) = headless::candidate(&scores) {
+        // Pacemaker is on its way (a failover, or the promotion this recovery asked for):
+        // only a report already shown is brought up to date.
+        if a.headless_report_file().exists() {
+            report(a, &candidate.describe())?;
+        }
         return Ok(());
     }
     let mine = db.standby_position()?;

@@ -321,17 +321,18 @@ clone_stopped() {
   x=$(mon_xml) || return 1
   [[ $(xq "count(//clone[@id='$CLONE']/resource[@active='true'])" <<<"$x") == 0 ]]
 }
-# A start-up of the database cluster as after a cluster boot: every instance stopped, the
-# transient promotion scores gone, then started again; the cleanly stopped primary is elected.
-cold_restart_clone() {
+# The database cluster as after a cluster boot: every instance stopped and the transient
+# promotion scores gone. start_clone then starts it; the cleanly stopped primary is elected.
+stop_clone_cold() {
   local n
   crm_exec crm_resource --resource "$CLONE" --meta --set-parameter target-role --parameter-value Stopped >/dev/null 2>&1 || return 1
+  sleep 1
   wait_for 120 "every instance stopped" clone_stopped || return 1
   for n in $(all_nodes); do
     crm_exec crm_attribute --promotion=pgsqld --lifetime reboot --node "$n" --delete >/dev/null 2>&1 || true
   done
-  crm_exec crm_resource --resource "$CLONE" --meta --delete-parameter target-role >/dev/null 2>&1
 }
+start_clone() { crm_exec crm_resource --resource "$CLONE" --meta --delete-parameter target-role >/dev/null 2>&1; }
 # Tight waits (0.2 s), for faults that must land within a second of an event.
 wait_first_write_since() { # <epoch>: first write acknowledged after it
   local t=$1 end=$((SECONDS + 120))
@@ -370,8 +371,9 @@ scn_headless_after_start() {
   scn_begin headless-after-start || true
   local p t0 np nf
   log "start-up: every instance stopped, promotion scores forgotten (as after a cluster boot), started again"
+  stop_clone_cold || scn_fail "cannot stop $CLONE"
   t0=$(now)
-  cold_restart_clone || scn_fail "cold restart of $CLONE failed"
+  start_clone || scn_fail "cannot start $CLONE"
   wait_first_write_since "$t0" || scn_fail "no write after the start-up"
   p=$(promoted_node); nf=$(fence_count "$p")
   scn_fault "power off of primary $p right after its first write since the start-up"
@@ -458,8 +460,9 @@ scn_headless_maxlag() {
   rec=$(crm_exec attrd_updater --query --name beyond_maxlag-pgsqld --node "$lag" 2>/dev/null | sed -n 's/.*value="\(.*\)"$/\1/p')
   log "$lag beyond maxlag: score $(promotion_score "$lag"), primary position recorded $rec; received: $lag=$(received_lsn "$lag") $adv=$(received_lsn "$adv")"
   block_wal_of "$lag"
+  stop_clone_cold || scn_fail "cannot stop $CLONE"
   t0=$(now)
-  cold_restart_clone || scn_fail "cold restart of $CLONE failed"
+  start_clone || scn_fail "cannot start $CLONE"
   wait_first_write_since "$t0" || scn_fail "no write after the start-up"
   p=$(promoted_node)
   scn_fault "power off of primary $p right after its first write since the start-up"
