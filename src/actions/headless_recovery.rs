@@ -76,12 +76,14 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
         Vec::new()
     };
     let decision = headless::decide(local, mine, &others, &records, a.params.maxlag);
+    // The report comes first: the score starts a transition, which may cancel this monitor.
+    report(a, &decision.describe())?;
     if let Decision::TakePromotion(_) = decision {
         attrs
             .set_score(local, scores::BEST_STANDBY)
             .map_err(|e| e.reason)?;
     }
-    report(a, &decision.describe())
+    Ok(())
 }
 
 /// Logs and publishes what this standby found, when it differs from its last report.
@@ -95,10 +97,12 @@ fn report(a: &Agent, text: &str) -> Result<(), String> {
         crate::warn!("the cluster has no promoted instance and no node Pacemaker can promote");
     }
     crate::warn!("{text}");
+    // the file first: whatever interrupts this, settle() finds something to withdraw
+    statefile::save_text(&path, text)
+        .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
     a.attributes()
         .change_for(a.node(), STATUS, false, Some(text))
-        .map_err(|e| e.reason)?;
-    statefile::save_text(&path, text).map_err(|e| format!("cannot save {}: {e}", path.display()))
+        .map_err(|e| e.reason)
 }
 
 /// A primary exists (maybe this node): withdraws what this node published while there was

@@ -682,6 +682,22 @@ impl Cluster {
         .unwrap();
     }
 
+    /// Where the clone runs, for `crm_resource --locate`: (node, promoted).
+    pub fn set_locate(&self, instances: &[(&str, bool)]) {
+        let d = self.attrs.join("locate");
+        fs::create_dir_all(&d).unwrap();
+        let text: String = instances
+            .iter()
+            .map(|(n, p)| {
+                format!(
+                    "resource {RSC} is running on: {n}{}\n",
+                    if *p { " Promoted" } else { "" }
+                )
+            })
+            .collect();
+        fs::write(d.join(RSC), text).unwrap();
+    }
+
     /// Promotion score of `node` (crm_attribute --promotion) as stored by the stand-in.
     pub fn score(&self, node: &str) -> Option<String> {
         fs::read_to_string(self.attrs.join("promotion").join(RSC).join(node)).ok()
