@@ -207,11 +207,17 @@ mod tests {
         let s = |l: &[(&str, Option<i64>)]| -> BTreeMap<String, Option<i64>> {
             l.iter().map(|(n, v)| (n.to_string(), *v)).collect()
         };
+        let is = |node: &str, score| {
+            Some(Decision::Candidate {
+                node: node.into(),
+                score,
+            })
+        };
         assert_eq!(candidate(&s(&[("a", Some(-1000)), ("b", None)])), None);
         assert_eq!(candidate(&s(&[])), None);
         assert_eq!(
             candidate(&s(&[("a", Some(-1000)), ("b", Some(0))])),
-            Some(("b", 0))
+            is("b", 0)
         );
         assert_eq!(
             candidate(&s(&[
@@ -219,7 +225,11 @@ mod tests {
                 ("b", Some(1000)),
                 ("c", Some(1000))
             ])),
-            Some(("b", 1000))
+            is("b", 1000)
+        );
+        assert_eq!(
+            is("b", 1000).unwrap().describe(),
+            "no primary: Pacemaker can promote b (promotion score 1000)"
         );
     }
 

@@ -7,7 +7,7 @@
 #   cluster.sh status             crm_mon -1 from a live node
 #   cluster.sh scenario <name>..  run scenarios on a running cluster (list: cluster.sh list)
 #   cluster.sh all                up, every scenario, down (exit 1 if any scenario fails)
-#   cluster.sh headless           up, the headless-recovery scenarios, down
+#   cluster.sh headless           up, only the headless-recovery scenarios, down
 #   cluster.sh enter <node>       shell inside a node (or print the command when not a tty)
 #   cluster.sh exec <node> cmd..  run a command inside a node
 #
@@ -154,7 +154,7 @@ main() {
       trap 'cmd_down' EXIT
       ( cmd_up ) || { log "bring-up failed"; exit 1; }
       if [[ $cmd == all ]]; then
-        run_scenarios "${SCENARIOS[@]}" || rc=$?
+        run_scenarios "${SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}" || rc=$?
       else
         run_scenarios "${HEADLESS_SCENARIOS[@]}" || rc=$?
       fi

@@ -8,7 +8,8 @@
 
 SCENARIOS=(bringup kill-postmaster kill-standby switchover kill-primary-node isolate-primary
   rejoin-former-primary lagging-standby)
-# Losing the primary right after a start-up or a failover (issue 9): run by "cluster.sh headless".
+# Losing the primary right after a start-up or a failover (issue 9): run last by "cluster.sh
+# all", alone by "cluster.sh headless".
 HEADLESS_SCENARIOS=(headless-after-start headless-after-switchover headless-double-failover
   headless-maxlag)
 SCN_MAX=${SCN_MAX:-420}   # bound of the writer and poller of one scenario (s)
