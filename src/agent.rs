@@ -2,12 +2,16 @@
 //! deadline, and lazily the node name and the system user.
 
 use crate::attributes::Attributes;
-use crate::command::SystemUser;
+use crate::command::{self, SystemUser};
 use crate::config::{Env, Meta, Params};
+use crate::datadir::{DataDir, DataDirError};
 use crate::deadline::Deadline;
-use crate::ocf::OcfResult;
+use crate::ocf::{OcfError, OcfResult};
 use std::cell::OnceCell;
 use std::path::PathBuf;
+
+/// Programs the agent runs from bindir.
+pub const PROGRAMS: [&str; 3] = ["postgres", "pg_controldata", "pg_waldump"];
 
 pub struct Agent {
     pub env: Env,
@@ -16,6 +20,7 @@ pub struct Agent {
     pub deadline: Deadline,
     node: OnceCell<String>,
     user: OnceCell<SystemUser>,
+    datadir: OnceCell<DataDir>,
 }
 
 impl Agent {
@@ -30,6 +35,7 @@ impl Agent {
             deadline,
             node: OnceCell::new(),
             user: OnceCell::new(),
+            datadir: OnceCell::new(),
         })
     }
 
@@ -59,6 +65,42 @@ impl Agent {
         }
         let u = SystemUser::lookup(&self.params.system_user)?;
         Ok(self.user.get_or_init(|| u))
+    }
+
+    /// `bindir/name`, when it is safe to run (see `command::trusted_program`).
+    pub fn program(&self, name: &str) -> OcfResult<PathBuf> {
+        command::trusted_program(&self.params.bindir, name)
+    }
+
+    /// What every action that runs the instance needs of its settings on this node: a
+    /// system user that is not root, and programs only root can change.
+    pub fn check_identity_and_programs(&self) -> OcfResult<()> {
+        self.user()?;
+        PROGRAMS.iter().try_for_each(|p| self.program(p).map(drop))
+    }
+
+    /// The data directory, opened once for the action (see `datadir.rs`); `None` when it
+    /// does not exist on this node.
+    pub fn existing_datadir(&self) -> OcfResult<Option<&DataDir>> {
+        if let Some(d) = self.datadir.get() {
+            return Ok(Some(d));
+        }
+        let owner = self.user()?.uid;
+        match DataDir::open(&self.params.datadir, Some(owner)) {
+            Ok(d) => Ok(Some(self.datadir.get_or_init(|| d))),
+            Err(DataDirError::Missing(_)) => Ok(None),
+            Err(e) => Err(OcfError::installed(format!("datadir: {e}"))),
+        }
+    }
+
+    /// The data directory, which must exist.
+    pub fn datadir(&self) -> OcfResult<&DataDir> {
+        self.existing_datadir()?.ok_or_else(|| {
+            OcfError::installed(format!(
+                "datadir {} does not exist on this node: create the instance there (initdb or pg_basebackup) or fix the datadir parameter",
+                self.params.datadir.display()
+            ))
+        })
     }
 
     /// Where the primary's monitor keeps what it last wrote.

@@ -1,13 +1,15 @@
 //! Runs PostgreSQL's programs as the instance's system user: groups, gid and uid are
 //! dropped in the child before exec, arguments are passed as a vector (never through a
-//! shell), and every run is bounded by a deadline.
+//! shell), and every run is bounded by a deadline. The system user is never root, and a
+//! program runs only when nobody but root can change it.
 
 use crate::deadline::Deadline;
 use crate::ocf::{OcfError, OcfResult};
 use nix::unistd::{Gid, Uid};
 use std::ffi::OsStr;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -22,13 +24,19 @@ pub struct SystemUser {
 }
 
 impl SystemUser {
-    /// Looks the user up. Missing on this node only, so the node is banned, not the resource.
+    /// Looks the user up. Missing on this node only, so the node is banned, not the resource;
+    /// root is refused everywhere.
     pub fn lookup(name: &str) -> OcfResult<Self> {
         let account = crate::accounts::lookup(name).ok_or_else(|| {
             OcfError::installed(format!(
                 "system user {name:?} does not exist on this node (in /etc/passwd): create it or fix the system_user parameter"
             ))
         })?;
+        if account.uid == 0 {
+            return Err(OcfError::configured(format!(
+                "system_user={name} has uid 0: PostgreSQL refuses to run as root and the agent never runs its programs as root; set system_user to the owner of the data directory (usually postgres)"
+            )));
+        }
         Ok(SystemUser {
             name: name.to_string(),
             uid: Uid::from_raw(account.uid),
@@ -45,7 +53,7 @@ impl SystemUser {
             .env("LC_ALL", "C")
             .env_remove("LANG")
             .env_remove("LANGUAGE");
-        if Uid::effective().is_root() && !self.uid.is_root() {
+        if Uid::effective().is_root() {
             let (uid, gid, groups) = (self.uid, self.gid, self.groups.clone());
             // Only async-signal-safe system calls here: the group list was read before fork.
             unsafe {
@@ -59,6 +67,111 @@ impl SystemUser {
         }
         cmd
     }
+
+    /// Runs `f` with the effective uid, gid and groups of this user, then restores root's: what
+    /// `f` opens, it opens with the system user's rights (local `peer` authentication, files
+    /// the system user may read).
+    pub fn as_effective<T>(&self, f: impl FnOnce() -> T) -> OcfResult<T> {
+        let _identity = EffectiveIdentity::assume(self).map_err(|e| {
+            OcfError::generic(format!("cannot take the identity of {}: {e}", self.name))
+        })?;
+        Ok(f())
+    }
+}
+
+/// The effective identity of the system user, for as long as it lives; a non-root agent
+/// (tests, manual runs as the user) keeps its own.
+struct EffectiveIdentity {
+    saved: Option<(Uid, Gid, Vec<Gid>)>,
+}
+
+impl EffectiveIdentity {
+    fn assume(user: &SystemUser) -> nix::Result<Self> {
+        if !Uid::effective().is_root() {
+            return Ok(EffectiveIdentity { saved: None });
+        }
+        let saved = (
+            Uid::effective(),
+            Gid::effective(),
+            nix::unistd::getgroups()?,
+        );
+        nix::unistd::setgroups(&user.groups)?;
+        let identity = EffectiveIdentity {
+            saved: Some(saved.clone()),
+        };
+        // From here on, dropping `identity` restores whatever was switched.
+        nix::unistd::setegid(user.gid)?;
+        nix::unistd::seteuid(user.uid)?;
+        Ok(identity)
+    }
+}
+
+impl Drop for EffectiveIdentity {
+    fn drop(&mut self) {
+        let Some((uid, gid, groups)) = self.saved.take() else {
+            return;
+        };
+        let restored = nix::unistd::seteuid(uid)
+            .and_then(|_| nix::unistd::setegid(gid))
+            .and_then(|_| nix::unistd::setgroups(&groups));
+        if let Err(e) = restored {
+            // Going on with half an identity would fail later in confusing ways.
+            crate::log::exit_reason(
+                crate::log::Level::Error,
+                &format!("cannot restore the agent's own identity: {e}"),
+            );
+            std::process::exit(crate::ocf::OcfCode::ErrGeneric.exit_code());
+        }
+    }
+}
+
+/// `bindir/name`, if it is an executable nobody but root can change: the agent runs it,
+/// and whoever could change it would run code as the agent's user at every action.
+pub fn trusted_program(bindir: &Path, name: &str) -> OcfResult<PathBuf> {
+    let path = bindir.join(name);
+    let executable = path
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if !executable {
+        return Err(OcfError::installed(format!(
+            "{} is missing or not executable: install the PostgreSQL server package or fix the bindir parameter",
+            path.display()
+        )));
+    }
+    if let Some(why) = untrusted(&path) {
+        return Err(OcfError::configured(format!(
+            "refusing to run {}: {why}; make the programs and their directories owned by root and not writable by group or others, or fix bindir",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// Why someone other than root could change `path` (the file, a directory above it, or a
+/// symbolic link on the way), if they could.
+fn untrusted(path: &Path) -> Option<String> {
+    let owned_by_root_alone = |p: &Path, m: &std::fs::Metadata| {
+        // A sticky directory (/tmp) lets nobody replace root's entries; a link's own mode
+        // means nothing.
+        let sticky = m.is_dir() && m.mode() & 0o1000 != 0;
+        let writable = !m.is_symlink() && m.mode() & 0o022 != 0 && !sticky;
+        if m.uid() != 0 {
+            Some(format!("{} belongs to uid {}", p.display(), m.uid()))
+        } else if writable {
+            Some(format!("{} is writable by group or others", p.display()))
+        } else {
+            None
+        }
+    };
+    // The path as written (links included) and the path it resolves to.
+    let real = std::fs::canonicalize(path).ok()?;
+    path.ancestors()
+        .filter_map(|p| Some((p, p.symlink_metadata().ok()?)))
+        .chain(
+            real.ancestors()
+                .filter_map(|p| Some((p, p.metadata().ok()?))),
+        )
+        .find_map(|(p, m)| owned_by_root_alone(p, &m))
 }
 
 /// What a finished program left.

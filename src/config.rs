@@ -101,10 +101,6 @@ impl Params {
                 .unwrap_or_default(),
         })
     }
-
-    pub fn bin(&self, name: &str) -> PathBuf {
-        self.bindir.join(name)
-    }
 }
 
 impl Meta {

@@ -1,20 +1,24 @@
 //! The local PostgreSQL instance: observing it (socket, postmaster.pid, pg_control) and
 //! starting or stopping it. Process control is direct: the agent starts `postgres` itself
 //! as the system user, with its arguments as a vector (pg_ctl would pass them through a
-//! shell), and stops it with the postmaster's documented signals.
+//! shell), and stops it with the postmaster's documented signals. Root reaches the data
+//! directory only through the descriptor `Agent::datadir` opened; what is written there is
+//! written by the server's own child after it dropped to the system user.
 
 use crate::agent::Agent;
-use crate::command::{self, SystemUser};
+use crate::command;
 use crate::controldata::{self, ControlData};
+use crate::datadir::{DataDir, DataDirError};
 use crate::deadline::Deadline;
 use crate::ocf::{OcfError, OcfResult};
 use crate::pg::{ConnectError, Db};
+use crate::processes;
 use crate::state::{self, DownFacts, InstanceState, Liveness, PostmasterAddress};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use std::ffi::CString;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -26,6 +30,10 @@ const POLL: Duration = Duration::from_millis(50);
 /// File in the data directory that receives the server's output until its own logging
 /// takes over, so the server never inherits the agent's stdout and stderr.
 pub const STARTUP_LOG: &str = "pgsqlms-startup.log";
+/// What root reads of postmaster.pid at most: a few short lines.
+const PID_FILE_LIMIT: u64 = 8192;
+/// How much of the start-up log is read back for an exit reason.
+const LOG_TAIL: u64 = 4096;
 
 /// The instance's state, the open connection when it answered, and pg_control when it
 /// did not (read to classify it).
@@ -51,6 +59,58 @@ pub fn connect(a: &Agent, deadline: Deadline) -> Result<Db, ConnectError> {
     Db::connect(&a.params, user, timeout)
 }
 
+/// True when the settings are usable on this node and its data directory holds an
+/// instance; false when there is no data directory (or no PG_VERSION in it).
+pub fn usable(a: &Agent) -> OcfResult<bool> {
+    a.check_identity_and_programs()?;
+    Ok(a.existing_datadir()?
+        .is_some_and(|d| d.has_regular_file("PG_VERSION")))
+}
+
+/// The data directory as root may look at it when the settings cannot be used (`why`):
+/// owned by anyone but root. `None` when it does not exist or root owns it, so that no
+/// postmaster can run in it.
+fn unchecked_datadir(a: &Agent, why: &OcfError) -> OcfResult<Option<DataDir>> {
+    match DataDir::open(&a.params.datadir, None) {
+        Ok(dir) => Ok(Some(dir)),
+        Err(DataDirError::Missing(_) | DataDirError::RootOwned(_)) => Ok(None),
+        Err(e) => Err(OcfError::new(
+            why.code,
+            format!(
+                "{}; and no telling whether a postmaster runs in datadir: {e}",
+                why.reason
+            ),
+        )),
+    }
+}
+
+/// The running postmaster of the data directory, found without what failed (`why`): no
+/// program runs, no system user is needed and postmaster.pid is not read.
+pub fn postmaster_despite(a: &Agent, why: &OcfError) -> OcfResult<Option<i32>> {
+    let Some(dir) = unchecked_datadir(a, why)? else {
+        return Ok(None);
+    };
+    Ok(processes::roots(&dir).first().copied())
+}
+
+/// Stops the instance when the agent cannot look at it as usual (`why`: settings it
+/// cannot use, files it refuses to read): a fast-shutdown signal to its postmaster, which
+/// runs nothing as root, then the wait until none of its processes is left. A stop that
+/// failed for that alone would get the node fenced.
+pub fn stop_despite(a: &Agent, why: &OcfError) -> OcfResult<()> {
+    let Some(dir) = unchecked_datadir(a, why)? else {
+        return Ok(());
+    };
+    for pid in processes::roots(&dir) {
+        crate::warn!(
+            "{}; stopping postmaster {pid} with a fast shutdown signal only",
+            why.reason
+        );
+        processes::signal(&dir, pid, Signal::SIGINT);
+    }
+    wait_gone_from(&dir, a.deadline)
+}
+
 /// Looks at the instance once.
 pub fn probe(a: &Agent) -> OcfResult<Probe> {
     let (liveness, db) = match connect(a, a.deadline) {
@@ -69,8 +129,16 @@ pub fn probe(a: &Agent) -> OcfResult<Probe> {
             control: None,
         });
     }
-    let postmaster_alive = postmaster_pid(&a.params.datadir).is_some();
-    if let Some(why) = postmaster_alive.then(|| misaddressed(a)).flatten() {
+    let dir = a.datadir()?;
+    let pid_file = pid_file(dir)?;
+    let postmaster_alive = pid_file
+        .as_deref()
+        .and_then(|text| processes::postmaster(dir, text))
+        .is_some();
+    if let Some(why) = postmaster_alive
+        .then(|| misaddressed(a, pid_file.as_deref()?))
+        .flatten()
+    {
         return Ok(Probe {
             state: InstanceState::Unreachable(why),
             db: None,
@@ -80,7 +148,7 @@ pub fn probe(a: &Agent) -> OcfResult<Probe> {
     let control = controldata(a)?;
     let facts = DownFacts {
         postmaster_alive,
-        backup_label: a.params.datadir.join("backup_label").exists(),
+        backup_label: dir.has_entry("backup_label"),
         cluster_state: control.state,
     };
     Ok(Probe {
@@ -90,14 +158,25 @@ pub fn probe(a: &Agent) -> OcfResult<Probe> {
     })
 }
 
+/// postmaster.pid, if there is one; a file PostgreSQL would not have written there fails
+/// the action.
+fn pid_file(dir: &DataDir) -> OcfResult<Option<String>> {
+    dir.read("postmaster.pid", PID_FILE_LIMIT)
+        .map_err(|e| OcfError::generic(format!("in {}: {e}", dir.path().display())))
+}
+
 /// A running postmaster the agent finds nothing for on its socket: does it listen
 /// elsewhere than pghost/pgport say?
-fn misaddressed(a: &Agent) -> Option<String> {
-    let text = fs::read_to_string(a.params.datadir.join("postmaster.pid")).ok()?;
-    let actual = PostmasterAddress::parse(&text)?;
+fn misaddressed(a: &Agent, pid_file: &str) -> Option<String> {
+    let actual = PostmasterAddress::parse(pid_file)?;
     // /var/run is often a link to /run
     let same_dir = |x: &str, y: &str| canonical(Path::new(x)) == canonical(Path::new(y));
-    state::misaddressed(&a.params.pghost, a.params.pgport, &actual, same_dir)
+    // postmaster.pid names the socket directory: resolve it with the system user's rights.
+    a.user()
+        .ok()?
+        .as_effective(|| state::misaddressed(&a.params.pghost, a.params.pgport, &actual, same_dir))
+        .ok()
+        .flatten()
 }
 
 /// Looks at the instance until it is no longer starting or stopping, or the deadline.
@@ -113,7 +192,7 @@ pub fn settled(a: &Agent, deadline: Deadline) -> OcfResult<Probe> {
 
 /// pg_control, read with pg_controldata as the system user.
 pub fn controldata(a: &Agent) -> OcfResult<ControlData> {
-    let mut cmd = a.user()?.command(&a.params.bin("pg_controldata"));
+    let mut cmd = a.user()?.command(&a.program("pg_controldata")?);
     cmd.arg("-D").arg(&a.params.datadir);
     let out = command::run(cmd, a.deadline)?;
     if !out.success {
@@ -131,89 +210,11 @@ fn canonical(p: &Path) -> PathBuf {
     fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// True when `pid` is a live (not zombie) process working in `datadir`: PostgreSQL's
-/// processes all run with the data directory as their working directory, which also
-/// guards against a recycled pid.
-fn is_instance_process(pid: i32, datadir: &Path) -> bool {
-    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-    let zombie = fs::read_to_string(proc_dir.join("stat"))
+/// The last line of the start-up log, for an exit reason.
+fn log_tail(dir: &DataDir) -> String {
+    dir.tail(STARTUP_LOG, LOG_TAIL)
         .ok()
-        .and_then(|s| {
-            s.rsplit(')')
-                .next()
-                .map(|r| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true);
-    !zombie && fs::read_link(proc_dir.join("cwd")).is_ok_and(|cwd| cwd == datadir)
-}
-
-/// The pid of the running postmaster of `datadir`, if any.
-pub fn postmaster_pid(datadir: &Path) -> Option<i32> {
-    let text = fs::read_to_string(datadir.join("postmaster.pid")).ok()?;
-    let pid: i32 = text.lines().next()?.trim().parse().ok()?;
-    (pid > 0 && is_instance_process(pid, &canonical(datadir))).then_some(pid)
-}
-
-/// Every live process working in `datadir`: the postmaster and its children, including
-/// backends orphaned by a killed postmaster.
-fn instance_processes(datadir: &Path) -> Vec<i32> {
-    let dir = canonical(datadir);
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| *pid != std::process::id() as i32 && is_instance_process(*pid, &dir))
-        .collect()
-}
-
-/// Writes `name` in the data directory: a temporary file, then a rename, owned by the
-/// system user, mode 0600.
-fn write_datadir_file(a: &Agent, name: &str, content: &[u8]) -> OcfResult<()> {
-    let user = a.user()?;
-    let fail = |e: std::io::Error| {
-        OcfError::installed(format!(
-            "cannot write {name} in {}: {e}; check the data directory's ownership and free space",
-            a.params.datadir.display()
-        ))
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pgsqlms-")
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(&a.params.datadir)
-        .map_err(fail)?;
-    tmp.write_all(content).map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    nix::unistd::fchown(
-        std::os::fd::AsRawFd::as_raw_fd(tmp.as_file()),
-        Some(user.uid),
-        Some(user.gid),
-    )
-    .map_err(|e| fail(e.into()))?;
-    tmp.persist(a.params.datadir.join(name))
-        .map_err(|e| fail(e.error))?;
-    Ok(())
-}
-
-fn startup_log(a: &Agent, user: &SystemUser) -> OcfResult<fs::File> {
-    let path = a.params.datadir.join(STARTUP_LOG);
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| OcfError::installed(format!("cannot open {}: {e}", path.display())))?;
-    let _ = nix::unistd::fchown(
-        std::os::fd::AsRawFd::as_raw_fd(&file),
-        Some(user.uid),
-        Some(user.gid),
-    );
-    Ok(file)
-}
-
-fn log_tail(a: &Agent) -> String {
-    fs::read_to_string(a.params.datadir.join(STARTUP_LOG))
-        .ok()
+        .flatten()
         .and_then(|t| {
             t.lines()
                 .rev()
@@ -223,39 +224,81 @@ fn log_tail(a: &Agent) -> String {
         .unwrap_or_default()
 }
 
+/// Names the server's child creates in the data directory, as the system user, before it
+/// runs `postgres`.
+struct StartFiles {
+    dir: std::os::fd::RawFd,
+    standby_signal: CString,
+    log: CString,
+}
+
+impl StartFiles {
+    /// Creates standby.signal and opens the start-up log as stdout and stderr, relative to
+    /// the directory descriptor and never through a link or into a FIFO. Runs in the
+    /// forked child after it dropped to the system user: system calls only, no allocation.
+    fn create(&self) -> std::io::Result<()> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+        let mode = Mode::from_bits_truncate(0o600);
+        let signal =
+            nix::fcntl::openat(Some(self.dir), self.standby_signal.as_c_str(), flags, mode)?;
+        nix::unistd::close(signal)?;
+        let log = nix::fcntl::openat(
+            Some(self.dir),
+            self.log.as_c_str(),
+            flags | OFlag::O_APPEND,
+            mode,
+        )?;
+        let st = nix::sys::stat::fstat(log)?;
+        if nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
+            != nix::sys::stat::SFlag::S_IFREG
+        {
+            return Err(std::io::Error::from_raw_os_error(nix::libc::EINVAL));
+        }
+        nix::unistd::dup2(log, 1)?;
+        nix::unistd::dup2(log, 2)?;
+        nix::unistd::close(log)?;
+        Ok(())
+    }
+}
+
 /// Starts the instance as a standby (standby.signal) and waits until it accepts
 /// connections in recovery, at most until `deadline`.
 pub fn start_standby(a: &Agent, deadline: Deadline) -> OcfResult<()> {
-    write_datadir_file(a, "standby.signal", b"")?;
-    let user = a.user()?;
-    let log = startup_log(a, user)?;
-    let err_log = log
-        .try_clone()
-        .map_err(|e| OcfError::installed(format!("cannot duplicate the startup log: {e}")))?;
-    let mut cmd = user.command(&a.params.bin("postgres"));
+    let dir = a.datadir()?;
+    let program = a.program("postgres")?;
+    let files = StartFiles {
+        dir: dir.raw_fd(),
+        standby_signal: CString::new("standby.signal").expect("no NUL"),
+        log: CString::new(STARTUP_LOG).expect("no NUL"),
+    };
+    // The user's pre_exec step (dropping root) runs before the ones added here.
+    let mut cmd = a.user()?.command(&program);
     cmd.arg("-D")
         .arg(&a.params.pgdata)
         .args(&a.params.start_opts)
         .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err_log);
-    // Its own session: the server must outlive the agent and never get its signals.
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     unsafe {
+        cmd.pre_exec(move || files.create());
+        // Its own session: the server must outlive the agent and never get its signals.
         cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(Into::into));
     }
     crate::info!("starting the instance as a standby");
     let mut child = cmd.spawn().map_err(|e| {
-        OcfError::installed(format!(
-            "cannot run {}: {e}",
-            a.params.bin("postgres").display()
+        OcfError::generic(format!(
+            "cannot start {} as {}: {e}; standby.signal and {STARTUP_LOG} in {} must be regular files of the system user, or absent",
+            program.display(),
+            a.params.system_user,
+            dir.path().display()
         ))
     })?;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(OcfError::generic(format!(
                 "the server exited during start-up ({status}): {}; see {} and the server log",
-                log_tail(a),
-                a.params.datadir.join(STARTUP_LOG).display()
+                log_tail(dir),
+                dir.path().join(STARTUP_LOG).display()
             )));
         }
         let p = probe(a)?;
@@ -291,17 +334,22 @@ pub fn stop(a: &Agent, mode: StopMode, deadline: Deadline) -> OcfResult<()> {
         StopMode::Fast => Signal::SIGINT,
         StopMode::Immediate => Signal::SIGQUIT,
     };
-    if let Some(pid) = postmaster_pid(&a.params.datadir) {
+    let dir = a.datadir()?;
+    for pid in processes::roots(dir) {
         crate::info!("stopping the instance ({mode:?} shutdown of postmaster {pid})");
-        let _ = kill(Pid::from_raw(pid), signal);
+        processes::signal(dir, pid, signal);
     }
-    wait_gone(a, deadline)
+    wait_gone_from(dir, deadline)
 }
 
 /// Waits until no process works in the data directory any more.
 pub fn wait_gone(a: &Agent, deadline: Deadline) -> OcfResult<()> {
+    wait_gone_from(a.datadir()?, deadline)
+}
+
+fn wait_gone_from(dir: &DataDir, deadline: Deadline) -> OcfResult<()> {
     loop {
-        let left = instance_processes(&a.params.datadir);
+        let left = processes::all(dir);
         if left.is_empty() {
             return Ok(());
         }
@@ -319,9 +367,10 @@ pub fn reap_orphans(a: &Agent) -> OcfResult<()> {
     if wait_gone(a, a.deadline.capped(Duration::from_secs(3))).is_ok() {
         return Ok(());
     }
-    for pid in instance_processes(&a.params.datadir) {
+    let dir = a.datadir()?;
+    for pid in processes::all(dir) {
         crate::warn!("killing process {pid} left by the crashed instance");
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        processes::signal(dir, pid, Signal::SIGKILL);
     }
     wait_gone(a, a.deadline)
 }

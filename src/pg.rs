@@ -6,7 +6,6 @@ use crate::config::Params;
 use crate::deadline::Deadline;
 use crate::lsn::{standby_position, Lsn, WalPosition};
 use crate::scores::ReplicationRow;
-use nix::unistd::{Gid, Uid};
 use std::future::Future;
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -30,33 +29,6 @@ pub struct Db {
     rt: Runtime,
     client: Client,
     timeout: Duration,
-}
-
-/// Connects with the effective uid and gid of the system user, so that the local `peer`
-/// authentication PostgreSQL installs by default accepts the agent as that role, as it
-/// accepted PAF's psql.
-struct EffectiveIdentity {
-    switched: bool,
-}
-
-impl EffectiveIdentity {
-    fn assume(user: &SystemUser) -> Self {
-        let switched = Uid::effective().is_root() && !user.uid.is_root();
-        if switched {
-            let _ = nix::unistd::setegid(user.gid);
-            let _ = nix::unistd::seteuid(user.uid);
-        }
-        EffectiveIdentity { switched }
-    }
-}
-
-impl Drop for EffectiveIdentity {
-    fn drop(&mut self) {
-        if self.switched {
-            let _ = nix::unistd::seteuid(Uid::from_raw(0));
-            let _ = nix::unistd::setegid(Gid::from_raw(0));
-        }
-    }
 }
 
 fn classify(e: &tokio_postgres::Error) -> ConnectError {
@@ -108,10 +80,14 @@ impl Db {
                 "-c statement_timeout={}",
                 timeout.as_millis().max(1)
             ));
-        let connected = {
-            let _identity = EffectiveIdentity::assume(user);
-            rt.block_on(async { tokio::time::timeout(timeout, cfg.connect(NoTls)).await })
-        };
+        // As the system user, so that the local `peer` authentication PostgreSQL installs
+        // by default accepts the agent as that role, as it accepted PAF's psql; and so that
+        // a socket the system user could not reach is not reached either.
+        let connected = user
+            .as_effective(|| {
+                rt.block_on(async { tokio::time::timeout(timeout, cfg.connect(NoTls)).await })
+            })
+            .map_err(|e| ConnectError::Failed(e.reason))?;
         match connected {
             Err(_) => Err(ConnectError::Failed(format!(
                 "no answer within {} ms",

@@ -8,32 +8,32 @@ use crate::command;
 use crate::conninfo;
 use crate::instance;
 use crate::ocf::{OcfError, OcfResult};
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 
 pub const MIN_MAJOR: u32 = 12;
-/// Programs the agent runs from bindir.
-pub const PROGRAMS: [&str; 3] = ["postgres", "pg_controldata", "pg_waldump"];
 
 /// Everything the agent needs on this node: data directories, PostgreSQL 12 or later,
 /// its programs and the system user.
 pub fn installation(a: &Agent) -> OcfResult<()> {
     let p = &a.params;
-    for (name, dir) in [("pgdata", &p.pgdata), ("datadir", &p.datadir)] {
-        if !dir.is_dir() {
-            return Err(OcfError::installed(format!(
-                "{name} directory {} does not exist on this node: create the instance there (initdb or pg_basebackup) or fix the {name} parameter",
-                dir.display()
-            )));
-        }
+    let user = a.user()?;
+    // The configuration directory is only read by `postgres` itself: look at it with the
+    // system user's rights, so a path the CIB names tells nothing about root's files.
+    if !user.as_effective(|| p.pgdata.is_dir())? {
+        return Err(OcfError::installed(format!(
+            "pgdata directory {} does not exist on this node (or the system user cannot enter it): create the instance there (initdb or pg_basebackup) or fix the pgdata parameter",
+            p.pgdata.display()
+        )));
     }
-    let version_file = p.datadir.join("PG_VERSION");
-    let version = fs::read_to_string(&version_file).map_err(|e| {
-        OcfError::installed(format!(
-            "cannot read {}: {e}; datadir must point at a PostgreSQL data directory",
-            version_file.display()
-        ))
-    })?;
+    let dir = a.datadir()?;
+    let version = dir
+        .read("PG_VERSION", 64)
+        .map_err(|e| OcfError::installed(format!("in datadir {}: {e}", p.datadir.display())))?
+        .ok_or_else(|| {
+            OcfError::installed(format!(
+                "{} holds no PG_VERSION: datadir must point at a PostgreSQL data directory",
+                p.datadir.display()
+            ))
+        })?;
     let major: u32 = version
         .trim()
         .split('.')
@@ -41,9 +41,8 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
         .and_then(|m| m.parse().ok())
         .ok_or_else(|| {
             OcfError::installed(format!(
-                "{} holds {:?}, not a PostgreSQL version",
-                version_file.display(),
-                version.trim()
+                "{}/PG_VERSION does not hold a PostgreSQL version",
+                p.datadir.display(),
             ))
         })?;
     if major < MIN_MAJOR {
@@ -51,24 +50,12 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
             "the instance is PostgreSQL {major}; this agent supports PostgreSQL {MIN_MAJOR} and later: use PAF for older versions or upgrade"
         )));
     }
-    for prog in PROGRAMS {
-        let path = p.bin(prog);
-        let executable =
-            fs::metadata(&path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-        if !executable {
-            return Err(OcfError::installed(format!(
-                "{} is missing or not executable: install the PostgreSQL {major} server package or fix the bindir parameter",
-                path.display()
-            )));
-        }
-    }
-    a.user()?;
-    Ok(())
+    a.check_identity_and_programs()
 }
 
 /// A server setting as this node's configuration files give it (`postgres -C`).
 fn setting(a: &Agent, name: &str) -> OcfResult<String> {
-    let mut cmd = a.user()?.command(&a.params.bin("postgres"));
+    let mut cmd = a.user()?.command(&a.program("postgres")?);
     cmd.arg("-C")
         .arg(name)
         .arg("-D")
@@ -89,7 +76,9 @@ fn setting(a: &Agent, name: &str) -> OcfResult<String> {
 /// carries enough for hot standbys.
 pub fn local_configuration(a: &Agent) -> OcfResult<()> {
     let p = &a.params;
-    if p.recovery_template.exists() {
+    // Whether the name exists (a link counts), as the system user sees it.
+    let user = a.user()?;
+    if user.as_effective(|| p.recovery_template.symlink_metadata().is_ok())? {
         return Err(OcfError::args(format!(
             "recovery_template {} exists, but PostgreSQL 12 and later refuse recovery.conf: move its settings to postgresql.conf and remove the file",
             p.recovery_template.display()

@@ -14,30 +14,39 @@ use crate::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
-    if !a.params.datadir.join("PG_VERSION").is_file() {
-        let what = format!(
+    let unusable = match instance::usable(a) {
+        Ok(true) => None,
+        Ok(false) if a.meta.is_probe() => Some(OcfError::installed(format!(
             "no PostgreSQL data directory at {}",
             a.params.datadir.display()
-        );
-        // A probe on a node that does not host the instance: it is simply not running
-        // here. Anywhere else the data directory vanished under a running resource.
-        return Err(if a.meta.is_probe() {
-            OcfError::new(OcfCode::NotRunning, what)
-        } else {
-            OcfError::installed(format!(
-                "{what}: restore it or move the resource away from this node"
-            ))
-        });
-    }
-    let probe = match instance::settled(a, a.deadline) {
-        Err(e) if a.meta.is_probe() && e.code == OcfCode::ErrInstalled => {
-            return Err(OcfError::new(
-                OcfCode::NotRunning,
-                format!("PostgreSQL is not usable on this node: {}", e.reason),
-            ))
+        ))),
+        // The data directory vanished under a running resource.
+        Ok(false) => {
+            return Err(OcfError::installed(format!(
+                "no PostgreSQL data directory at {}: restore it or move the resource away from this node",
+                a.params.datadir.display()
+            )))
         }
-        other => other?,
+        Err(e) => Some(e),
     };
+    match unusable {
+        // A probe on a node that does not host the instance, or where PostgreSQL is not
+        // usable: it is simply not running here, unless a postmaster still works in the
+        // data directory.
+        Some(why) if a.meta.is_probe() && why.code == OcfCode::ErrInstalled => {
+            return Err(match instance::postmaster_despite(a, &why)? {
+                None => OcfError::new(OcfCode::NotRunning, format!("not running: {}", why.reason)),
+                Some(pid) => OcfError::generic(format!(
+                    "{}; yet postmaster {pid} runs in datadir: fix this node, then stop it",
+                    why.reason
+                )),
+            });
+        }
+        // Settings wrong everywhere, or on this node under a recurring monitor.
+        Some(why) => return Err(why),
+        None => {}
+    }
+    let probe = instance::settled(a, a.deadline)?;
     if probe.state.is_crashed() && stopped_by_the_cluster(a, &probe.control(a)?) {
         return Err(OcfError::new(
             OcfCode::NotRunning,

@@ -126,7 +126,7 @@ fn received_shutdown_checkpoint(a: &Agent) -> OcfResult<bool> {
         .map_err(OcfError::generic)?
         .received
         .ok_or_else(|| OcfError::generic("this standby has received no WAL"))?;
-    let mut cmd = a.user()?.command(&a.params.bin("pg_waldump"));
+    let mut cmd = a.user()?.command(&a.program("pg_waldump")?);
     cmd.arg("--path")
         .arg(a.params.datadir.join("pg_wal"))
         .arg("--timeline")

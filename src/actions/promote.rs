@@ -27,6 +27,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;
+    a.check_identity_and_programs()?;
     let mut probe = instance::settled(a, a.deadline)?;
     match probe.state {
         InstanceState::RunningPrimary => {

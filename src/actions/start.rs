@@ -47,7 +47,7 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
             return Err(probe.state.monitor_result().err().unwrap_or_else(|| OcfError::generic("unexpected state")))
         }
     }
-    let was_clean_primary = !a.params.datadir.join("backup_label").exists()
+    let was_clean_primary = !a.datadir()?.has_entry("backup_label")
         && probe.control(a)?.state == ClusterState::ShutDown;
     instance::start_standby(a, a.deadline)?;
     crate::info!("instance started as a standby");

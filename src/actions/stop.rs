@@ -20,12 +20,20 @@ use crate::statefile::CrashRecord;
 const FAST_SHARE: u32 = 2;
 
 pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
-    if !a.params.datadir.join("PG_VERSION").is_file() {
-        crate::info!(
-            "no data directory at {}: nothing to stop",
-            a.params.datadir.display()
-        );
-        return Ok(OcfCode::Success);
+    match instance::usable(a) {
+        Ok(true) => {}
+        Ok(false) => {
+            crate::info!(
+                "no data directory at {}: nothing to stop",
+                a.params.datadir.display()
+            );
+            return Ok(OcfCode::Success);
+        }
+        Err(e) => {
+            instance::stop_despite(a, &e)?;
+            crate::warn!("{}; no postmaster runs in datadir: stopped", e.reason);
+            return Ok(OcfCode::Success);
+        }
     }
     let probe = instance::probe(a)?;
     let state = &probe.state;

@@ -1,0 +1,181 @@
+//! The instance's processes, as root finds and signals them. A process belongs to the
+//! instance when it runs as the data directory's owner (every uid of it) and works in that
+//! very directory (device and inode, not a path the system user could re-point). A signal
+//! goes through a pidfd opened before the check, so a pid recycled in between is never hit.
+
+use crate::datadir::DataDir;
+use nix::sys::signal::Signal;
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// The pid on postmaster.pid's first line, if that process is the instance's.
+pub fn postmaster(dir: &DataDir, pid_file: &str) -> Option<i32> {
+    let pid: i32 = pid_file.lines().next()?.trim().parse().ok()?;
+    (pid > 0 && belongs_to(dir, pid)).then_some(pid)
+}
+
+/// Every live process of the instance: the postmaster and its children, including
+/// backends a killed postmaster left behind (orphans are no longer its children, so they
+/// are recognised by owner and working directory alone).
+pub fn all(dir: &DataDir) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me && belongs_to(dir, *pid))
+        .collect()
+}
+
+/// The instance's processes whose parent is not one of them: the postmaster, found
+/// without postmaster.pid (which the system user may have replaced), and orphans a killed
+/// postmaster left.
+pub fn roots(dir: &DataDir) -> Vec<i32> {
+    let members = all(dir);
+    members
+        .iter()
+        .copied()
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| status_facts(&s).parent)
+                .is_some_and(|parent| !members.contains(&parent))
+        })
+        .collect()
+}
+
+/// Sends `signal` to `pid` if it is a process of the instance; false when it is not (or
+/// is gone).
+pub fn signal(dir: &DataDir, pid: i32, signal: Signal) -> bool {
+    let Some(pidfd) = pidfd_open(pid) else {
+        return false;
+    };
+    if !belongs_to(dir, pid) {
+        return false;
+    }
+    // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
+    let rc = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal as nix::libc::c_int,
+            std::ptr::null::<nix::libc::siginfo_t>(),
+            0,
+        )
+    };
+    rc == 0
+}
+
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new descriptor or -1.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn belongs_to(dir: &DataDir, pid: i32) -> bool {
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let owner = dir.owner().as_raw();
+    let facts = status_facts(&status);
+    !facts.zombie
+        && facts.uids.len() == 4
+        && facts.uids.iter().all(|u| *u == owner)
+        && dir.is_cwd_of(pid)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct StatusFacts {
+    zombie: bool,
+    /// real, effective, saved and file-system uids
+    uids: Vec<u32>,
+    parent: Option<i32>,
+}
+
+/// Reads `/proc/<pid>/status`. Pure.
+fn status_facts(status: &str) -> StatusFacts {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or("")
+    };
+    StatusFacts {
+        zombie: field("State:").starts_with('Z'),
+        uids: field("Uid:")
+            .split_whitespace()
+            .filter_map(|u| u.parse().ok())
+            .collect(),
+        parent: field("PPid:").parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_state_and_uids() {
+        let live = "Name:\tpostgres\nState:\tS (sleeping)\nPPid:\t1\nUid:\t101\t101\t101\t101\nGid:\t104\t104\t104\t104\n";
+        assert_eq!(
+            status_facts(live),
+            StatusFacts {
+                zombie: false,
+                uids: vec![101, 101, 101, 101],
+                parent: Some(1),
+            }
+        );
+        let zombie = "Name:\tpostgres\nState:\tZ (zombie)\nUid:\t0\t101\t101\t101\n";
+        assert_eq!(
+            status_facts(zombie),
+            StatusFacts {
+                zombie: true,
+                uids: vec![0, 101, 101, 101],
+                parent: None,
+            }
+        );
+        assert_eq!(status_facts("").uids, Vec::<u32>::new());
+    }
+
+    #[test]
+    fn only_the_owners_processes_in_the_directory_are_found_and_signalled() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = DataDir::open(t.path(), Some(nix::unistd::Uid::effective())).unwrap();
+        let mut mine = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(t.path())
+            .spawn()
+            .unwrap();
+        let mut elsewhere = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir("/")
+            .spawn()
+            .unwrap();
+        let (m, e) = (mine.id() as i32, elsewhere.id() as i32);
+        assert!(all(&dir).contains(&m));
+        assert!(!all(&dir).contains(&e));
+        // its parent (this test) works elsewhere: it is a root of the instance's tree
+        assert!(roots(&dir).contains(&m));
+        assert_eq!(postmaster(&dir, &format!("{m}\n/data\n")), Some(m));
+        assert_eq!(postmaster(&dir, &format!("{e}\n/data\n")), None);
+        assert!(!signal(&dir, e, Signal::SIGKILL), "not in the directory");
+        assert!(elsewhere.try_wait().unwrap().is_none());
+        assert!(signal(&dir, m, Signal::SIGKILL));
+        assert!(!mine.wait().unwrap().success());
+        // Another owner's directory: the same process is not its.
+        std::os::unix::fs::chown(t.path(), Some(65534), None).unwrap();
+        let theirs = DataDir::open(t.path(), None).unwrap();
+        let mut again = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(t.path())
+            .spawn()
+            .unwrap();
+        assert!(!signal(&theirs, again.id() as i32, Signal::SIGKILL));
+        for c in [&mut elsewhere, &mut again] {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+}
