@@ -433,6 +433,8 @@ scn_headless_double_failover() {
       scn_fail "survivor $s not promoted"
     fi
     rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
+    # (the cleanup of the rejoined node re-probes it: crm_mon may show no primary a moment)
+    wait_for 60 "a promoted node" has_primary || true
     rejoin_node "$np" rebuild || scn_fail "$np did not rejoin"
   else
     scn_fail "no new primary after the loss of $p"
@@ -494,6 +496,7 @@ scn_headless_maxlag() {
     unblock_wal "$lag"
     wait_promoted_is "$lag" 120 || scn_fail "$lag not promoted once maxlag was removed"
     rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
+    wait_for 60 "a promoted node" has_primary || true
     rejoin_node "$np" rebuild || scn_fail "$np did not rejoin"
   else
     scn_fail "no new primary: the cluster stayed headless"
