@@ -108,6 +108,17 @@ impl Agent {
         self.runtime_file("state")
     }
 
+    /// When this node was promoted and which standbys its monitor lost (see
+    /// `PrimaryMemory`): unlike the state file, transitions keep it.
+    pub fn primary_memory_file(&self) -> PathBuf {
+        self.runtime_file("primary")
+    }
+
+    /// What this standby's monitor last reported about a cluster without a primary.
+    pub fn headless_report_file(&self) -> PathBuf {
+        self.runtime_file("headless")
+    }
+
     /// Where stop records a crashed instance it stopped (see `crash_record`).
     pub fn crash_record_file(&self) -> PathBuf {
         self.runtime_file("crash-stopped")

@@ -5,7 +5,7 @@
 use crate::command::Output;
 use crate::deadline::Deadline;
 use crate::ocf::{OcfError, OcfResult};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
 
@@ -199,6 +199,80 @@ fn query_failed(tool: &str, what: &str, out: &Output) -> OcfError {
     ))
 }
 
+/// Headless recovery's attribute calls, made only when a standby's monitor finds something
+/// wrong (or the primary's monitor changes a score).
+impl Attributes {
+    /// Where the clone's instances run, and which one is promoted.
+    pub fn locate(&self) -> OcfResult<Vec<crate::headless::Located>> {
+        let out = self.run(tool(
+            "crm_resource",
+            &["--resource", &self.resource, "--locate"],
+        ))?;
+        // "is NOT running" may come with a failure status: it lists nothing either way
+        Ok(crate::headless::parse_locate(&out.stdout))
+    }
+
+    /// Every node's value of one of the agent's private attributes, in one call.
+    pub fn private_all(&self, attr: &str) -> OcfResult<BTreeMap<String, String>> {
+        let name = self.private_name(attr);
+        let mut c = tool("attrd_updater", &["--name", &name, "--query", "--all"]);
+        // attrd_updater takes the node Pacemaker runs the action for as its default node,
+        // and then lists that node only, even with --all
+        c.env_remove("OCF_RESKEY_CRM_meta_on_node");
+        let out = self.run(c)?;
+        if out.code == Some(CRM_EX_CONFIG) && out.stderr.contains(ATTRD_NO_SUCH_ATTRIBUTE) {
+            return Ok(BTreeMap::new());
+        }
+        if !out.success {
+            return Err(query_failed(
+                "attrd_updater",
+                &format!("{name} of all nodes"),
+                &out,
+            ));
+        }
+        Ok(parse_query_all(&out.stdout))
+    }
+
+    /// Changes a transient attribute of `node` through attrd: private ones stay in attrd's
+    /// memory, public ones reach the CIB's status section, where `crm_mon -A` shows them.
+    pub fn change_for(
+        &self,
+        node: &str,
+        attr: &str,
+        private: bool,
+        value: Option<&str>,
+    ) -> OcfResult<()> {
+        let name = self.private_name(attr);
+        let mut c = tool(
+            "attrd_updater",
+            &["--lifetime", "reboot", "--name", &name, "--node", node],
+        );
+        if private {
+            c.arg("--private");
+        }
+        match value {
+            Some(v) => c.args(["--update", v]),
+            None => c.arg("--delete"),
+        };
+        let what = if value.is_some() { "set" } else { "delete" };
+        self.run_ok(c, &format!("{what} attribute {name} of {node}"))
+    }
+}
+
+/// Reads every `name="x" host="y" value="z"` line of `attrd_updater --query --all`.
+fn parse_query_all(stdout: &str) -> BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let start = line.find("host=\"")? + "host=\"".len();
+            let host = &line[start..];
+            let host = &host[..host.find('"')?];
+            let value = parse_query(line).filter(|v| !v.is_empty())?;
+            Some((host.to_string(), value))
+        })
+        .collect()
+}
+
 /// Reads `name="x" host="y" value="z"` as printed by `attrd_updater --query`.
 fn parse_query(stdout: &str) -> Option<String> {
     let line = stdout.lines().find(|l| l.contains("value=\""))?;
@@ -209,7 +283,7 @@ fn parse_query(stdout: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_query;
+    use super::{parse_query, parse_query_all};
 
     #[test]
     fn reads_attrd_updater_query_output() {
@@ -227,5 +301,15 @@ mod tests {
             Some("")
         );
         assert_eq!(parse_query(""), None);
+    }
+
+    #[test]
+    fn reads_every_node_of_attrd_updater_query_all() {
+        let out = "name=\"headless_position-pgsqld\" host=\"node2\" value=\"1#100\"\nname=\"headless_position-pgsqld\" host=\"node3\" value=\"\"\nname=\"headless_position-pgsqld\" host=\"node1\" value=\"2#5\"\n";
+        let all = parse_query_all(out);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all["node1"], "2#5");
+        assert_eq!(all["node2"], "1#100");
+        assert!(parse_query_all("").is_empty());
     }
 }

@@ -11,6 +11,7 @@ mod controldata;
 mod datadir;
 mod deadline;
 mod election;
+mod headless;
 mod instance;
 mod log;
 mod lsn;

@@ -237,6 +237,19 @@ impl Db {
     }
 }
 
+impl Db {
+    /// True when this standby's WAL receiver streams from a primary: the local fact that
+    /// lets a standby's monitor skip asking Pacemaker whether a primary exists. The
+    /// function behind pg_stat_wal_receiver, for the same reason as `replication`.
+    pub fn wal_receiver_streaming(&self) -> Result<bool, String> {
+        let rows =
+            self.rows("SELECT status FROM pg_stat_get_wal_receiver() WHERE pid IS NOT NULL")?;
+        rows.iter()
+            .map(|r| text_column(r, 0))
+            .try_fold(false, |any, status| Ok(any || status? == Some("streaming")))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StandbyWal {
     pub timeline: u32,

@@ -2,6 +2,7 @@
 
 use crate::lsn::Lsn;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// Score of the running primary.
 pub const PRIMARY: i64 = 1001;
@@ -12,6 +13,13 @@ const RANK_STEP: i64 = 10;
 pub const NOT_READY: i64 = -1;
 /// Score of a partition node with no replication connection to the primary.
 pub const NOT_CONNECTED: i64 = -1000;
+/// How long after its promotion a primary leaves alone the score of a standby it has not
+/// seen yet: its first monitor runs before the standbys reconnect to it, and marking them
+/// "not connected" then would leave no candidate if it died at once.
+pub const CONNECT_GRACE: Duration = Duration::from_secs(30);
+/// How long a standby that stopped replicating keeps the rank it had (only without
+/// maxlag: with maxlag, a standby the primary cannot measure is not promotable).
+pub const LOST_GRACE: Duration = Duration::from_secs(30);
 /// Score given to the first instance started from a cleanly stopped primary when no node
 /// has a score, so that Pacemaker has something to promote (PAF's first-start rule).
 pub const FIRST_START: i64 = 1;
@@ -41,8 +49,58 @@ pub enum Note {
     LagAboveMax {
         node: String,
         lag: u64,
+        /// The primary's position when it measured that lag.
+        primary: Option<Lsn>,
     },
     NotConnected(String),
+    /// Not seen yet by this new primary: its score is left as it is for now.
+    AwaitingConnection(String),
+    /// Stopped replicating a moment ago: keeps its last score for now.
+    KeptRank(String),
+}
+
+/// A standby the primary saw replicating and no longer sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lost {
+    /// When the primary's monitor first missed it (seconds on the boot clock).
+    pub since: u64,
+    /// The score it had then.
+    pub score: i64,
+}
+
+/// What the primary's monitor remembers to grant the grace periods.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grace {
+    /// Now, in seconds on the boot clock.
+    pub now: u64,
+    /// When this node was promoted, if known.
+    pub promoted_at: Option<u64>,
+    pub lost: BTreeMap<String, Lost>,
+}
+
+impl Grace {
+    fn within(&self, since: u64, grace: Duration) -> bool {
+        self.now.saturating_sub(since) < grace.as_secs()
+    }
+}
+
+/// Score of a partition node that does not replicate from this primary, or `None` to leave
+/// its score as it is. A standby that stopped replicating keeps its last score for
+/// `LOST_GRACE` (not with maxlag set: its lag is unknown); one never seen since this node's
+/// promotion is left alone for `CONNECT_GRACE`; otherwise it is not promotable.
+pub fn unseen_score(node: &str, grace: &Grace, maxlag: u64) -> (Option<i64>, Note) {
+    let node_s = node.to_string();
+    if let Some(lost) = grace.lost.get(node) {
+        return if maxlag == 0 && grace.within(lost.since, LOST_GRACE) {
+            (Some(lost.score), Note::KeptRank(node_s))
+        } else {
+            (Some(NOT_CONNECTED), Note::NotConnected(node_s))
+        };
+    }
+    match grace.promoted_at {
+        Some(at) if grace.within(at, CONNECT_GRACE) => (None, Note::AwaitingConnection(node_s)),
+        _ => (Some(NOT_CONNECTED), Note::NotConnected(node_s)),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -53,12 +111,14 @@ pub struct ScorePlan {
 
 /// Computes every partition node's promotion score from the primary's point of view.
 /// Node names are matched exactly; nodes outside the partition are left alone (their
-/// transient scores go away with them).
+/// transient scores go away with them), and so are standbys still within a grace period
+/// (see `unseen_score`).
 pub fn plan(
     local: &str,
     partition: &BTreeSet<String>,
     rows: &[ReplicationRow],
     maxlag: u64,
+    grace: &Grace,
 ) -> ScorePlan {
     let mut out = ScorePlan::default();
     out.scores.insert(local.to_string(), PRIMARY);
@@ -107,6 +167,10 @@ pub fn plan(
             out.notes.push(Note::LagAboveMax {
                 node: r.application_name.clone(),
                 lag,
+                primary: r
+                    .write_lsn
+                    .zip(r.lag)
+                    .map(|(w, l)| Lsn(w.0.saturating_add(l))),
             });
             -base
         } else {
@@ -115,13 +179,41 @@ pub fn plan(
         out.scores.insert(r.application_name.clone(), score);
     }
 
-    for node in partition {
-        if !out.scores.contains_key(node) {
-            out.scores.insert(node.clone(), NOT_CONNECTED);
-            out.notes.push(Note::NotConnected(node.clone()));
+    let seen: BTreeSet<String> = out.scores.keys().cloned().collect();
+    for node in partition.difference(&seen) {
+        let (score, note) = unseen_score(node, grace, maxlag);
+        if let Some(s) = score {
+            out.scores.insert(node.clone(), s);
         }
+        out.notes.push(note);
     }
     out
+}
+
+/// The standbys the primary no longer sees: those it remembered as lost, still within
+/// their grace, plus those connected at its previous monitor and missing now, with the
+/// score they had then.
+pub fn still_lost(
+    grace: &Grace,
+    was_connected: &BTreeSet<String>,
+    had: &BTreeMap<String, i64>,
+    connected: &BTreeSet<String>,
+) -> BTreeMap<String, Lost> {
+    let mut lost: BTreeMap<String, Lost> = grace
+        .lost
+        .iter()
+        .filter(|(n, l)| !connected.contains(*n) && grace.within(l.since, LOST_GRACE))
+        .map(|(n, l)| (n.clone(), *l))
+        .collect();
+    for node in was_connected.difference(connected) {
+        if let Some(score) = had.get(node) {
+            lost.entry(node.clone()).or_insert(Lost {
+                since: grace.now,
+                score: *score,
+            });
+        }
+    }
+    lost
 }
 
 fn is_not_ready(state: &str) -> bool {
@@ -165,13 +257,23 @@ mod tests {
         }
     }
 
+    /// A primary promoted long ago that lost no standby: no grace applies.
+    fn plan_without_grace(
+        local: &str,
+        partition: &BTreeSet<String>,
+        rows: &[ReplicationRow],
+        maxlag: u64,
+    ) -> ScorePlan {
+        plan(local, partition, rows, maxlag, &Grace::default())
+    }
+
     fn scores(p: &ScorePlan) -> Vec<(&str, i64)> {
         p.scores.iter().map(|(n, s)| (n.as_str(), *s)).collect()
     }
 
     #[test]
     fn primary_gets_1001_and_standbys_rank_most_advanced_first() {
-        let p = plan(
+        let p = plan_without_grace(
             "a",
             &nodes(&["a", "b", "c", "d"]),
             &[
@@ -190,7 +292,7 @@ mod tests {
 
     #[test]
     fn ties_go_to_the_lowest_name() {
-        let p = plan(
+        let p = plan_without_grace(
             "a",
             &nodes(&["a", "c", "b"]),
             &[row("c", "streaming", 10, 0), row("b", "streaming", 10, 0)],
@@ -201,7 +303,7 @@ mod tests {
 
     #[test]
     fn startup_and_backup_states_are_forbidden() {
-        let p = plan(
+        let p = plan_without_grace(
             "a",
             &nodes(&["a", "b", "c", "d"]),
             &[
@@ -220,16 +322,17 @@ mod tests {
     #[test]
     fn lag_above_maxlag_is_negative_and_zero_disables() {
         let rows = [row("b", "streaming", 90, 10), row("c", "streaming", 50, 50)];
-        let p = plan("a", &nodes(&["a", "b", "c"]), &rows, 20);
+        let p = plan_without_grace("a", &nodes(&["a", "b", "c"]), &rows, 20);
         assert_eq!(scores(&p), vec![("a", 1001), ("b", 1000), ("c", -990)]);
         assert!(p.notes.contains(&Note::LagAboveMax {
             node: "c".into(),
-            lag: 50
+            lag: 50,
+            primary: Some(Lsn(100)),
         }));
-        let p = plan("a", &nodes(&["a", "b", "c"]), &rows, 0);
+        let p = plan_without_grace("a", &nodes(&["a", "b", "c"]), &rows, 0);
         assert_eq!(scores(&p), vec![("a", 1001), ("b", 1000), ("c", 990)]);
         // Lag exactly at the limit is still allowed.
-        let p = plan("a", &nodes(&["a", "b", "c"]), &rows, 50);
+        let p = plan_without_grace("a", &nodes(&["a", "b", "c"]), &rows, 50);
         assert_eq!(scores(&p), vec![("a", 1001), ("b", 1000), ("c", 990)]);
     }
 
@@ -238,13 +341,13 @@ mod tests {
         let mut r = row("b", "streaming", 90, 0);
         r.lag = None;
         r.write_lsn = None;
-        let p = plan("a", &nodes(&["a", "b"]), &[r], 100);
+        let p = plan_without_grace("a", &nodes(&["a", "b"]), &[r], 100);
         assert_eq!(scores(&p), vec![("a", 1001), ("b", -1000)]);
     }
 
     #[test]
     fn partition_nodes_not_streaming_get_minus_1000() {
-        let p = plan(
+        let p = plan_without_grace(
             "a",
             &nodes(&["a", "b", "c"]),
             &[row("b", "streaming", 1, 0)],
@@ -257,7 +360,7 @@ mod tests {
     #[test]
     fn names_match_exactly_and_outsiders_are_left_alone() {
         // "node1" is a substring of "node10": PAF's regex matched it, we must not.
-        let p = plan(
+        let p = plan_without_grace(
             "node2",
             &nodes(&["node10", "node2"]),
             &[
@@ -275,14 +378,14 @@ mod tests {
 
     #[test]
     fn self_replication_is_reported_and_ignored() {
-        let p = plan("a", &nodes(&["a"]), &[row("a", "streaming", 5, 0)], 0);
+        let p = plan_without_grace("a", &nodes(&["a"]), &[row("a", "streaming", 5, 0)], 0);
         assert_eq!(scores(&p), vec![("a", 1001)]);
         assert_eq!(p.notes, vec![Note::SelfReplication]);
     }
 
     #[test]
     fn a_node_with_two_connections_keeps_its_best_ready_one() {
-        let p = plan(
+        let p = plan_without_grace(
             "a",
             &nodes(&["a", "b", "c"]),
             &[
@@ -305,11 +408,108 @@ mod tests {
             .enumerate()
             .map(|(i, n)| row(n, "streaming", 1000 - i as u64, 0))
             .collect();
-        let p = plan("p", &part, &rows, 0);
+        let p = plan_without_grace("p", &part, &rows, 0);
         assert_eq!(p.scores["n000"], 1000);
         assert_eq!(p.scores["n099"], 10);
         assert_eq!(p.scores["n100"], 1);
         assert_eq!(p.scores["n119"], 1);
+    }
+
+    fn grace(now: u64, promoted_at: Option<u64>, lost: &[(&str, u64, i64)]) -> Grace {
+        Grace {
+            now,
+            promoted_at,
+            lost: lost
+                .iter()
+                .map(|(n, since, score)| {
+                    (
+                        n.to_string(),
+                        Lost {
+                            since: *since,
+                            score: *score,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_new_primary_leaves_unseen_standbys_alone_for_the_connect_grace() {
+        let part = nodes(&["a", "b", "c"]);
+        let rows = [row("b", "streaming", 1, 0)];
+        // promoted at 100; the first monitor runs at once, the last one within the
+        // grace 29 s later: c's score is not written (it keeps what it has).
+        for now in [100, 129] {
+            let p = plan("a", &part, &rows, 0, &grace(now, Some(100), &[]));
+            assert_eq!(scores(&p), vec![("a", 1001), ("b", 1000)], "at {now}");
+            assert_eq!(p.notes, vec![Note::AwaitingConnection("c".into())]);
+        }
+        // from 30 s on, c is marked not connected
+        let p = plan("a", &part, &rows, 0, &grace(130, Some(100), &[]));
+        assert_eq!(scores(&p), vec![("a", 1001), ("b", 1000), ("c", -1000)]);
+        assert_eq!(p.notes, vec![Note::NotConnected("c".into())]);
+        // the grace applies whatever maxlag says: no score is raised by it
+        let p = plan("a", &part, &rows, 10, &grace(100, Some(100), &[]));
+        assert!(!p.scores.contains_key("c"));
+        // no known promotion time (agent upgraded under a running primary): no grace
+        let p = plan("a", &part, &rows, 0, &grace(100, None, &[]));
+        assert_eq!(p.scores["c"], -1000);
+    }
+
+    #[test]
+    fn a_standby_lost_a_moment_ago_keeps_its_rank_for_the_lost_grace() {
+        let part = nodes(&["a", "b", "c"]);
+        let rows = [row("b", "streaming", 1, 0)];
+        let lost = [("c", 200, 990)];
+        for now in [200, 229] {
+            let p = plan("a", &part, &rows, 0, &grace(now, Some(0), &lost));
+            assert_eq!(p.scores["c"], 990, "at {now}");
+            assert_eq!(p.notes, vec![Note::KeptRank("c".into())]);
+        }
+        let p = plan("a", &part, &rows, 0, &grace(230, Some(0), &lost));
+        assert_eq!(p.scores["c"], -1000);
+        // with maxlag its lag is unknown: not promotable at once
+        let p = plan("a", &part, &rows, 1000, &grace(200, Some(200), &lost));
+        assert_eq!(p.scores["c"], -1000);
+        assert_eq!(p.notes, vec![Note::NotConnected("c".into())]);
+    }
+
+    #[test]
+    fn lost_standbys_are_remembered_until_they_return_or_their_grace_ends() {
+        let set = |names: &[&str]| nodes(names);
+        let had: BTreeMap<String, i64> =
+            [("a".into(), 1001), ("b".into(), 1000), ("c".into(), 990)].into();
+        // c disappears at 50: remembered with its score from then
+        let g = grace(50, Some(0), &[]);
+        let lost = still_lost(&g, &set(&["b", "c"]), &had, &set(&["b"]));
+        assert_eq!(
+            lost,
+            [(
+                "c".to_string(),
+                Lost {
+                    since: 50,
+                    score: 990
+                }
+            )]
+            .into()
+        );
+        // still missing at 70: the first time counts, not this one
+        let g = Grace { now: 70, ..g };
+        let g2 = Grace {
+            lost: lost.clone(),
+            ..g.clone()
+        };
+        assert_eq!(still_lost(&g2, &set(&["b"]), &had, &set(&["b"])), lost);
+        // back at 75: forgotten
+        let g3 = Grace {
+            now: 75,
+            ..g2.clone()
+        };
+        assert!(still_lost(&g3, &set(&["b"]), &had, &set(&["b", "c"])).is_empty());
+        // or its grace ended at 80
+        let g4 = Grace { now: 80, ..g2 };
+        assert!(still_lost(&g4, &set(&["b"]), &had, &set(&["b"])).is_empty());
     }
 
     #[test]

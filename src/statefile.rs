@@ -1,9 +1,12 @@
 //! The agent's own files in Pacemaker's runtime directory (HA_RSCTMP, emptied at boot):
 //! what the primary's monitor last wrote (promotion scores) and last saw (partition,
-//! connected standbys), so that a steady-state monitor spawns no attribute tool, and the
-//! crashed instance stop left down, so that later probes report it stopped.
+//! connected standbys), so that a steady-state monitor spawns no attribute tool; when this
+//! node was promoted and which standbys it lost, for the grace periods; what a standby
+//! last reported about a cluster without a primary; and the crashed instance stop left
+//! down, so that later probes report it stopped.
 
 use crate::controldata::ControlData;
+use crate::scores::Lost;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
@@ -62,6 +65,74 @@ impl MonitorState {
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         write_private(path, &self.render())
     }
+}
+
+/// Seconds on the boot clock (CLOCK_BOOTTIME): it never jumps, and it restarts at boot
+/// like this directory's content.
+pub fn boot_seconds() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map_or(0, |t| u64::try_from(t.tv_sec()).unwrap_or(0))
+}
+
+/// What the primary remembers across transitions to grant the grace periods of
+/// `scores::unseen_score`: promote starts it afresh, the monitor records lost standbys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrimaryMemory {
+    pub promoted_at: Option<u64>,
+    pub lost: BTreeMap<String, Lost>,
+}
+
+impl PrimaryMemory {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Some(at) = self.promoted_at {
+            out.push_str(&format!("promoted {at}\n"));
+        }
+        for (node, l) in &self.lost {
+            out.push_str(&format!("lost {node} {} {}\n", l.since, l.score));
+        }
+        out
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut m = PrimaryMemory::default();
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            match words.next()? {
+                "promoted" => m.promoted_at = Some(words.next()?.parse().ok()?),
+                "lost" => {
+                    let node = words.next()?.to_string();
+                    let since = words.next()?.parse().ok()?;
+                    let score = words.next()?.parse().ok()?;
+                    m.lost.insert(node, Lost { since, score });
+                }
+                _ => return None,
+            }
+        }
+        Some(m)
+    }
+
+    /// The memory at `path`; empty (no grace) when absent or damaged.
+    pub fn load(path: &Path) -> Self {
+        fs::read_to_string(path)
+            .ok()
+            .and_then(|t| Self::parse(&t))
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        write_private(path, &self.render())
+    }
+}
+
+/// The last line a standby's monitor reported about a cluster without a primary (empty
+/// when nothing was reported), so that it logs and publishes only changes.
+pub fn load_text(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok()
+}
+
+pub fn save_text(path: &Path, text: &str) -> std::io::Result<()> {
+    write_private(path, text)
 }
 
 /// pg_control of a crashed instance, recorded for a decision about it: that stop left it
@@ -154,6 +225,41 @@ mod tests {
         assert_eq!(mode, 0o600);
         forget(&path);
         assert_eq!(MonitorState::load(&path), None);
+    }
+
+    #[test]
+    fn primary_memory_round_trips_and_damage_means_no_grace() {
+        let m = PrimaryMemory {
+            promoted_at: Some(1200),
+            lost: [(
+                "node3".to_string(),
+                Lost {
+                    since: 1210,
+                    score: 990,
+                },
+            )]
+            .into(),
+        };
+        assert_eq!(PrimaryMemory::parse(&m.render()), Some(m.clone()));
+        assert_eq!(PrimaryMemory::parse(""), Some(PrimaryMemory::default()));
+        assert_eq!(PrimaryMemory::parse("promoted x\n"), None);
+        assert_eq!(PrimaryMemory::parse("lost node3 12\n"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pgsqlms-x.primary");
+        assert_eq!(PrimaryMemory::load(&path), PrimaryMemory::default());
+        m.save(&path).unwrap();
+        assert_eq!(PrimaryMemory::load(&path), m);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        fs::write(&path, "garbage").unwrap();
+        assert_eq!(PrimaryMemory::load(&path), PrimaryMemory::default());
+    }
+
+    #[test]
+    fn boot_clock_moves_forward() {
+        let a = boot_seconds();
+        assert!(a > 0);
+        assert!(boot_seconds() >= a);
     }
 
     #[test]

@@ -371,32 +371,62 @@ fn server_text_cannot_forge_an_exit_reason() {
     );
 }
 
-/// A process acting as the system user that waits, with inotify, for the first open in the
-/// data directory (the action has begun), waits `delay` more, then moves the data directory
-/// away and puts a symbolic link to `target` in its place. Successive runs with growing
-/// delays swap at successive moments of the action.
+/// When the attacker swaps: `delay` after the `nth` open the action makes in `watch` (a
+/// directory: its own open or that of a file in it).
+struct Hook {
+    watch: PathBuf,
+    nth: usize,
+    delay: Duration,
+}
+
+/// A process acting as the system user that waits for its hook, with inotify, then moves
+/// the data directory away and puts a symbolic link to `target` in its place, within
+/// microseconds (two system calls, no program to start).
 struct Swapper {
     child: Child,
 }
 
+const SWAPPER: &str = r#"
+import ctypes, os, struct, sys, time
+watch, nth, delay, data, target = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+fd = libc.inotify_init()
+IN_OPEN = 0x20
+if fd < 0 or libc.inotify_add_watch(fd, watch.encode(), IN_OPEN) < 0:
+    sys.exit("inotify: " + os.strerror(ctypes.get_errno()))
+print("Watches established", file=sys.stderr, flush=True)
+seen = 0
+while seen < nth:
+    events = os.read(fd, 4096)
+    offset = 0
+    while offset < len(events):
+        length = struct.unpack_from("iIII", events, offset)[3]
+        offset += 16 + length
+        seen += 1
+time.sleep(delay)
+os.rename(data, data + ".moved")
+os.symlink(target, data)
+"#;
+
 impl Swapper {
-    fn arm(data: &Path, delay: Duration, target: &Path) -> Swapper {
-        let script = r#"inotifywait -e open "$1" >/dev/null && sleep "$2" && mv "$1" "$1.moved" && ln -s "$3" "$1""#;
+    fn arm(hook: &Hook, data: &Path, target: &Path) -> Swapper {
         let mut child = Command::new("runuser")
-            .args(["-u", SYSTEM_USER, "--", "bash", "-c", script, "swap"])
+            .args(["-u", SYSTEM_USER, "--", "/usr/bin/python3", "-c", SWAPPER])
+            .arg(&hook.watch)
+            .arg(hook.nth.to_string())
+            .arg(format!("{:.3}", hook.delay.as_secs_f64()))
             .arg(data)
-            .arg(format!("{:.3}", delay.as_secs_f64()))
             .arg(target)
             .current_dir("/")
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("inotifywait (inotify-tools) and runuser");
+            .expect("runuser and python3");
         let mut err = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         while !line.contains("Watches established") {
             line.clear();
-            assert!(err.read_line(&mut line).unwrap() > 0, "inotifywait failed");
+            assert!(err.read_line(&mut line).unwrap() > 0, "the swapper failed");
         }
         Swapper { child }
     }
@@ -478,14 +508,35 @@ fn a_data_directory_swapped_mid_action_leads_root_nowhere() {
         decoy.assert_intact(r, case);
     };
 
-    // 0 to 275 ms after the action's first look: start and stop take 100 to 300 ms here
-    let delay = |run: u64| Duration::from_millis(run % 12 * 25);
+    // Swaps from the action's first look on, 25 ms apart: start and stop take 100 to 300 ms
+    // here. And, for start, 1 ms apart after the second read of pg_control (validation's,
+    // then the probe's), when only the server's start remains.
+    let sweep = |run: u64| Hook {
+        watch: data.clone(),
+        nth: 1,
+        delay: Duration::from_millis(run % 12 * 25),
+    };
+    let late = |run: u64| Hook {
+        watch: data.join("global"),
+        nth: 2,
+        delay: Duration::from_millis(run % 12),
+    };
 
     // start of a cleanly stopped standby
     c.agent("node-b", "stop").run().expect_code(ocf::SUCCESS);
     for run in 0..24 {
-        let case = format!("start #{run}, swap {:?} after it began", delay(run));
-        let swapper = Swapper::arm(&data, delay(run), &target);
+        let hook = if run % 2 == 0 {
+            sweep(run / 2)
+        } else {
+            late(run / 2)
+        };
+        let case = format!(
+            "start #{run}, swap {:?} after open #{} in {}",
+            hook.delay,
+            hook.nth,
+            hook.watch.display()
+        );
+        let swapper = Swapper::arm(&hook, &data, &target);
         let r = c.agent("node-b", "start").wait_secs(60).run();
         assert!(
             swapper.swapped(),
@@ -502,16 +553,17 @@ fn a_data_directory_swapped_mid_action_leads_root_nowhere() {
     // stop of a running and of a crashed standby
     for run in 0..24 {
         let crashed = run % 2 == 1;
+        let hook = sweep(run / 2);
         let case = format!(
             "stop #{run} of a {} standby, swap {:?} after it began",
             if crashed { "crashed" } else { "running" },
-            delay(run / 2)
+            hook.delay
         );
         c.start_standby("node-b");
         if crashed {
             c.kill9("node-b");
         }
-        let swapper = Swapper::arm(&data, delay(run / 2), &target);
+        let swapper = Swapper::arm(&hook, &data, &target);
         let r = c.agent("node-b", "stop").wait_secs(60).run();
         assert!(
             swapper.swapped(),

@@ -300,6 +300,14 @@ The designated standby did not receive the old primary's shutdown checkpoint;
 promoting it could lose committed transactions. Check its replication, then
 retry.
 .TP
+.B no primary (node attribute headless\-\fIresource\fB in crm_mon \-A)
+Not a failure of the monitor: a running standby found the cluster without a
+promoted instance and without a node Pacemaker could promote. The most advanced
+running standby takes a promotion score by itself; the attribute says which
+node, what it waits for, or why none is promoted (with \fImaxlag\fR set, no
+standby within maxlag of the last primary position known to the cluster). To
+accept that loss, set \fImaxlag\fR to 0 or promote a standby by hand.
+.TP
 .B timeouts
 Check the PostgreSQL log; raise the operation timeouts if recovery, promotion
 or shutdown take longer than the defaults above.
@@ -312,7 +320,9 @@ the agent (a static executable).
 a copy of the OCF meta\-data the agent prints with \fBmeta\-data\fR, for reference.
 .TP
 .I /run/resource\-agents/pgsqlms\-\fRresource\fI.state
-cached promotion scores (directory \fBHA_RSCTMP\fR).
+cached promotion scores (directory \fBHA_RSCTMP\fR); beside it \fB.primary\fR
+(promotion time and lost standbys, for the grace periods) and \fB.headless\fR
+(a standby's last report about a cluster without a primary).
 .SH SEE ALSO
 .BR pcs (8),
 .BR crm (8),
@@ -396,7 +406,7 @@ cached promotion scores (directory \fBHA_RSCTMP\fR).
       <xsl:when test="@name = 'promote'">Promotes the local standby, unless another candidate holds more WAL (the promotion is then handed over to it) or a switchover was found unsafe.</xsl:when>
       <xsl:when test="@name = 'demote'">A fast stop, then a start as a standby; the shutdown checkpoint reaches the standbys, which lets the next promotion prove a switchover lost nothing.</xsl:when>
       <xsl:when test="@name = 'monitor' and @role = 'Promoted'">Checks the primary and keeps every node's promotion score up to date (one socket connection, no child process, when healthy).</xsl:when>
-      <xsl:when test="@name = 'monitor'">Checks the standby; a monitor with interval 0 is a probe.</xsl:when>
+      <xsl:when test="@name = 'monitor'">Checks the standby; a monitor with interval 0 is a probe. A standby whose WAL receiver does not stream checks that the cluster has a primary, and recovers a cluster without one.</xsl:when>
       <xsl:when test="@name = 'notify'">Pre\-promote: each standby publishes its WAL position for the election, and a switchover's target checks it received the old primary's shutdown checkpoint. Also post\-promote cleanup and in\-place recovery of a crashed primary.</xsl:when>
       <xsl:when test="@name = 'meta-data'">Prints the OCF meta\-data (the source of this page).</xsl:when>
       <xsl:when test="@name = 'validate-all'">Checks the parameters and the local PostgreSQL configuration.</xsl:when>

@@ -1,6 +1,7 @@
 //! One file per OCF action.
 
 pub mod demote;
+pub mod headless_recovery;
 pub mod meta_data;
 pub mod methods;
 pub mod monitor;

@@ -2,6 +2,7 @@
 //! promotion score up to date. A healthy instance costs one socket connection and no
 //! child process.
 
+use super::headless_recovery::{self, BEYOND_MAXLAG};
 use crate::agent::Agent;
 use crate::controldata::ControlData;
 use crate::instance;
@@ -9,7 +10,7 @@ use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::pg::Db;
 use crate::scores::{self, Note};
 use crate::state::InstanceState;
-use crate::statefile::{CrashRecord, MonitorState};
+use crate::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
@@ -56,14 +57,20 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
         ));
     }
     let code = probe.state.monitor_result()?;
-    if probe.state == InstanceState::RunningPrimary {
-        if let Some(db) = &probe.db {
-            // Scores are advice to Pacemaker: failing to refresh them must not fail
-            // the primary, which Pacemaker would then restart.
-            if let Err(e) = update_scores(a, db) {
+    // Scores are advice to Pacemaker: failing to refresh them must not fail the instance,
+    // which Pacemaker would then restart.
+    match (&probe.state, &probe.db) {
+        (InstanceState::RunningPrimary, Some(db)) => {
+            if let Err(e) = update_scores(a, db).and_then(|()| headless_recovery::settle(a)) {
                 crate::warn!("promotion scores not updated: {e}");
             }
         }
+        (InstanceState::RunningStandby, Some(db)) => {
+            if let Err(e) = headless_recovery::check_standby(a, db) {
+                crate::warn!("cannot check whether the cluster has a primary: {e}");
+            }
+        }
+        _ => {}
     }
     Ok(code)
 }
@@ -80,6 +87,7 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     let path = a.state_file();
     let cached = MonitorState::load(&path);
     let connected: BTreeSet<String> = rows.iter().map(|r| r.application_name.clone()).collect();
+    let grace = remember_lost(a, cached.as_ref(), &connected)?;
     let attrs = a.attributes();
     // Same replication connections as last time: trust what that monitor saw and wrote.
     // Otherwise the membership may have changed too, and Pacemaker purges the scores of a
@@ -93,7 +101,7 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
         ),
     };
     let local = a.node();
-    let plan = scores::plan(local, &partition, &rows, a.params.maxlag);
+    let plan = scores::plan(local, &partition, &rows, a.params.maxlag, &grace);
     let changes = scores::changes(&plan.scores, &known);
     let mut written = known.clone();
     for (node, score) in &changes {
@@ -113,9 +121,23 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
             Note::NotReady { node, state } if changed(node) => {
                 crate::info!("{node} is in state {state:?}: not promotable yet")
             }
-            Note::LagAboveMax { node, lag } if changed(node) => crate::warn!(
-                "{node} lags {lag} bytes behind, more than maxlag={}: promotion score made negative",
-                a.params.maxlag
+            Note::LagAboveMax { node, lag, primary } if changed(node) => {
+                crate::warn!(
+                    "{node} lags {lag} bytes behind, more than maxlag={}: promotion score made negative",
+                    a.params.maxlag
+                );
+                // left to the cluster, for a headless recovery after this primary is gone
+                if let Some(p) = primary {
+                    record_beyond_maxlag(a, node, Some(&p.0.to_string()));
+                }
+            }
+            Note::AwaitingConnection(n) if membership_reread => crate::info!(
+                "{n} does not replicate from this primary yet: its promotion score is left as it is for up to {} s after the promotion",
+                scores::CONNECT_GRACE.as_secs()
+            ),
+            Note::KeptRank(n) if membership_reread => crate::info!(
+                "{n} stopped replicating from this primary: it keeps its promotion score for up to {} s",
+                scores::LOST_GRACE.as_secs()
             ),
             Note::SelfReplication if !changes.is_empty() => crate::warn!(
                 "a standby connects with application_name={local}, this node's own name: it replicates from itself; reject it in pg_hba.conf"
@@ -124,6 +146,12 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
                 crate::debug!("ignoring replication connection {n:?}: not a node of this partition")
             }
             _ => {}
+        }
+    }
+    if a.params.maxlag > 0 {
+        // caught up again: its record of being beyond maxlag no longer holds
+        for (node, _) in changes.iter().filter(|(n, s)| *s > 0 && n != local) {
+            record_beyond_maxlag(a, node, None);
         }
     }
     if !membership_reread && changes.is_empty() {
@@ -138,4 +166,44 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     state
         .save(&path)
         .map_err(|e| format!("cannot save {}: {e}", path.display()))
+}
+
+/// The grace periods' memory, updated with the standbys missing since the last monitor
+/// (saved only when that changes).
+fn remember_lost(
+    a: &Agent,
+    cached: Option<&MonitorState>,
+    connected: &BTreeSet<String>,
+) -> Result<scores::Grace, String> {
+    let path = a.primary_memory_file();
+    let memory = PrimaryMemory::load(&path);
+    let mut grace = scores::Grace {
+        now: statefile::boot_seconds(),
+        promoted_at: memory.promoted_at,
+        lost: memory.lost.clone(),
+    };
+    let (was_connected, had) = cached.map_or((BTreeSet::new(), BTreeMap::new()), |c| {
+        (c.connected.clone(), c.scores.clone())
+    });
+    grace.lost = scores::still_lost(&grace, &was_connected, &had, connected);
+    if grace.lost != memory.lost {
+        PrimaryMemory {
+            lost: grace.lost.clone(),
+            ..memory
+        }
+        .save(&path)
+        .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
+    }
+    Ok(grace)
+}
+
+/// Sets (or with `None` deletes) the primary position recorded on a standby found beyond
+/// maxlag. A failure is only logged: the score already says it.
+fn record_beyond_maxlag(a: &Agent, node: &str, primary_lsn: Option<&str>) {
+    if let Err(e) = a
+        .attributes()
+        .change_for(node, BEYOND_MAXLAG, true, primary_lsn)
+    {
+        crate::warn!("{}", e.reason);
+    }
 }

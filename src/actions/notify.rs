@@ -4,6 +4,7 @@
 //! pre-demote.
 //! Pacemaker ignores notify results, so problems are logged and success returned.
 
+use super::headless_recovery;
 use super::promote::{
     CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_CHECK_FAILED, SWITCHOVER_UNSAFE,
 };
@@ -43,7 +44,12 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
 
 fn clear_election(a: &Agent) -> OcfResult<()> {
     let attrs = a.attributes();
-    attrs.delete_private_all(&[LSN_LOCATION, CANDIDATES, CANCEL_SWITCHOVER])
+    attrs.delete_private_all(&[
+        LSN_LOCATION,
+        CANDIDATES,
+        CANCEL_SWITCHOVER,
+        headless_recovery::POSITION,
+    ])
 }
 
 fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {

@@ -9,6 +9,7 @@ use crate::lsn::WalPosition;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::pg::Db;
 use crate::state::InstanceState;
+use crate::statefile::{self, PrimaryMemory};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -63,6 +64,7 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
         ));
     }
     crate::info!("promotion complete");
+    start_primary_memory(a);
     Ok(OcfCode::Success)
 }
 
@@ -147,5 +149,20 @@ fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
                 }
             }
         }
+    }
+}
+
+/// Starts the grace periods of this new primary's monitor (see `scores::unseen_score`).
+fn start_primary_memory(a: &Agent) {
+    let path = a.primary_memory_file();
+    let memory = PrimaryMemory {
+        promoted_at: Some(statefile::boot_seconds()),
+        lost: Default::default(),
+    };
+    if let Err(e) = memory.save(&path) {
+        crate::warn!(
+            "cannot save {}: {e}; standbys get no grace period to connect",
+            path.display()
+        );
     }
 }

@@ -7,6 +7,7 @@
 #   cluster.sh status             crm_mon -1 from a live node
 #   cluster.sh scenario <name>..  run scenarios on a running cluster (list: cluster.sh list)
 #   cluster.sh all                up, every scenario, down (exit 1 if any scenario fails)
+#   cluster.sh headless           up, only the headless-recovery scenarios, down
 #   cluster.sh enter <node>       shell inside a node (or print the command when not a tty)
 #   cluster.sh exec <node> cmd..  run a command inside a node
 #
@@ -25,7 +26,7 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 # shellcheck source=lib/scenarios.sh
 . "$HDIR/lib/scenarios.sh"
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
 need_root() { [[ $(id -u) == 0 ]] || die "must run as root (namespaces, mounts)"; }
 
@@ -143,14 +144,18 @@ main() {
       need_root
       cluster_exists || die "no sandbox: run '$0 up' first"
       run_scenarios "$@" ;;
-    all)
+    all|headless)
       need_root
       local t0=$SECONDS rc=0
       if cluster_exists; then die "a sandbox is already up: run '$0 down' first"; fi
       trap 'cmd_down' EXIT
       ( cmd_up ) || { log "bring-up failed"; exit 1; }
-      run_scenarios bringup $(scenario_list | grep -vx bringup) || rc=$?
-      log "all scenarios done in $((SECONDS - t0)) s (rc=$rc)"
+      if [[ $cmd == all ]]; then
+        run_scenarios "${SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}" || rc=$?
+      else
+        run_scenarios "${HEADLESS_SCENARIOS[@]}" || rc=$?
+      fi
+      log "$cmd: scenarios done in $((SECONDS - t0)) s (rc=$rc)"
       exit $rc ;;
     fence-loop) fence_loop ;;
     help|-h|--help) usage ;;

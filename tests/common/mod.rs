@@ -9,9 +9,10 @@
 //! Set `PGSQLMS_TEST_KEEP=1` to keep the directory of a failed test for inspection.
 //!
 //! Pacemaker is not running: the agent finds recording stand-ins for `crm_attribute`,
-//! `attrd_updater` and `crm_node` (tests/standins/) first on its PATH. They keep attributes in
-//! files under `<tmp>/attrs` (env `PGSQLMS_TEST_ATTRS`) and log every call to
-//! `<tmp>/attrs/calls.log`. The partition (`crm_node -p`) is `<tmp>/attrs/partition`.
+//! `attrd_updater`, `crm_node` and `crm_resource` (tests/standins/) first on its PATH. They
+//! keep attributes in files under `<tmp>/attrs` (env `PGSQLMS_TEST_ATTRS`) and log every call
+//! to `<tmp>/attrs/calls.log`. The partition (`crm_node -p`) is `<tmp>/attrs/partition`, where
+//! the clone runs (`crm_resource --locate`) is `<tmp>/attrs/locate/<resource>`.
 //!
 //! The tests must run as root (the agent switches to `system_user` itself), like in CI:
 //!
@@ -266,7 +267,7 @@ impl Cluster {
         let bin = root.join("bin");
         fs::create_dir(&bin).unwrap();
         let standins = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standins");
-        for tool in ["crm_attribute", "attrd_updater", "crm_node"] {
+        for tool in ["crm_attribute", "attrd_updater", "crm_node", "crm_resource"] {
             let dst = bin.join(tool);
             fs::copy(standins.join(tool), &dst)
                 .unwrap_or_else(|e| panic!("copy stand-in {tool}: {e}"));
@@ -679,6 +680,22 @@ impl Cluster {
             format!("{}\n", nodes.join(" ")),
         )
         .unwrap();
+    }
+
+    /// Where the clone runs, for `crm_resource --locate`: (node, promoted).
+    pub fn set_locate(&self, instances: &[(&str, bool)]) {
+        let d = self.attrs.join("locate");
+        fs::create_dir_all(&d).unwrap();
+        let text: String = instances
+            .iter()
+            .map(|(n, p)| {
+                format!(
+                    "resource {RSC} is running on: {n}{}\n",
+                    if *p { " Promoted" } else { "" }
+                )
+            })
+            .collect();
+        fs::write(d.join(RSC), text).unwrap();
     }
 
     /// Promotion score of `node` (crm_attribute --promotion) as stored by the stand-in.

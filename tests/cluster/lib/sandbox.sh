@@ -195,7 +195,10 @@ write_node_pg_files() {
   others=$(others_of "$n" | paste -sd, | sed 's/,/, /g')
   cat >"$data/node.conf" <<EOF
 # per-node settings of $n (written by the sandbox harness)
-primary_conninfo = 'host=$VIP port=5432 user=postgres application_name=$n connect_timeout=2'
+# TCP keepalives: the walreceiver's connection handshake has no timeout (connect_timeout is not
+# applied there), so a standby caught mid-handshake by the loss of the primary node would wait
+# on that dead connection for hours; a keepalive probe to the VIP, moved since, ends it.
+primary_conninfo = 'host=$VIP port=5432 user=postgres application_name=$n connect_timeout=2 keepalives_idle=2 keepalives_interval=1 keepalives_count=3'
 synchronous_standby_names = 'ANY 1 ($others)'
 EOF
   cat >"$data/pg_hba.conf" <<EOF

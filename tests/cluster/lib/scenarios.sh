@@ -8,9 +8,13 @@
 
 SCENARIOS=(bringup kill-postmaster kill-standby switchover kill-primary-node isolate-primary
   rejoin-former-primary lagging-standby)
+# Losing the primary right after a start-up or a failover (issue 9): run last by "cluster.sh
+# all", alone by "cluster.sh headless".
+HEADLESS_SCENARIOS=(headless-after-start headless-after-switchover headless-double-failover
+  headless-maxlag)
 SCN_MAX=${SCN_MAX:-420}   # bound of the writer and poller of one scenario (s)
 
-scenario_list() { printf '%s\n' "${SCENARIOS[@]}"; }
+scenario_list() { printf '%s\n' "${SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}"; }
 
 bg_start() { # bg_start <name> <cmd...>: bounded background job, killed by cmd_down too
   local name=$1; shift
@@ -66,7 +70,9 @@ scn_end() {
     scn_fail "cannot read the rows back through the VIP"
   present=$(wc -l <"$RUN/present")
   missing=$(comm -23 "$RUN/acked" "$RUN/present" | wc -l)
-  ((missing == 0)) || scn_fail "$missing acknowledged rows missing on the primary: $(comm -23 "$RUN/acked" "$RUN/present" | head -5 | paste -sd' ')"
+  # SCN_LOSS_ACCEPTED: the scenario's administrator knowingly promoted a standby that lacks WAL.
+  ((missing == 0)) || [[ -n ${SCN_LOSS_ACCEPTED:-} ]] ||
+    scn_fail "$missing acknowledged rows missing on the primary: $(comm -23 "$RUN/acked" "$RUN/present" | head -5 | paste -sd' ')"
   ((acked > 0)) || scn_fail "no acknowledged write at all"
   if [[ -n $FAULT_T ]]; then
     # Longest time without any acknowledged write, counted from the fault; for a failover it
@@ -310,6 +316,197 @@ scn_lagging_standby() {
   scn_end
 }
 
+# ---- headless: the primary lost before its monitor saw the standbys (issue 9) ---------------
+clone_stopped() {
+  local x
+  x=$(mon_xml) || return 1
+  [[ $(xq "count(//clone[@id='$CLONE']/resource[@active='true'])" <<<"$x") == 0 ]]
+}
+# The database cluster as after a cluster boot: every instance stopped and the transient
+# promotion scores gone. start_clone then starts it; the cleanly stopped primary is elected.
+stop_clone_cold() {
+  local n
+  crm_exec crm_resource --resource "$CLONE" --meta --set-parameter target-role --parameter-value Stopped >/dev/null 2>&1 || return 1
+  sleep 1
+  wait_for 120 "every instance stopped" clone_stopped || return 1
+  for n in $(all_nodes); do
+    crm_exec crm_attribute --promotion=pgsqld --lifetime reboot --node "$n" --delete >/dev/null 2>&1 || true
+  done
+}
+start_clone() { crm_exec crm_resource --resource "$CLONE" --meta --delete-parameter target-role >/dev/null 2>&1; }
+# Tight waits (0.2 s), for faults that must land within a second of an event.
+wait_first_write_since() { # <epoch>: first write acknowledged after it
+  local t=$1 end=$((SECONDS + 120))
+  while ((SECONDS < end)); do
+    awk -v t="$t" '$4=="ok" && $1>=t {f=1} END{exit !f}' "$RUN/writes" && return 0
+    sleep 0.2
+  done
+  return 1
+}
+wait_promoted_is() { # <node> [<seconds>]
+  local end=$((SECONDS + ${2:-90}))
+  while ((SECONDS < end)); do
+    [[ $(promoted_node 2>/dev/null) == "$1" ]] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+wait_promoted_other_than() { # <node>: prints the new primary
+  local end=$((SECONDS + 150)) p
+  while ((SECONDS < end)); do
+    p=$(promoted_node 2>/dev/null || true)
+    if [[ -n $p && $p != "$1" ]]; then echo "$p"; return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+headless_status() { crm_exec attrd_updater --query --name headless-pgsqld --node "$1" 2>/dev/null | sed -n 's/.*value="\(.*\)"$/\1/p'; }
+# Drop, in <standby>'s namespace, what it sends to the VIP: it replicates from no primary,
+# whichever node holds the VIP (Corosync uses the node addresses). unblock_wal undoes it.
+block_wal_of() {
+  ip -n "$(node_ns "$1")" rule add to "$VIP" table 100 prio 100
+  ip -n "$(node_ns "$1")" route add blackhole default table 100
+}
+
+scn_headless_after_start() {
+  scn_begin headless-after-start || true
+  local p t0 np nf
+  log "start-up: every instance stopped, promotion scores forgotten (as after a cluster boot), started again"
+  stop_clone_cold || scn_fail "cannot stop $CLONE"
+  t0=$(now)
+  start_clone || scn_fail "cannot start $CLONE"
+  wait_first_write_since "$t0" || scn_fail "no write after the start-up"
+  p=$(promoted_node); nf=$(fence_count "$p")
+  scn_fault "power off of primary $p right after its first write since the start-up"
+  node_poweroff "$p"
+  log "promotion scores then: $(for n in $(others_of "$p"); do printf '%s=%s ' "$n" "$(promotion_score "$n" || echo none)"; done)"
+  wait_fenced "$p" "$nf" || true
+  if np=$(wait_promoted_other_than "$p"); then
+    log "new primary: $np"
+    rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
+  else
+    scn_fail "no new primary: the cluster stayed headless"
+  fi
+  scn_end
+}
+
+scn_headless_after_switchover() {
+  scn_begin headless-after-switchover || true
+  local p t nf np
+  p=$(promoted_node); t=$(unpromoted_nodes | head -1)
+  log "switchover from $p to $t"
+  crm_exec crm_resource --move --promoted --resource "$CLONE" --node "$t" >"$RUN/move.log" 2>&1 || scn_fail "move failed"
+  wait_promoted_is "$t" || scn_fail "$t not promoted after the move"
+  nf=$(fence_count "$t")
+  scn_fault "power off of the new primary $t right after the switchover"
+  node_poweroff "$t"
+  crm_exec crm_resource --clear --resource "$CLONE" >>"$RUN/move.log" 2>&1 || scn_fail "clear failed"
+  wait_fenced "$t" "$nf" || true
+  if np=$(wait_promoted_other_than "$t"); then
+    log "new primary: $np"
+    rejoin_node "$t" rebuild || scn_fail "$t did not rejoin"
+  else
+    scn_fail "no new primary: the cluster stayed headless"
+  fi
+  scn_end
+}
+
+# The primary is lost, then the new primary within a second: the survivor has no quorum. The
+# first node comes back with its old data (start refuses a crashed primary), quorum returns,
+# and the survivor must be promoted.
+scn_headless_double_failover() {
+  scn_begin headless-double-failover || true
+  local p np s
+  p=$(promoted_node)
+  scn_fault "power off of primary $p"
+  node_poweroff "$p"
+  if np=$(wait_promoted_other_than "$p"); then
+    s=$(others_of "$p" | grep -vx "$np")
+    log "new primary $np: powered off at once; $s is left alone without quorum"
+    node_poweroff "$np"
+    sleep 5
+    log "$p powered on again with its old data (a crashed primary): quorum returns"
+    node_boot "$p"
+    if wait_promoted_is "$s" 150; then
+      log "survivor $s promoted"
+    else
+      scn_fail "survivor $s not promoted"
+    fi
+    rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
+    # (the cleanup of the rejoined node re-probes it: crm_mon may show no primary a moment)
+    wait_for 60 "a promoted node" has_primary || true
+    rejoin_node "$np" rebuild || scn_fail "$np did not rejoin"
+  else
+    scn_fail "no new primary after the loss of $p"
+  fi
+  scn_end
+}
+
+# maxlag set: one standby cut from the WAL stream until beyond maxlag. After a start-up, the
+# primary is lost at once: the recovery must choose the advanced standby. Then that new
+# primary is lost too, and the first node comes back with its old data (refused) so that
+# quorum returns with only the lagging standby: nothing is promoted, and the reason is shown.
+# Finally the administrator accepts the loss (maxlag removed): the lagging standby is promoted.
+HEADLESS_MAXLAG=${HEADLESS_MAXLAG:-1048576}
+scn_headless_maxlag() {
+  scn_begin headless-maxlag || true
+  local p lag adv t0 np rec
+  # (Pacemaker restarts every instance for a changed parameter that is not reloadable)
+  crm_exec crm_resource --resource pgsqld --set-parameter maxlag --parameter-value "$HEADLESS_MAXLAG" >/dev/null 2>&1 ||
+    scn_fail "cannot set maxlag"
+  sleep 2
+  wait_for "$HEALTH_TIMEOUT" "healthy cluster with maxlag set" cluster_healthy || scn_fail "not healthy with maxlag set"
+  p=$(promoted_node)
+  read -r lag adv < <(unpromoted_nodes | paste -sd' ')
+  log "maxlag=$HEADLESS_MAXLAG; cutting the WAL stream from $p to $lag; $adv keeps up"
+  block_wal_to "$p" "$lag"
+  npsql "$p" -c "CREATE TABLE IF NOT EXISTS filler (x text); INSERT INTO filler SELECT repeat('x', 1000) FROM generate_series(1, 4000)" >/dev/null ||
+    scn_fail "cannot write filler WAL"
+  wait_for 30 "$lag beyond maxlag" lag_recorded "$lag" || scn_fail "$p did not record $lag beyond maxlag"
+  rec=$(crm_exec attrd_updater --query --name beyond_maxlag-pgsqld --node "$lag" 2>/dev/null | sed -n 's/.*value="\(.*\)"$/\1/p')
+  log "$lag beyond maxlag: score $(promotion_score "$lag"), primary position recorded $rec; received: $lag=$(received_lsn "$lag") $adv=$(received_lsn "$adv")"
+  block_wal_of "$lag"
+  stop_clone_cold || scn_fail "cannot stop $CLONE"
+  t0=$(now)
+  start_clone || scn_fail "cannot start $CLONE"
+  wait_first_write_since "$t0" || scn_fail "no write after the start-up"
+  p=$(promoted_node)
+  [[ $p != "$lag" ]] || scn_fail "the lagging standby $lag was elected at the start-up"
+  adv=$(others_of "$p" | grep -vx "$lag")
+  scn_fault "power off of primary $p right after its first write since the start-up; $adv is the advanced standby"
+  node_poweroff "$p"
+  if np=$(wait_promoted_other_than "$p"); then
+    [[ $np == "$adv" ]] || scn_fail "the lagging standby $np was promoted instead of $adv"
+    log "$np promoted; $lag said: $(headless_status "$lag")"
+    # (commits wait there: synchronous_standby_names names the lost primary and $lag)
+    sleep 2
+    log "$np powered off too; $p comes back with its old data (refused), so quorum returns with $lag only"
+    node_poweroff "$np"
+    sleep 3
+    node_boot "$p"
+    wait_for 120 "$lag declining with a reason" declines "$lag" ||
+      scn_fail "$lag shows no reason for not being promoted"
+    log "$lag: $(headless_status "$lag")"
+    crm_exec crm_mon -1 -A >"$RUN/crm_mon-declined" 2>&1 || true
+    sleep 10
+    [[ -z $(promoted_node) ]] || scn_fail "$(promoted_node) promoted although only $lag, beyond maxlag, was left"
+    log "administrator: accepts the loss, removes maxlag"
+    SCN_LOSS_ACCEPTED=1
+    crm_exec crm_resource --resource pgsqld --delete-parameter maxlag >/dev/null 2>&1 || scn_fail "cannot remove maxlag"
+    unblock_wal "$lag"
+    wait_promoted_is "$lag" 120 || scn_fail "$lag not promoted once maxlag was removed"
+    rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
+    wait_for 60 "a promoted node" has_primary || true
+    rejoin_node "$np" rebuild || scn_fail "$np did not rejoin"
+  else
+    scn_fail "no new primary: the cluster stayed headless"
+  fi
+  crm_exec crm_resource --resource pgsqld --delete-parameter maxlag >/dev/null 2>&1 || true
+  scn_end
+}
+declines() { headless_status "$1" | grep -q 'none promoted'; }
+lag_recorded() { [[ -n $(crm_exec attrd_updater --query --name beyond_maxlag-pgsqld --node "$1" 2>/dev/null | sed -n 's/.*value="\(.*\)"$/\1/p') ]]; }
+
 run_scenarios() {
   local s rc=0 f n
   mkdir -p "$STATE/results" "$STATE/bg"
@@ -320,7 +517,7 @@ run_scenarios() {
     declare -F "$f" >/dev/null || die "unknown scenario $s (see: $0 list)"
   done
   for s in "$@"; do
-    FORMER="" NEWP="" SCN_OUTAGE=""
+    FORMER="" NEWP="" SCN_OUTAGE="" SCN_LOSS_ACCEPTED=""
     "scn_${s//-/_}" || rc=1
     for n in $(all_nodes); do unblock_wal "$n"; done
   done
