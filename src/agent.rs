@@ -89,17 +89,16 @@ impl Agent {
         match DataDir::open(&self.params.datadir, Some(owner)) {
             Ok(d) => Ok(Some(self.datadir.get_or_init(|| d))),
             Err(DataDirError::Missing(_)) => Ok(None),
-            Err(e) => Err(OcfError::installed(format!("datadir: {e}"))),
+            Err(e) => Err(OcfError::installed(format!("datadir {e}")).with_remedy(e.remedy())),
         }
     }
 
     /// The data directory, which must exist.
     pub fn datadir(&self) -> OcfResult<&DataDir> {
         self.existing_datadir()?.ok_or_else(|| {
-            OcfError::installed(format!(
-                "datadir {} does not exist on this node: create the instance there (initdb or pg_basebackup) or fix the datadir parameter",
-                self.params.datadir.display()
-            ))
+            let missing = DataDirError::Missing(self.params.datadir.clone());
+            OcfError::installed(format!("datadir {missing} on this node"))
+                .with_remedy(missing.remedy())
         })
     }
 

@@ -7,6 +7,8 @@
 //! only, bounded in size), a process by the device and inode of its working directory.
 //! Everything that writes there is done by the system user itself (see `instance.rs`).
 
+use crate::log::brief;
+use crate::ocf::{remedy, Remedy};
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
@@ -23,41 +25,71 @@ const MAX_LINKS: usize = 40;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DataDirError {
-    #[error("{0} does not exist")]
+    #[error("{} does not exist", brief(.0.display()))]
     Missing(PathBuf),
-    #[error("{0} is not an absolute path")]
+    #[error("{} is not an absolute path", brief(.0.display()))]
     Relative(PathBuf),
-    #[error("{path} is reached through the symbolic link {link}, which a user other than root can replace: set the parameter to the real path")]
+    #[error("{} is reached through the link {}", brief(path.display()), brief(link.display()))]
     UntrustedLink { path: PathBuf, link: PathBuf },
-    #[error("{0} is not a directory")]
+    #[error("{} is not a directory", brief(.0.display()))]
     NotDirectory(PathBuf),
-    #[error("{path} belongs to uid {uid}, not to the system user (uid {expected}): it is not this instance's data directory")]
+    #[error("{} belongs to uid {uid}, not system_user's {expected}", brief(path.display()))]
     WrongOwner {
         path: PathBuf,
         uid: u32,
         expected: u32,
     },
-    #[error("{0} belongs to root: PostgreSQL never runs as root, so it is not a data directory")]
+    #[error("{} belongs to root, which PostgreSQL never runs as", brief(.0.display()))]
     RootOwned(PathBuf),
-    #[error("too many symbolic links in {0}")]
+    #[error("too many symbolic links in {}", brief(.0.display()))]
     LinkLoop(PathBuf),
-    #[error("cannot open {path}: {errno}")]
+    #[error("cannot open {}: {errno}", brief(path.display()))]
     Os { path: PathBuf, errno: Errno },
+}
+
+impl DataDirError {
+    pub fn remedy(&self) -> Remedy {
+        match self {
+            DataDirError::Missing(_) => {
+                remedy!("create the instance there (initdb or pg_basebackup), or fix datadir")
+            }
+            DataDirError::UntrustedLink { .. } => {
+                remedy!("others can replace that link: set the real path in datadir")
+            }
+            DataDirError::Relative(_)
+            | DataDirError::NotDirectory(_)
+            | DataDirError::WrongOwner { .. }
+            | DataDirError::RootOwned(_)
+            | DataDirError::LinkLoop(_) => {
+                remedy!("set datadir to the instance's data directory, or fix system_user")
+            }
+            DataDirError::Os { .. } => remedy!("let root and the system user enter the directory"),
+        }
+    }
 }
 
 /// Why a file in the data directory was not read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UnsafeFile {
-    #[error("{0} is a symbolic link: PostgreSQL writes it as a regular file; remove the link")]
+    #[error("{} is a symbolic link", brief(.0))]
     Link(String),
-    #[error("{0} is not a regular file: remove it")]
+    #[error("{} is not a regular file", brief(.0))]
     NotRegular(String),
-    #[error("{name} belongs to uid {uid}, not to the system user: remove it")]
+    #[error("{} belongs to uid {uid}, not to the system user", brief(name))]
     WrongOwner { name: String, uid: u32 },
-    #[error("{name} is larger than {limit} bytes: not a file PostgreSQL writes; remove it")]
+    #[error("{} is larger than {limit} bytes", brief(name))]
     TooLarge { name: String, limit: u64 },
-    #[error("cannot read {name}: {errno}")]
+    #[error("cannot read {}: {errno}", brief(name))]
     Os { name: String, errno: Errno },
+}
+
+impl UnsafeFile {
+    pub fn remedy(&self) -> Remedy {
+        match self {
+            UnsafeFile::Os { .. } => remedy!("let root read the data directory's files"),
+            _ => remedy!("not a file PostgreSQL wrote: find out who put it there, remove it"),
+        }
+    }
 }
 
 /// The data directory, opened once for the action.

@@ -36,7 +36,12 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
         _ => Ok(()),
     };
     if let Err(e) = result {
-        crate::warn!("{:?}-{:?} notification: {}", n.when, n.operation, e.reason);
+        crate::warn!(
+            "{:?}-{:?} notification: {}",
+            n.when,
+            n.operation,
+            e.message()
+        );
     }
     Ok(OcfCode::Success)
 }
@@ -59,7 +64,7 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
             Ok(true) => None,
             Ok(false) => Some(SWITCHOVER_UNSAFE),
             Err(e) => {
-                crate::warn!("switchover check failed: {}", e.reason);
+                crate::warn!("switchover check failed: {}", e.message());
                 Some(SWITCHOVER_CHECK_FAILED)
             }
         };
@@ -77,7 +82,7 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
         Err(e) => {
             crate::warn!(
                 "WAL position unknown ({}): this node cannot be promoted now",
-                e.reason
+                e.message()
             );
             Published::UNKNOWN.to_string()
         }
