@@ -111,10 +111,14 @@ impl Attributes {
             Some(0) => {
                 let value = out.stdout.trim();
                 value.parse().map(Some).map_err(|_| {
-                    OcfError::generic(format!("{what} is {:?}, not an integer", brief(value)))
-                        .with_remedy(remedy!(
-                            "set it with crm_attribute --promotion, or delete it"
-                        ))
+                    OcfError::generic(format!(
+                        "promotion score {:?} is not an integer",
+                        brief(value)
+                    ))
+                    .with_remedy(remedy!(
+                        "set it with crm_attribute --promotion, or delete it"
+                    ))
+                    .with_detail(format!("{what} is {value:?}"))
                 })
             }
             Some(CRM_EX_NOSUCH) => Ok(None),
@@ -206,7 +210,7 @@ fn query_failed(tool: &str, what: &str, out: &Output) -> OcfError {
         "{tool} could not read {what} ({exit}): {}",
         out.last_error_line()
     );
-    OcfError::generic(format!("could not read {what}: {tool} {exit}")).with_remedy(PACEMAKER_RUNS)
+    OcfError::generic(format!("{tool} {exit}: could not read {what}")).with_remedy(PACEMAKER_RUNS)
 }
 
 /// Reads `name="x" host="y" value="z"` as printed by `attrd_updater --query`.

@@ -5,7 +5,7 @@
 
 use crate::deadline::Deadline;
 use crate::log::brief;
-use crate::ocf::{remedy, OcfError, OcfResult};
+use crate::ocf::{remedy, OcfError, OcfResult, Remedy};
 use nix::unistd::{Gid, Uid};
 use std::ffi::OsStr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -36,13 +36,11 @@ impl SystemUser {
             .with_remedy(remedy!("create it, or fix the system_user parameter"))
         })?;
         if account.uid == 0 {
-            return Err(OcfError::configured(format!(
-                "system_user={} has uid 0, and PostgreSQL never runs as root",
-                brief(name)
-            ))
-            .with_remedy(remedy!(
-                "set system_user to the data directory's owner (postgres)"
-            )));
+            return Err(
+                OcfError::configured(format!("system_user={} has uid 0", brief(name))).with_remedy(
+                    remedy!("set it to the data directory's owner: PostgreSQL refuses root"),
+                ),
+            );
         }
         Ok(SystemUser {
             name: name.to_string(),
@@ -151,36 +149,34 @@ pub fn trusted_program(bindir: &Path, name: &str) -> OcfResult<PathBuf> {
             "install the PostgreSQL server package, or fix bindir"
         )));
     }
-    if let Some(why) = untrusted(&path) {
-        return Err(OcfError::configured(format!(
-            "refusing to run {}: {why}",
-            brief(path.display())
-        ))
-        .with_remedy(remedy!(
-            "chown root and chmod go-w the programs and their directories"
-        )));
+    match untrusted(&path) {
+        Some(refusal) => Err(refusal.with_detail(format!(
+            "refusing to run {}: someone other than root could change it",
+            path.display()
+        ))),
+        None => Ok(path),
     }
-    Ok(path)
 }
 
-/// Why someone other than root could change `path` (the file, a directory above it, or a
-/// symbolic link on the way), if they could.
-fn untrusted(path: &Path) -> Option<String> {
+/// What to do about a program someone other than root could change.
+const UNTRUSTED_PROGRAM: Remedy = remedy!("won't run it: chown root and chmod go-w, or fix bindir");
+
+/// The refusal when someone other than root could change `path` (the file, a directory
+/// above it, or a symbolic link on the way).
+fn untrusted(path: &Path) -> Option<OcfError> {
     let owned_by_root_alone = |p: &Path, m: &std::fs::Metadata| {
         // A sticky directory (/tmp) lets nobody replace root's entries; a link's own mode
         // means nothing.
         let sticky = m.is_dir() && m.mode() & 0o1000 != 0;
         let writable = !m.is_symlink() && m.mode() & 0o022 != 0 && !sticky;
-        if m.uid() != 0 {
-            Some(format!("{} belongs to uid {}", brief(p.display()), m.uid()))
+        let problem = if m.uid() != 0 {
+            format!("{} belongs to uid {}", brief(p.display()), m.uid())
         } else if writable {
-            Some(format!(
-                "{} is writable by group or others",
-                brief(p.display())
-            ))
+            format!("{} is writable by group or others", brief(p.display()))
         } else {
-            None
-        }
+            return None;
+        };
+        Some(OcfError::configured(problem).with_remedy(UNTRUSTED_PROGRAM))
     };
     // The path as written (links included) and the path it resolves to.
     let real = std::fs::canonicalize(path).ok()?;
@@ -251,13 +247,12 @@ pub fn run(mut cmd: Command, deadline: Deadline) -> OcfResult<Output> {
         ))),
         Err(_) => {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            Err(OcfError::generic(format!(
-                "{} did not finish within the action's timeout",
-                brief(&program)
-            ))
-            .with_remedy(remedy!(
-                "raise the operation timeout if the instance is just slow"
-            )))
+            Err(
+                OcfError::generic(format!("{} did not finish in time", brief(&program)))
+                    .with_remedy(remedy!(
+                        "raise the operation timeout if the instance is just slow"
+                    )),
+            )
         }
     }
 }

@@ -137,7 +137,7 @@ impl Meta {
         if let Some(n) = &self.notify {
             if !is_true(n) {
                 return Err(OcfError::configured(format!(
-                    "meta attribute notify={}: elections need notifications",
+                    "meta attribute notify={}: must be true",
                     brief(n)
                 ))
                 .with_remedy(remedy!("pcs resource meta <clone> notify=true")));

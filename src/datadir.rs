@@ -8,7 +8,7 @@
 //! Everything that writes there is done by the system user itself (see `instance.rs`).
 
 use crate::log::brief;
-use crate::ocf::{remedy, Remedy};
+use crate::ocf::{remedy, OcfCode, OcfError};
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
@@ -29,41 +29,60 @@ pub enum DataDirError {
     Missing(PathBuf),
     #[error("{} is not an absolute path", brief(.0.display()))]
     Relative(PathBuf),
-    #[error("{} is reached through the link {}", brief(path.display()), brief(link.display()))]
+    /// (`path` is in the log line that reports it)
+    #[error("goes through the link {}", brief(link.display()))]
     UntrustedLink { path: PathBuf, link: PathBuf },
     #[error("{} is not a directory", brief(.0.display()))]
     NotDirectory(PathBuf),
-    #[error("{} belongs to uid {uid}, not system_user's {expected}", brief(path.display()))]
+    /// (`expected`, the system user's uid, is in the log line that reports it)
+    #[error("{} is owned by uid {uid}", brief(path.display()))]
     WrongOwner {
         path: PathBuf,
         uid: u32,
         expected: u32,
     },
-    #[error("{} belongs to root, which PostgreSQL never runs as", brief(.0.display()))]
+    #[error("{} is owned by root", brief(.0.display()))]
     RootOwned(PathBuf),
-    #[error("too many symbolic links in {}", brief(.0.display()))]
+    #[error("{} has too many symbolic links", brief(.0.display()))]
     LinkLoop(PathBuf),
-    #[error("cannot open {}: {errno}", brief(path.display()))]
+    #[error("{}: {errno}", brief(path.display()))]
     Os { path: PathBuf, errno: Errno },
 }
 
 impl DataDirError {
-    pub fn remedy(&self) -> Remedy {
-        match self {
+    /// The error an action fails with, `code` as its caller's rules say.
+    pub fn to_ocf_error(&self, code: OcfCode) -> OcfError {
+        let remedy = match self {
             DataDirError::Missing(_) => {
-                remedy!("create the instance there (initdb or pg_basebackup), or fix datadir")
+                remedy!("create it (initdb or pg_basebackup), or fix datadir")
             }
             DataDirError::UntrustedLink { .. } => {
-                remedy!("others can replace that link: set the real path in datadir")
+                remedy!("others can replace it: set datadir to the real path")
             }
             DataDirError::Relative(_)
             | DataDirError::NotDirectory(_)
             | DataDirError::WrongOwner { .. }
             | DataDirError::RootOwned(_)
             | DataDirError::LinkLoop(_) => {
-                remedy!("set datadir to the instance's data directory, or fix system_user")
+                remedy!("point datadir at the instance, or fix system_user")
             }
-            DataDirError::Os { .. } => remedy!("let root and the system user enter the directory"),
+            DataDirError::Os { .. } => remedy!("check the directories' permissions"),
+        };
+        let detail = match self {
+            DataDirError::UntrustedLink { path, link } => Some(format!(
+                "{} is reached through the symbolic link {}, which a user other than root can replace",
+                path.display(),
+                link.display()
+            )),
+            DataDirError::WrongOwner { path, expected, .. } => Some(format!(
+                "{} is not owned by the system user (uid {expected}): it is not this instance's data directory",
+                path.display()
+            )),
+            _ => None,
+        };
+        OcfError {
+            detail,
+            ..OcfError::new(code, format!("datadir {self}")).with_remedy(remedy)
         }
     }
 }
@@ -75,7 +94,7 @@ pub enum UnsafeFile {
     Link(String),
     #[error("{} is not a regular file", brief(.0))]
     NotRegular(String),
-    #[error("{} belongs to uid {uid}, not to the system user", brief(name))]
+    #[error("{} is owned by uid {uid}", brief(name))]
     WrongOwner { name: String, uid: u32 },
     #[error("{} is larger than {limit} bytes", brief(name))]
     TooLarge { name: String, limit: u64 },
@@ -84,11 +103,13 @@ pub enum UnsafeFile {
 }
 
 impl UnsafeFile {
-    pub fn remedy(&self) -> Remedy {
-        match self {
+    /// The error an action fails with, `code` as its caller's rules say.
+    pub fn to_ocf_error(&self, code: OcfCode) -> OcfError {
+        let remedy = match self {
             UnsafeFile::Os { .. } => remedy!("let root read the data directory's files"),
-            _ => remedy!("not a file PostgreSQL wrote: find out who put it there, remove it"),
-        }
+            _ => remedy!("PostgreSQL did not write it: find who did, remove it"),
+        };
+        OcfError::new(code, format!("datadir's {self}")).with_remedy(remedy)
     }
 }
 
@@ -505,5 +526,60 @@ mod tests {
         assert!(!other.is_cwd_of(child.id() as i32));
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn every_data_directory_refusal_keeps_its_whole_text_in_the_exit_reason() {
+        let long = PathBuf::from(format!("/srv/{}/pgdata", "deep/".repeat(40)));
+        let dir_errors = [
+            DataDirError::Missing(long.clone()),
+            DataDirError::Relative(long.clone()),
+            DataDirError::UntrustedLink {
+                path: long.clone(),
+                link: long.clone(),
+            },
+            DataDirError::NotDirectory(long.clone()),
+            DataDirError::WrongOwner {
+                path: long.clone(),
+                uid: u32::MAX,
+                expected: u32::MAX,
+            },
+            DataDirError::RootOwned(long.clone()),
+            DataDirError::LinkLoop(long.clone()),
+            DataDirError::Os {
+                path: long.clone(),
+                errno: Errno::ENAMETOOLONG,
+            },
+        ];
+        // the longest name the agent reads or writes in the data directory
+        let name = crate::instance::STARTUP_LOG.to_string();
+        let file_errors = [
+            UnsafeFile::Link(name.clone()),
+            UnsafeFile::NotRegular(name.clone()),
+            UnsafeFile::WrongOwner {
+                name: name.clone(),
+                uid: u32::MAX,
+            },
+            UnsafeFile::TooLarge {
+                name: name.clone(),
+                limit: u64::MAX,
+            },
+            UnsafeFile::Os {
+                name: name.clone(),
+                errno: Errno::ENAMETOOLONG,
+            },
+        ];
+        let errors = dir_errors
+            .iter()
+            .map(|e| e.to_ocf_error(OcfCode::ErrInstalled))
+            .chain(
+                file_errors
+                    .iter()
+                    .map(|e| e.to_ocf_error(OcfCode::ErrGeneric)),
+            );
+        for e in errors {
+            assert!(e.remedy.is_some(), "{e}");
+            assert_eq!(e.reason(), e.message(), "cut");
+        }
     }
 }

@@ -11,7 +11,7 @@ use crate::controldata::{self, ControlData};
 use crate::datadir::{DataDir, DataDirError};
 use crate::deadline::Deadline;
 use crate::log::brief;
-use crate::ocf::{remedy, OcfError, OcfResult};
+use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::pg::{ConnectError, Db};
 use crate::processes;
 use crate::state::{
@@ -171,7 +171,7 @@ pub fn probe(a: &Agent) -> OcfResult<Probe> {
 /// the action.
 fn pid_file(dir: &DataDir) -> OcfResult<Option<String>> {
     dir.read("postmaster.pid", PID_FILE_LIMIT)
-        .map_err(|e| OcfError::generic(format!("datadir's {e}")).with_remedy(e.remedy()))
+        .map_err(|e| e.to_ocf_error(OcfCode::ErrGeneric))
 }
 
 /// A running postmaster the agent finds nothing for on its socket: does it listen
@@ -297,9 +297,9 @@ pub fn start_standby(a: &Agent, deadline: Deadline) -> OcfResult<()> {
     }
     crate::info!("starting the instance as a standby");
     let mut child = cmd.spawn().map_err(|e| {
-        OcfError::generic(format!("cannot start {}: {e}", brief(program.display())))
+        OcfError::generic(format!("cannot start the server: {e}"))
             .with_remedy(remedy!(
-                "standby.signal and pgsqlms-startup.log must be regular files, or absent"
+                "standby.signal and pgsqlms-startup.log must be regular files"
             ))
             .with_detail(format!(
                 "{} was started as {} in {}",
@@ -311,7 +311,7 @@ pub fn start_standby(a: &Agent, deadline: Deadline) -> OcfResult<()> {
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(OcfError::generic(format!(
-                "the server exited during start-up ({status}): {}",
+                "the server exited at start-up ({status}): {}",
                 brief(log_tail(dir))
             ))
             .with_remedy(remedy!(
@@ -381,9 +381,9 @@ fn wait_gone_from(dir: &DataDir, deadline: Deadline) -> OcfResult<()> {
             return Ok(());
         }
         if !deadline.sleep(POLL) {
+            let count = left.len();
             return Err(OcfError::generic(format!(
-                "{} processes of the instance still run after the stop timeout",
-                left.len()
+                "{count} processes of the instance still run after the stop timeout"
             ))
             .with_remedy(remedy!(
                 "see the server log; raise the stop timeout if it is just slow"

@@ -24,6 +24,9 @@ mod state;
 mod statefile;
 mod validate;
 
+#[cfg(test)]
+mod exit_reason_texts;
+
 use clap::Parser;
 use ocf::OcfCode;
 

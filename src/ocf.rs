@@ -129,7 +129,17 @@ impl OcfError {
         if let Some(detail) = &self.detail {
             crate::log::log(level, detail);
         }
-        crate::log::exit_reason(&self.problem, self.remedy.map_or("", Remedy::as_str));
+        crate::log::exit_reason(&self.problem, self.remedy_text());
+    }
+
+    fn remedy_text(&self) -> &'static str {
+        self.remedy.map_or("", Remedy::as_str)
+    }
+
+    /// The exit reason `report` prints.
+    #[cfg(test)]
+    pub fn reason(&self) -> String {
+        crate::log::reason_line(&self.problem, self.remedy_text())
     }
 
     /// The problem and the remedy, whole: what the log says.

@@ -463,6 +463,21 @@ mod tests {
                 .unwrap_err()
                 .message()
         };
+        // A server message longer than the exit reason leaves room: the reason keeps the
+        // remedy whole and the message's start (the log has all of it).
+        for cause in ALL_CAUSES {
+            let message = "password authentication failed for user \"postgres\" ".repeat(4);
+            let e = InstanceState::Unreachable(Unreachable { cause, message })
+                .monitor_result()
+                .unwrap_err();
+            let reason = e.reason();
+            assert!(reason.len() <= crate::log::MAX_REASON, "{reason}");
+            assert!(reason.ends_with(cause.remedy().as_str()), "{reason}");
+            assert!(
+                reason.starts_with("cannot query the instance: password authentication"),
+                "{reason}"
+            );
+        }
         for (cause, word) in [
             (UnreachableCause::Authentication, "pg_hba.conf"),
             (UnreachableCause::TooManyConnections, "max_connections"),

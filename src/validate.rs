@@ -8,7 +8,7 @@ use crate::command;
 use crate::conninfo;
 use crate::instance;
 use crate::log::brief;
-use crate::ocf::{remedy, OcfError, OcfResult};
+use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 
 pub const MIN_MAJOR: u32 = 12;
 
@@ -21,18 +21,18 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
     // system user's rights, so a path the CIB names tells nothing about root's files.
     if !user.as_effective(|| p.pgdata.is_dir())? {
         return Err(OcfError::installed(format!(
-            "pgdata directory {} does not exist on this node",
+            "pgdata {} does not exist",
             brief(p.pgdata.display())
         ))
         .with_remedy(remedy!(
             "create the instance (initdb or pg_basebackup), or fix pgdata"
         ))
-        .with_detail("or the system user cannot enter it"));
+        .with_detail("it does not exist on this node, or the system user cannot enter it"));
     }
     let dir = a.datadir()?;
     let version = dir
         .read("PG_VERSION", 64)
-        .map_err(|e| OcfError::installed(format!("datadir's {e}")).with_remedy(e.remedy()))?
+        .map_err(|e| e.to_ocf_error(OcfCode::ErrInstalled))?
         .ok_or_else(|| {
             OcfError::installed(format!(
                 "{} holds no PG_VERSION",
@@ -51,7 +51,7 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
         })?;
     if major < MIN_MAJOR {
         return Err(OcfError::installed(format!(
-            "the instance is PostgreSQL {major}; this agent supports PostgreSQL {MIN_MAJOR} and later"
+            "the instance is PostgreSQL {major}, older than {MIN_MAJOR}"
         ))
         .with_remedy(remedy!("use PAF for older versions, or upgrade")));
     }
@@ -89,7 +89,7 @@ pub fn local_configuration(a: &Agent) -> OcfResult<()> {
             "recovery_template {} exists",
             brief(p.recovery_template.display())
         ))
-        .with_remedy(remedy!("PostgreSQL 12+ refuse it: move its settings to postgresql.conf"))
+        .with_remedy(remedy!("move its settings to postgresql.conf, then remove it"))
         .with_detail("PostgreSQL 12 and later refuse recovery.conf: move its settings to postgresql.conf and remove the file"));
     }
     let timeline = setting(a, "recovery_target_timeline")?;

@@ -104,7 +104,13 @@ fn own_position(a: &Agent, db: &Db) -> OcfResult<WalPosition> {
     {
         return Ok(p);
     }
-    db.standby_position().map_err(OcfError::generic)
+    db.standby_position().map_err(|e| {
+        OcfError::generic(format!(
+            "cannot read this standby's WAL position: {}",
+            brief(e)
+        ))
+        .with_remedy(remedy!("see the server log"))
+    })
 }
 
 fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
@@ -141,7 +147,7 @@ fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
                 attrs.set_score(local, crate::scores::FIRST_START)?;
                 attrs.set_score(&node, crate::scores::BEST_STANDBY)?;
                 return Err(OcfError::generic(format!(
-                    "promotion handed over to {}, which is more advanced",
+                    "promotion handed over to the more advanced {}",
                     brief(&node)
                 ))
                 .with_remedy(remedy!("nothing to do: Pacemaker promotes it next"))
