@@ -25,27 +25,27 @@ const MAX_LINKS: usize = 40;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DataDirError {
-    #[error("{} does not exist", brief(.0.display()))]
+    #[error("datadir {} does not exist", brief(.0.display()))]
     Missing(PathBuf),
-    #[error("{} is not an absolute path", brief(.0.display()))]
+    #[error("datadir {} is not an absolute path", brief(.0.display()))]
     Relative(PathBuf),
     /// (`path` is in the log line that reports it)
-    #[error("goes through the link {}", brief(link.display()))]
+    #[error("datadir goes through the link {}", brief(link.display()))]
     UntrustedLink { path: PathBuf, link: PathBuf },
-    #[error("{} is not a directory", brief(.0.display()))]
+    #[error("datadir {} is not a directory", brief(.0.display()))]
     NotDirectory(PathBuf),
     /// (`expected`, the system user's uid, is in the log line that reports it)
-    #[error("{} is owned by uid {uid}", brief(path.display()))]
+    #[error("datadir {} is owned by uid {uid}", brief(path.display()))]
     WrongOwner {
         path: PathBuf,
         uid: u32,
         expected: u32,
     },
-    #[error("{} is owned by root", brief(.0.display()))]
+    #[error("datadir {} is owned by root", brief(.0.display()))]
     RootOwned(PathBuf),
-    #[error("{} has too many symbolic links", brief(.0.display()))]
+    #[error("datadir {} has too many symbolic links", brief(.0.display()))]
     LinkLoop(PathBuf),
-    #[error("{}: {errno}", brief(path.display()))]
+    #[error("datadir {}: {errno}", brief(path.display()))]
     Os { path: PathBuf, errno: Errno },
 }
 
@@ -82,7 +82,7 @@ impl DataDirError {
         };
         OcfError {
             detail,
-            ..OcfError::new(code, format!("datadir {self}")).with_remedy(remedy)
+            ..OcfError::new(code, self.to_string()).with_remedy(remedy)
         }
     }
 }
@@ -90,15 +90,15 @@ impl DataDirError {
 /// Why a file in the data directory was not read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UnsafeFile {
-    #[error("{} is a symbolic link", brief(.0))]
+    #[error("datadir's {} is a symbolic link", brief(.0))]
     Link(String),
-    #[error("{} is not a regular file", brief(.0))]
+    #[error("datadir's {} is not a regular file", brief(.0))]
     NotRegular(String),
-    #[error("{} is owned by uid {uid}", brief(name))]
+    #[error("datadir's {} is owned by uid {uid}", brief(name))]
     WrongOwner { name: String, uid: u32 },
-    #[error("{} is larger than {limit} bytes", brief(name))]
+    #[error("datadir's {} is larger than {limit} bytes", brief(name))]
     TooLarge { name: String, limit: u64 },
-    #[error("cannot read {}: {errno}", brief(name))]
+    #[error("cannot read datadir's {}: {errno}", brief(name))]
     Os { name: String, errno: Errno },
 }
 
@@ -109,7 +109,7 @@ impl UnsafeFile {
             UnsafeFile::Os { .. } => remedy!("let root read the data directory's files"),
             _ => remedy!("PostgreSQL did not write it: find who did, remove it"),
         };
-        OcfError::new(code, format!("datadir's {self}")).with_remedy(remedy)
+        OcfError::new(code, self.to_string()).with_remedy(remedy)
     }
 }
 
