@@ -36,9 +36,11 @@ impl OcfCode {
     }
 }
 
-/// The longest remedy, in bytes: what is left of Pacemaker's 128 bytes keeps the first
-/// 48 bytes of the problem, enough to say what is wrong.
-pub const MAX_REMEDY: usize = crate::log::MAX_REASON - crate::log::REASON_SEPARATOR.len() - 48;
+/// The start of a problem that any exit reason shows, in bytes: enough to say what is wrong.
+const PROBLEM_SHOWN: usize = 48;
+/// The longest remedy, in bytes: what Pacemaker's 128 bytes leave beside `PROBLEM_SHOWN`.
+pub const MAX_REMEDY: usize =
+    crate::log::MAX_REASON - crate::log::REASON_SEPARATOR.len() - PROBLEM_SHOWN;
 
 /// What the administrator should do about an error: fixed text that the exit reason always
 /// keeps whole. Made by `remedy!`, which checks its length when the crate is built.
@@ -78,7 +80,7 @@ pub(crate) use remedy;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OcfError {
     pub code: OcfCode,
-    /// What is wrong, with the values it names: best kept under 48 bytes.
+    /// What is wrong, with the values it names (`log::brief` bounds each).
     pub problem: String,
     pub remedy: Option<Remedy>,
     /// The longer explanation, logged on a line of its own.

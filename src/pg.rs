@@ -52,8 +52,7 @@ pub fn classify_failure(
         (Some("53300"), _) => C::TooManyConnections,
         (Some("3D000"), _) => C::NoPostgresDatabase,
         (Some("57P01" | "57P02"), _) => C::Terminated,
-        // statement_timeout, which the agent sets to its own timeout
-        (Some("57014"), _) | (None, Some(ErrorKind::TimedOut)) => C::Timeout,
+        (None, Some(ErrorKind::TimedOut)) => C::Timeout,
         (None, Some(ErrorKind::PermissionDenied)) => C::SocketPermission,
         _ => C::Other,
     };
@@ -325,7 +324,6 @@ mod tests {
             (Some("3D000"), None, failed(C::NoPostgresDatabase)),
             (Some("57P01"), None, failed(C::Terminated)),
             (Some("57P02"), None, failed(C::Terminated)),
-            (Some("57014"), None, failed(C::Timeout)),
             (None, Some(ErrorKind::TimedOut), failed(C::Timeout)),
             (
                 None,

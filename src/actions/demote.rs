@@ -41,7 +41,7 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
     }
     instance::start_standby(a, a.deadline).map_err(|e| OcfError {
         code: OcfCode::ErrGeneric,
-        ..e.within("demote stopped the primary, then")
+        ..e.within("demote: the restart as a standby failed")
     })?;
     crate::info!("instance demoted: running as a standby");
     Ok(OcfCode::Success)
