@@ -6,7 +6,7 @@ use crate::command::{self, SystemUser};
 use crate::config::{Env, Meta, Params};
 use crate::datadir::{DataDir, DataDirError};
 use crate::deadline::Deadline;
-use crate::ocf::{OcfError, OcfResult};
+use crate::ocf::{OcfCode, OcfResult};
 use std::cell::OnceCell;
 use std::path::PathBuf;
 
@@ -89,17 +89,14 @@ impl Agent {
         match DataDir::open(&self.params.datadir, Some(owner)) {
             Ok(d) => Ok(Some(self.datadir.get_or_init(|| d))),
             Err(DataDirError::Missing(_)) => Ok(None),
-            Err(e) => Err(OcfError::installed(format!("datadir: {e}"))),
+            Err(e) => Err(e.to_ocf_error(OcfCode::ErrInstalled)),
         }
     }
 
     /// The data directory, which must exist.
     pub fn datadir(&self) -> OcfResult<&DataDir> {
         self.existing_datadir()?.ok_or_else(|| {
-            OcfError::installed(format!(
-                "datadir {} does not exist on this node: create the instance there (initdb or pg_basebackup) or fix the datadir parameter",
-                self.params.datadir.display()
-            ))
+            DataDirError::Missing(self.params.datadir.clone()).to_ocf_error(OcfCode::ErrInstalled)
         })
     }
 

@@ -4,10 +4,14 @@
 
 use crate::command::Output;
 use crate::deadline::Deadline;
-use crate::ocf::{OcfError, OcfResult};
+use crate::log::brief;
+use crate::ocf::{remedy, OcfError, OcfResult, Remedy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
+
+/// What to do when Pacemaker's tools fail.
+const PACEMAKER_RUNS: Remedy = remedy!("check that Pacemaker runs on this node");
 
 /// No single tool call may take more than this, whatever the action's budget.
 const CALL_LIMIT: Duration = Duration::from_secs(10);
@@ -52,8 +56,9 @@ impl Attributes {
         } else {
             Err(OcfError::generic(format!(
                 "could not {what}: {}",
-                out.last_error_line()
-            )))
+                brief(out.last_error_line())
+            ))
+            .with_remedy(PACEMAKER_RUNS))
         }
     }
 
@@ -66,8 +71,9 @@ impl Attributes {
         } else {
             Err(OcfError::generic(format!(
                 "crm_node -n did not give this node's name: {}",
-                out.last_error_line()
-            )))
+                brief(out.last_error_line())
+            ))
+            .with_remedy(PACEMAKER_RUNS))
         }
     }
 
@@ -77,8 +83,9 @@ impl Attributes {
         if !out.success {
             return Err(OcfError::generic(format!(
                 "crm_node -p failed: {}",
-                out.last_error_line()
-            )));
+                brief(out.last_error_line())
+            ))
+            .with_remedy(PACEMAKER_RUNS));
         }
         Ok(out.stdout.split_whitespace().map(str::to_string).collect())
     }
@@ -99,14 +106,19 @@ impl Attributes {
         let mut c = self.promotion_cmd(node);
         c.args(["--query", "--quiet"]);
         let out = self.run(c)?;
-        let what = format!("the promotion score of {node}");
+        let what = format!("the promotion score of {}", brief(node));
         match out.code {
             Some(0) => {
                 let value = out.stdout.trim();
                 value.parse().map(Some).map_err(|_| {
                     OcfError::generic(format!(
-                        "crm_attribute gave {what} as {value:?}, not an integer: set it with crm_attribute --promotion"
+                        "promotion score {:?} is not an integer",
+                        brief(value)
                     ))
+                    .with_remedy(remedy!(
+                        "set it with crm_attribute --promotion, or delete it"
+                    ))
+                    .with_detail(format!("{what} is {value:?}"))
                 })
             }
             Some(CRM_EX_NOSUCH) => Ok(None),
@@ -117,7 +129,10 @@ impl Attributes {
     pub fn set_score(&self, node: &str, score: i64) -> OcfResult<()> {
         let mut c = self.promotion_cmd(node);
         c.args(["--update", &score.to_string()]);
-        self.run_ok(c, &format!("set the promotion score of {node} to {score}"))
+        self.run_ok(
+            c,
+            &format!("set the promotion score of {} to {score}", brief(node)),
+        )
     }
 
     fn private_name(&self, attr: &str) -> String {
@@ -168,7 +183,7 @@ impl Attributes {
             "attrd_updater",
             &["--name", &name, "--query", "--node", node],
         ))?;
-        let what = format!("{name} of {node}");
+        let what = format!("{name} of {}", brief(node));
         if out.code == Some(CRM_EX_CONFIG) && out.stderr.contains(ATTRD_NO_SUCH_ATTRIBUTE) {
             return Ok(None);
         }
@@ -177,9 +192,10 @@ impl Attributes {
         }
         match parse_query(&out.stdout) {
             Some(value) => Ok(Some(value).filter(|v| !v.is_empty())),
-            None => Err(OcfError::generic(format!(
-                "attrd_updater succeeded but printed no value for {what}: check the Pacemaker version (2.1 expected)"
-            ))),
+            None => Err(
+                OcfError::generic(format!("attrd_updater printed no value for {what}"))
+                    .with_remedy(remedy!("check the Pacemaker version (2.1 expected)")),
+            ),
         }
     }
 }
@@ -194,9 +210,7 @@ fn query_failed(tool: &str, what: &str, out: &Output) -> OcfError {
         "{tool} could not read {what} ({exit}): {}",
         out.last_error_line()
     );
-    OcfError::generic(format!(
-        "could not read {what}: {tool} {exit}; check that Pacemaker runs on this node"
-    ))
+    OcfError::generic(format!("{tool} {exit}: could not read {what}")).with_remedy(PACEMAKER_RUNS)
 }
 
 /// Headless recovery's attribute calls, made only when a standby's monitor finds something

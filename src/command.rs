@@ -4,7 +4,8 @@
 //! program runs only when nobody but root can change it.
 
 use crate::deadline::Deadline;
-use crate::ocf::{OcfError, OcfResult};
+use crate::log::brief;
+use crate::ocf::{remedy, OcfError, OcfResult, Remedy};
 use nix::unistd::{Gid, Uid};
 use std::ffi::OsStr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -29,13 +30,17 @@ impl SystemUser {
     pub fn lookup(name: &str) -> OcfResult<Self> {
         let account = crate::accounts::lookup(name).ok_or_else(|| {
             OcfError::installed(format!(
-                "system user {name:?} does not exist on this node (in /etc/passwd): create it or fix the system_user parameter"
+                "system user {:?} does not exist on this node",
+                brief(name)
             ))
+            .with_remedy(remedy!("create it, or fix the system_user parameter"))
         })?;
         if account.uid == 0 {
-            return Err(OcfError::configured(format!(
-                "system_user={name} has uid 0: PostgreSQL refuses to run as root and the agent never runs its programs as root; set system_user to the owner of the data directory (usually postgres)"
-            )));
+            return Err(
+                OcfError::configured(format!("system_user={} has uid 0", brief(name))).with_remedy(
+                    remedy!("set it to the data directory's owner: PostgreSQL refuses root"),
+                ),
+            );
         }
         Ok(SystemUser {
             name: name.to_string(),
@@ -73,7 +78,11 @@ impl SystemUser {
     /// the system user may read).
     pub fn as_effective<T>(&self, f: impl FnOnce() -> T) -> OcfResult<T> {
         let _identity = EffectiveIdentity::assume(self).map_err(|e| {
-            OcfError::generic(format!("cannot take the identity of {}: {e}", self.name))
+            OcfError::generic(format!(
+                "cannot take the identity of {}: {e}",
+                brief(&self.name)
+            ))
+            .with_remedy(remedy!("check the system user's groups in /etc/group"))
         })?;
         Ok(f())
     }
@@ -116,10 +125,9 @@ impl Drop for EffectiveIdentity {
             .and_then(|_| nix::unistd::setgroups(&groups));
         if let Err(e) = restored {
             // Going on with half an identity would fail later in confusing ways.
-            crate::log::exit_reason(
-                crate::log::Level::Error,
-                &format!("cannot restore the agent's own identity: {e}"),
-            );
+            OcfError::generic(format!("cannot restore the agent's own identity: {e}"))
+                .with_remedy(remedy!("report this bug; see the log"))
+                .report(crate::log::Level::Error);
             std::process::exit(crate::ocf::OcfCode::ErrGeneric.exit_code());
         }
     }
@@ -134,34 +142,41 @@ pub fn trusted_program(bindir: &Path, name: &str) -> OcfResult<PathBuf> {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if !executable {
         return Err(OcfError::installed(format!(
-            "{} is missing or not executable: install the PostgreSQL server package or fix the bindir parameter",
-            path.display()
+            "{} is missing or not executable",
+            brief(path.display())
+        ))
+        .with_remedy(remedy!(
+            "install the PostgreSQL server package, or fix bindir"
         )));
     }
-    if let Some(why) = untrusted(&path) {
-        return Err(OcfError::configured(format!(
-            "refusing to run {}: {why}; make the programs and their directories owned by root and not writable by group or others, or fix bindir",
+    match untrusted(&path) {
+        Some(refusal) => Err(refusal.with_detail(format!(
+            "refusing to run {}: someone other than root could change it",
             path.display()
-        )));
+        ))),
+        None => Ok(path),
     }
-    Ok(path)
 }
 
-/// Why someone other than root could change `path` (the file, a directory above it, or a
-/// symbolic link on the way), if they could.
-fn untrusted(path: &Path) -> Option<String> {
+/// What to do about a program someone other than root could change.
+const UNTRUSTED_PROGRAM: Remedy = remedy!("won't run it: chown root and chmod go-w, or fix bindir");
+
+/// The refusal when someone other than root could change `path` (the file, a directory
+/// above it, or a symbolic link on the way).
+fn untrusted(path: &Path) -> Option<OcfError> {
     let owned_by_root_alone = |p: &Path, m: &std::fs::Metadata| {
         // A sticky directory (/tmp) lets nobody replace root's entries; a link's own mode
         // means nothing.
         let sticky = m.is_dir() && m.mode() & 0o1000 != 0;
         let writable = !m.is_symlink() && m.mode() & 0o022 != 0 && !sticky;
-        if m.uid() != 0 {
-            Some(format!("{} belongs to uid {}", p.display(), m.uid()))
+        let problem = if m.uid() != 0 {
+            format!("{} belongs to uid {}", brief(p.display()), m.uid())
         } else if writable {
-            Some(format!("{} is writable by group or others", p.display()))
+            format!("{} is writable by group or others", brief(p.display()))
         } else {
-            None
-        }
+            return None;
+        };
+        Some(OcfError::configured(problem).with_remedy(UNTRUSTED_PROGRAM))
     };
     // The path as written (links included) and the path it resolves to.
     let real = std::fs::canonicalize(path).ok()?;
@@ -210,9 +225,10 @@ pub fn run(mut cmd: Command, deadline: Deadline) -> OcfResult<Output> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = cmd
-        .spawn()
-        .map_err(|e| OcfError::installed(format!("cannot run {program}: {e}")))?;
+    let child = cmd.spawn().map_err(|e| {
+        OcfError::installed(format!("cannot run {}: {e}", brief(&program)))
+            .with_remedy(remedy!("check bindir and the PostgreSQL installation"))
+    })?;
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -225,12 +241,18 @@ pub fn run(mut cmd: Command, deadline: Deadline) -> OcfResult<Output> {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }),
-        Ok(Err(e)) => Err(OcfError::generic(format!("{program} failed: {e}"))),
+        Ok(Err(e)) => Err(OcfError::generic(format!(
+            "{} failed: {e}",
+            brief(&program)
+        ))),
         Err(_) => {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            Err(OcfError::generic(format!(
-                "{program} did not finish within the action's timeout; raise the operation timeout if the instance is just slow"
-            )))
+            Err(
+                OcfError::generic(format!("{} did not finish in time", brief(&program)))
+                    .with_remedy(remedy!(
+                        "raise the operation timeout if the instance is just slow"
+                    )),
+            )
         }
     }
 }

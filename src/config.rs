@@ -1,7 +1,8 @@
 //! The resource's settings (`OCF_RESKEY_*`) and Pacemaker's meta attributes, read from a
 //! snapshot of the environment. Pure.
 
-use crate::ocf::{OcfError, OcfResult};
+use crate::log::brief;
+use crate::ocf::{remedy, OcfError, OcfResult};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -73,16 +74,20 @@ impl Params {
             None => 5432,
             Some(v) => v.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
                 OcfError::configured(format!(
-                    "parameter pgport={v:?} is not a TCP port number: set it to the instance's port (1-65535)"
+                    "parameter pgport={:?} is not a TCP port number",
+                    brief(v)
                 ))
+                .with_remedy(remedy!("set it to the instance's port (1-65535)"))
             })?,
         };
         let maxlag = match param(env, "maxlag") {
             None => 0,
             Some(v) => parse_bytes(v).ok_or_else(|| {
                 OcfError::configured(format!(
-                    "parameter maxlag={v:?} is not a number of bytes: set it to a non-negative number, or 0 to disable"
+                    "parameter maxlag={:?} is not a number of bytes",
+                    brief(v)
                 ))
+                .with_remedy(remedy!("set it to a number of bytes, or 0 to disable"))
             })?,
         };
         Ok(Params {
@@ -132,22 +137,28 @@ impl Meta {
         if let Some(n) = &self.notify {
             if !is_true(n) {
                 return Err(OcfError::configured(format!(
-                    "meta attribute notify={n}: the clone needs notify=true for the election and switchover checks; set it with 'pcs resource meta <clone> notify=true'"
-                )));
+                    "meta attribute notify={}: must be true",
+                    brief(n)
+                ))
+                .with_remedy(remedy!("pcs resource meta <clone> notify=true")));
             }
         }
         if let Some(m) = &self.promoted_max {
             if m != "1" {
                 return Err(OcfError::configured(format!(
-                    "meta attribute promoted-max={m}: PostgreSQL streaming replication has exactly one primary; set promoted-max=1"
-                )));
+                    "meta attribute promoted-max={}: there is one primary",
+                    brief(m)
+                ))
+                .with_remedy(remedy!("set promoted-max=1")));
             }
         }
         if let Some(m) = &self.clone_node_max {
             if m != "1" {
                 return Err(OcfError::configured(format!(
-                    "meta attribute clone-node-max={m}: one instance per node only; set clone-node-max=1"
-                )));
+                    "meta attribute clone-node-max={}: one instance per node",
+                    brief(m)
+                ))
+                .with_remedy(remedy!("set clone-node-max=1")));
             }
         }
         Ok(())
@@ -258,7 +269,7 @@ mod tests {
         ] {
             let e = Params::from_env(&env(&[(k, v)])).unwrap_err();
             assert_eq!(e.code, crate::ocf::OcfCode::ErrConfigured, "{k}={v}");
-            assert!(e.reason.contains(&k["OCF_RESKEY_".len()..]), "{}", e.reason);
+            assert!(e.message().contains(&k["OCF_RESKEY_".len()..]), "{e}");
         }
     }
 
@@ -300,7 +311,7 @@ mod tests {
                 .check_clone_settings()
                 .unwrap_err();
             assert_eq!(e.code, crate::ocf::OcfCode::ErrConfigured);
-            assert!(e.reason.contains(word), "{}", e.reason);
+            assert!(e.message().contains(word), "{e}");
         }
     }
 }

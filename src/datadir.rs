@@ -7,6 +7,8 @@
 //! only, bounded in size), a process by the device and inode of its working directory.
 //! Everything that writes there is done by the system user itself (see `instance.rs`).
 
+use crate::log::brief;
+use crate::ocf::{remedy, OcfCode, OcfError};
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
@@ -23,41 +25,92 @@ const MAX_LINKS: usize = 40;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DataDirError {
-    #[error("{0} does not exist")]
+    #[error("datadir {} does not exist", brief(.0.display()))]
     Missing(PathBuf),
-    #[error("{0} is not an absolute path")]
+    #[error("datadir {} is not an absolute path", brief(.0.display()))]
     Relative(PathBuf),
-    #[error("{path} is reached through the symbolic link {link}, which a user other than root can replace: set the parameter to the real path")]
+    /// (`path` is in the log line that reports it)
+    #[error("datadir goes through the link {}", brief(link.display()))]
     UntrustedLink { path: PathBuf, link: PathBuf },
-    #[error("{0} is not a directory")]
+    #[error("datadir {} is not a directory", brief(.0.display()))]
     NotDirectory(PathBuf),
-    #[error("{path} belongs to uid {uid}, not to the system user (uid {expected}): it is not this instance's data directory")]
+    /// (`expected`, the system user's uid, is in the log line that reports it)
+    #[error("datadir {} is owned by uid {uid}", brief(path.display()))]
     WrongOwner {
         path: PathBuf,
         uid: u32,
         expected: u32,
     },
-    #[error("{0} belongs to root: PostgreSQL never runs as root, so it is not a data directory")]
+    #[error("datadir {} is owned by root", brief(.0.display()))]
     RootOwned(PathBuf),
-    #[error("too many symbolic links in {0}")]
+    #[error("datadir {} has too many symbolic links", brief(.0.display()))]
     LinkLoop(PathBuf),
-    #[error("cannot open {path}: {errno}")]
+    #[error("datadir {}: {errno}", brief(path.display()))]
     Os { path: PathBuf, errno: Errno },
+}
+
+impl DataDirError {
+    /// The error an action fails with, `code` as its caller's rules say.
+    pub fn to_ocf_error(&self, code: OcfCode) -> OcfError {
+        let remedy = match self {
+            DataDirError::Missing(_) => {
+                remedy!("create it (initdb or pg_basebackup), or fix datadir")
+            }
+            DataDirError::UntrustedLink { .. } => {
+                remedy!("others can replace it: set datadir to the real path")
+            }
+            DataDirError::Relative(_)
+            | DataDirError::NotDirectory(_)
+            | DataDirError::WrongOwner { .. }
+            | DataDirError::RootOwned(_)
+            | DataDirError::LinkLoop(_) => {
+                remedy!("point datadir at the instance, or fix system_user")
+            }
+            DataDirError::Os { .. } => remedy!("check the directories' permissions"),
+        };
+        let detail = match self {
+            DataDirError::UntrustedLink { path, link } => Some(format!(
+                "{} is reached through the symbolic link {}, which a user other than root can replace",
+                path.display(),
+                link.display()
+            )),
+            DataDirError::WrongOwner { path, expected, .. } => Some(format!(
+                "{} is not owned by the system user (uid {expected}): it is not this instance's data directory",
+                path.display()
+            )),
+            _ => None,
+        };
+        OcfError {
+            detail,
+            ..OcfError::new(code, self.to_string()).with_remedy(remedy)
+        }
+    }
 }
 
 /// Why a file in the data directory was not read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UnsafeFile {
-    #[error("{0} is a symbolic link: PostgreSQL writes it as a regular file; remove the link")]
+    #[error("datadir's {} is a symbolic link", brief(.0))]
     Link(String),
-    #[error("{0} is not a regular file: remove it")]
+    #[error("datadir's {} is not a regular file", brief(.0))]
     NotRegular(String),
-    #[error("{name} belongs to uid {uid}, not to the system user: remove it")]
+    #[error("datadir's {} is owned by uid {uid}", brief(name))]
     WrongOwner { name: String, uid: u32 },
-    #[error("{name} is larger than {limit} bytes: not a file PostgreSQL writes; remove it")]
+    #[error("datadir's {} is larger than {limit} bytes", brief(name))]
     TooLarge { name: String, limit: u64 },
-    #[error("cannot read {name}: {errno}")]
+    #[error("cannot read datadir's {}: {errno}", brief(name))]
     Os { name: String, errno: Errno },
+}
+
+impl UnsafeFile {
+    /// The error an action fails with, `code` as its caller's rules say.
+    pub fn to_ocf_error(&self, code: OcfCode) -> OcfError {
+        let remedy = match self {
+            UnsafeFile::Os { .. } => remedy!("let root read the data directory's files"),
+            _ => remedy!("PostgreSQL did not write it: find who did, remove it"),
+        };
+        OcfError::new(code, self.to_string()).with_remedy(remedy)
+    }
 }
 
 /// The data directory, opened once for the action.
@@ -473,5 +526,60 @@ mod tests {
         assert!(!other.is_cwd_of(child.id() as i32));
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn every_data_directory_refusal_keeps_its_whole_text_in_the_exit_reason() {
+        let long = PathBuf::from(format!("/srv/{}/pgdata", "deep/".repeat(40)));
+        let dir_errors = [
+            DataDirError::Missing(long.clone()),
+            DataDirError::Relative(long.clone()),
+            DataDirError::UntrustedLink {
+                path: long.clone(),
+                link: long.clone(),
+            },
+            DataDirError::NotDirectory(long.clone()),
+            DataDirError::WrongOwner {
+                path: long.clone(),
+                uid: u32::MAX,
+                expected: u32::MAX,
+            },
+            DataDirError::RootOwned(long.clone()),
+            DataDirError::LinkLoop(long.clone()),
+            DataDirError::Os {
+                path: long.clone(),
+                errno: Errno::ENAMETOOLONG,
+            },
+        ];
+        // the longest name the agent reads or writes in the data directory
+        let name = crate::instance::STARTUP_LOG.to_string();
+        let file_errors = [
+            UnsafeFile::Link(name.clone()),
+            UnsafeFile::NotRegular(name.clone()),
+            UnsafeFile::WrongOwner {
+                name: name.clone(),
+                uid: u32::MAX,
+            },
+            UnsafeFile::TooLarge {
+                name: name.clone(),
+                limit: u64::MAX,
+            },
+            UnsafeFile::Os {
+                name: name.clone(),
+                errno: Errno::ENAMETOOLONG,
+            },
+        ];
+        let errors = dir_errors
+            .iter()
+            .map(|e| e.to_ocf_error(OcfCode::ErrInstalled))
+            .chain(
+                file_errors
+                    .iter()
+                    .map(|e| e.to_ocf_error(OcfCode::ErrGeneric)),
+            );
+        for e in errors {
+            assert!(e.remedy.is_some(), "{e}");
+            assert_eq!(e.reason(), e.message(), "cut");
+        }
     }
 }

@@ -10,10 +10,13 @@ use crate::command;
 use crate::controldata::{self, ControlData};
 use crate::datadir::{DataDir, DataDirError};
 use crate::deadline::Deadline;
-use crate::ocf::{OcfError, OcfResult};
+use crate::log::brief;
+use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::pg::{ConnectError, Db};
 use crate::processes;
-use crate::state::{self, DownFacts, InstanceState, Liveness, PostmasterAddress};
+use crate::state::{
+    self, DownFacts, InstanceState, Liveness, PostmasterAddress, Unreachable, UnreachableCause,
+};
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
@@ -51,7 +54,7 @@ impl Probe {
 }
 
 pub fn connect(a: &Agent, deadline: Deadline) -> Result<Db, ConnectError> {
-    let user = a.user().map_err(|e| ConnectError::Failed(e.reason))?;
+    let user = a.user().map_err(ConnectError::Agent)?;
     let timeout = deadline
         .capped(CONNECT_LIMIT)
         .remaining()
@@ -74,13 +77,12 @@ fn unchecked_datadir(a: &Agent, why: &OcfError) -> OcfResult<Option<DataDir>> {
     match DataDir::open(&a.params.datadir, None) {
         Ok(dir) => Ok(Some(dir)),
         Err(DataDirError::Missing(_) | DataDirError::RootOwned(_)) => Ok(None),
-        Err(e) => Err(OcfError::new(
-            why.code,
-            format!(
-                "{}; and no telling whether a postmaster runs in datadir: {e}",
-                why.reason
-            ),
-        )),
+        Err(e) => Err(OcfError {
+            detail: Some(format!(
+                "and no telling whether a postmaster runs in datadir: {e}"
+            )),
+            ..why.clone()
+        }),
     }
 }
 
@@ -104,7 +106,7 @@ pub fn stop_despite(a: &Agent, why: &OcfError) -> OcfResult<()> {
     for pid in processes::roots(&dir) {
         crate::warn!(
             "{}; stopping postmaster {pid} with a fast shutdown signal only",
-            why.reason
+            why.message()
         );
         processes::signal(&dir, pid, Signal::SIGINT);
     }
@@ -116,11 +118,18 @@ pub fn probe(a: &Agent) -> OcfResult<Probe> {
     let (liveness, db) = match connect(a, a.deadline) {
         Ok(db) => match db.is_in_recovery() {
             Ok(in_recovery) => (Liveness::Accepting { in_recovery }, Some(db)),
-            Err(e) => (Liveness::Unreachable(e), None),
+            Err(message) => (
+                Liveness::Unreachable(Unreachable {
+                    cause: UnreachableCause::Other,
+                    message,
+                }),
+                None,
+            ),
         },
         Err(ConnectError::NotListening) => (Liveness::NotListening, None),
         Err(ConnectError::Rejecting(m)) => (Liveness::Rejecting(m), None),
-        Err(ConnectError::Failed(m)) => (Liveness::Unreachable(m), None),
+        Err(ConnectError::Failed(u)) => (Liveness::Unreachable(u), None),
+        Err(ConnectError::Agent(e)) => return Err(e),
     };
     if let Some(state) = state::classify_liveness(&liveness) {
         return Ok(Probe {
@@ -162,12 +171,12 @@ pub fn probe(a: &Agent) -> OcfResult<Probe> {
 /// the action.
 fn pid_file(dir: &DataDir) -> OcfResult<Option<String>> {
     dir.read("postmaster.pid", PID_FILE_LIMIT)
-        .map_err(|e| OcfError::generic(format!("in {}: {e}", dir.path().display())))
+        .map_err(|e| e.to_ocf_error(OcfCode::ErrGeneric))
 }
 
 /// A running postmaster the agent finds nothing for on its socket: does it listen
 /// elsewhere than pghost/pgport say?
-fn misaddressed(a: &Agent, pid_file: &str) -> Option<String> {
+fn misaddressed(a: &Agent, pid_file: &str) -> Option<Unreachable> {
     let actual = PostmasterAddress::parse(pid_file)?;
     // /var/run is often a link to /run
     let same_dir = |x: &str, y: &str| canonical(Path::new(x)) == canonical(Path::new(y));
@@ -197,13 +206,15 @@ pub fn controldata(a: &Agent) -> OcfResult<ControlData> {
     let out = command::run(cmd, a.deadline)?;
     if !out.success {
         return Err(OcfError::generic(format!(
-            "pg_controldata failed on {}: {}",
-            a.params.datadir.display(),
-            out.last_error_line()
-        )));
+            "pg_controldata failed: {}",
+            brief(out.last_error_line())
+        ))
+        .with_remedy(remedy!("check datadir and global/pg_control in it")));
     }
-    controldata::parse(&out.stdout)
-        .map_err(|e| OcfError::generic(format!("cannot read pg_control: {e}")))
+    controldata::parse(&out.stdout).map_err(|e| {
+        OcfError::generic(format!("cannot read pg_control: {}", brief(e)))
+            .with_remedy(remedy!("check that bindir's PostgreSQL matches PG_VERSION"))
+    })
 }
 
 fn canonical(p: &Path) -> PathBuf {
@@ -286,17 +297,28 @@ pub fn start_standby(a: &Agent, deadline: Deadline) -> OcfResult<()> {
     }
     crate::info!("starting the instance as a standby");
     let mut child = cmd.spawn().map_err(|e| {
-        OcfError::generic(format!(
-            "cannot start {} as {}: {e}; standby.signal and {STARTUP_LOG} in {} must be regular files of the system user, or absent",
-            program.display(),
-            a.params.system_user,
-            dir.path().display()
-        ))
+        OcfError::generic(format!("cannot start the server: {e}"))
+            .with_remedy(remedy!(
+                "standby.signal and pgsqlms-startup.log must be regular files"
+            ))
+            .with_detail(format!(
+                "{} was started as {} in {}",
+                program.display(),
+                a.params.system_user,
+                dir.path().display()
+            ))
     })?;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(OcfError::generic(format!(
-                "the server exited during start-up ({status}): {}; see {} and the server log",
+                "the server exited at start-up ({status}): {}",
+                brief(log_tail(dir))
+            ))
+            .with_remedy(remedy!(
+                "see pgsqlms-startup.log in datadir and the server log"
+            ))
+            .with_detail(format!(
+                "its last words: {}; {} has the start-up output",
                 log_tail(dir),
                 dir.path().join(STARTUP_LOG).display()
             )));
@@ -306,14 +328,19 @@ pub fn start_standby(a: &Agent, deadline: Deadline) -> OcfResult<()> {
             InstanceState::RunningStandby => return Ok(()),
             InstanceState::RunningPrimary => {
                 return Err(OcfError::generic(
-                    "the instance started as a primary although standby.signal was written",
-                ))
+                    "the instance started as a primary despite standby.signal",
+                )
+                .with_remedy(remedy!("stop it, check start_opts and the server log")))
             }
             _ => {}
         }
         if !deadline.sleep(POLL) {
-            return Err(OcfError::generic(format!(
-                "the instance did not accept connections as a standby in time (last state: {:?}); a standby that cannot reach a consistent state needs WAL from the primary: check primary_conninfo and the server log",
+            return Err(OcfError::generic(
+                "the instance did not accept connections as a standby in time",
+            )
+            .with_remedy(remedy!("check primary_conninfo, pg_hba.conf and the server log"))
+            .with_detail(format!(
+                "last state: {:?}; a standby that cannot reach a consistent state needs WAL from the primary",
                 p.state
             )));
         }
@@ -354,9 +381,14 @@ fn wait_gone_from(dir: &DataDir, deadline: Deadline) -> OcfResult<()> {
             return Ok(());
         }
         if !deadline.sleep(POLL) {
+            let count = left.len();
             return Err(OcfError::generic(format!(
-                "processes {left:?} of the instance are still running after the stop timeout"
-            )));
+                "{count} processes of the instance still run after the stop timeout"
+            ))
+            .with_remedy(remedy!(
+                "see the server log; raise the stop timeout if it is just slow"
+            ))
+            .with_detail(format!("still running: {left:?}")));
         }
     }
 }

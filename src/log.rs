@@ -93,11 +93,79 @@ pub fn log(level: Level, msg: &str) {
     }
 }
 
-/// The reason Pacemaker shows in `crm_mon` for an action's result, logged at `level`.
-pub fn exit_reason(level: Level, reason: &str) {
-    log(level, reason);
-    let reason = sanitize(reason);
-    let _ = writeln!(std::io::stderr(), "{REASON_MARKER}{reason}");
+/// Pacemaker keeps this many bytes of an exit reason and drops the rest.
+pub const MAX_REASON: usize = 128;
+/// Between the problem and the remedy in an exit reason.
+pub const REASON_SEPARATOR: &str = "; ";
+/// The longest value (path, node name, server message) quoted whole in a problem.
+pub const MAX_VALUE: usize = 40;
+const ELLIPSIS: &str = "...";
+
+/// The longest start of `text` within `max` bytes, cut on a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The longest end of `text` within `max` bytes, cut on a character boundary.
+fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+/// A value quoted in a problem (a path, a name, a message), at most `MAX_VALUE` bytes: its
+/// start and end kept (a path's last components, a message's first words), the middle
+/// shown as "...".
+pub fn brief(value: impl std::fmt::Display) -> String {
+    let value = value.to_string();
+    if value.len() <= MAX_VALUE {
+        return value;
+    }
+    let keep = MAX_VALUE - ELLIPSIS.len();
+    format!(
+        "{}{ELLIPSIS}{}",
+        head(&value, keep / 2),
+        tail(&value, keep - keep / 2)
+    )
+}
+
+/// The exit reason for `problem` and `remedy`, made one line (as `sanitize` does) of at
+/// most `MAX_REASON` bytes. The remedy is kept whole (`Remedy` bounds it); the problem
+/// loses its end when it is too long, which the log still has.
+pub fn reason_line(problem: &str, remedy: &str) -> String {
+    let problem = sanitize(problem);
+    let remedy = sanitize(remedy);
+    let suffix = if remedy.is_empty() {
+        String::new()
+    } else {
+        format!("{REASON_SEPARATOR}{}", head(&remedy, MAX_REASON))
+    };
+    let room = MAX_REASON.saturating_sub(suffix.len());
+    let problem = if problem.len() <= room {
+        problem
+    } else {
+        format!(
+            "{}{ELLIPSIS}",
+            head(&problem, room.saturating_sub(ELLIPSIS.len()))
+        )
+    };
+    format!("{problem}{suffix}")
+}
+
+/// Prints the reason Pacemaker shows in `crm_mon` for the action's result; the caller
+/// logs the whole text.
+pub fn exit_reason(problem: &str, remedy: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "{REASON_MARKER}{}",
+        reason_line(problem, remedy)
+    );
 }
 
 #[macro_export]
@@ -122,5 +190,50 @@ mod tests {
         let long = sanitize(&"x".repeat(10 * MAX_MESSAGE));
         assert_eq!(long.chars().count(), MAX_MESSAGE + 3);
         assert!(long.ends_with("..."));
+    }
+
+    #[test]
+    fn exit_reasons_fit_pacemakers_limit_and_keep_the_remedy() {
+        let remedy = "r".repeat(crate::ocf::MAX_REMEDY);
+        let problems = [
+            String::new(),
+            "short problem".to_string(),
+            "p".repeat(MAX_REASON),
+            "\n\x1b".repeat(MAX_REASON),
+            "é€😀".repeat(MAX_REASON),
+            format!("x{REASON_MARKER}").repeat(20),
+        ];
+        for problem in &problems {
+            for remedy in ["", "do this", remedy.as_str()] {
+                let line = reason_line(problem, remedy);
+                assert!(line.len() <= MAX_REASON, "{} bytes: {line}", line.len());
+                assert!(line.ends_with(remedy), "{line}");
+                assert!(!line.contains(REASON_MARKER), "{line}");
+                assert!(!line.chars().any(char::is_control), "{line}");
+            }
+        }
+        assert_eq!(reason_line("it broke", "fix it"), "it broke; fix it");
+        assert_eq!(reason_line("it broke", ""), "it broke");
+        let cut = reason_line(&"p".repeat(200), "fix it");
+        assert!(cut.ends_with("p...; fix it"), "{cut}");
+        assert_eq!(cut.len(), MAX_REASON);
+        // a remedy of the longest kind leaves the problem its first 48 bytes
+        let line = reason_line(&"p".repeat(200), &remedy);
+        assert!(line.starts_with(&"p".repeat(45)), "{line}");
+    }
+
+    #[test]
+    fn quoted_values_are_bounded_keeping_both_ends() {
+        assert_eq!(brief("/var/lib/pgsql/data"), "/var/lib/pgsql/data");
+        let path = format!("/srv/{}/pgdata", "deep/".repeat(30));
+        let short = brief(&path);
+        assert!(short.len() <= MAX_VALUE, "{short}");
+        assert!(
+            short.starts_with("/srv/") && short.ends_with("/pgdata"),
+            "{short}"
+        );
+        assert!(short.contains(ELLIPSIS));
+        let wide = brief("é😀".repeat(40));
+        assert!(wide.len() <= MAX_VALUE && wide.contains(ELLIPSIS), "{wide}");
     }
 }

@@ -25,6 +25,9 @@ mod state;
 mod statefile;
 mod validate;
 
+#[cfg(test)]
+mod exit_reason_texts;
+
 use clap::Parser;
 use ocf::OcfCode;
 
@@ -71,10 +74,12 @@ fn run(action: &str) -> OcfCode {
         env.get("HA_debug").is_some_and(|v| v == "1"),
     );
     if !actions::ACTIONS.contains(&action) {
-        log::exit_reason(
-            log::Level::Error,
-            &format!("action {action:?} is not implemented"),
-        );
+        ocf::OcfError::new(
+            OcfCode::ErrUnimplemented,
+            format!("action {:?} is not implemented", log::brief(action)),
+        )
+        .with_remedy(ocf::remedy!("see 'pgsqlms methods'"))
+        .report(log::Level::Error);
         return OcfCode::ErrUnimplemented;
     }
     // PostgreSQL's programs run as the system user, who may not enter the caller's cwd.
@@ -95,7 +100,7 @@ fn run(action: &str) -> OcfCode {
             } else {
                 log::Level::Error
             };
-            log::exit_reason(level, &e.reason);
+            e.report(level);
             e.code
         }
     }

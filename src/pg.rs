@@ -5,11 +5,13 @@ use crate::command::SystemUser;
 use crate::config::Params;
 use crate::deadline::Deadline;
 use crate::lsn::{standby_position, Lsn, WalPosition};
+use crate::ocf::OcfError;
 use crate::scores::ReplicationRow;
+use crate::state::{Unreachable, UnreachableCause};
 use std::future::Future;
+use std::io::ErrorKind;
 use std::time::Duration;
 use tokio::runtime::Runtime;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage, SimpleQueryRow};
 
 const PROMOTE_POLL: Duration = Duration::from_millis(10);
@@ -21,8 +23,10 @@ pub enum ConnectError {
     NotListening,
     /// The server refuses connections for now (SQLSTATE 57P03).
     Rejecting(String),
-    /// Anything else: authentication, too many clients, timeout.
-    Failed(String),
+    /// The server is there but the connection failed, for the cause it gives.
+    Failed(Unreachable),
+    /// The agent could not try: its own error (the system user, the identity switch).
+    Agent(OcfError),
 }
 
 pub struct Db {
@@ -31,26 +35,42 @@ pub struct Db {
     timeout: Duration,
 }
 
+/// Classifies a failed connection from the server's SQLSTATE, or when the server did not
+/// answer, the socket's error kind; `message` is what the server or the socket said.
+pub fn classify_failure(
+    sqlstate: Option<&str>,
+    io: Option<ErrorKind>,
+    message: String,
+) -> ConnectError {
+    use UnreachableCause as C;
+    let cause = match (sqlstate, io) {
+        (Some("57P03"), _) => return ConnectError::Rejecting(message),
+        (None, Some(ErrorKind::NotFound | ErrorKind::ConnectionRefused)) => {
+            return ConnectError::NotListening
+        }
+        (Some("28000" | "28P01"), _) => C::Authentication,
+        (Some("53300"), _) => C::TooManyConnections,
+        (Some("3D000"), _) => C::NoPostgresDatabase,
+        (Some("57P01" | "57P02"), _) => C::Terminated,
+        (None, Some(ErrorKind::TimedOut)) => C::Timeout,
+        (None, Some(ErrorKind::PermissionDenied)) => C::SocketPermission,
+        _ => C::Other,
+    };
+    ConnectError::Failed(Unreachable { cause, message })
+}
+
 fn classify(e: &tokio_postgres::Error) -> ConnectError {
     if let Some(db) = e.as_db_error() {
-        if db.code() == &SqlState::CANNOT_CONNECT_NOW {
-            return ConnectError::Rejecting(db.message().to_string());
-        }
-        return ConnectError::Failed(db.message().to_string());
+        return classify_failure(Some(db.code().code()), None, db.message().to_string());
     }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) {
-                return ConnectError::NotListening;
-            }
+            return classify_failure(None, Some(io.kind()), io.to_string());
         }
         source = s.source();
     }
-    ConnectError::Failed(e.to_string())
+    classify_failure(None, None, e.to_string())
 }
 
 impl Db {
@@ -64,7 +84,11 @@ impl Db {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| ConnectError::Failed(format!("cannot start the client runtime: {e}")))?;
+            .map_err(|e| {
+                ConnectError::Agent(OcfError::generic(format!(
+                    "cannot start the SQL client's runtime: {e}"
+                )))
+            })?;
         let mut cfg = tokio_postgres::Config::new();
         if params.pghost.starts_with('/') {
             cfg.host_path(&params.pghost);
@@ -87,12 +111,13 @@ impl Db {
             .as_effective(|| {
                 rt.block_on(async { tokio::time::timeout(timeout, cfg.connect(NoTls)).await })
             })
-            .map_err(|e| ConnectError::Failed(e.reason))?;
+            .map_err(ConnectError::Agent)?;
         match connected {
-            Err(_) => Err(ConnectError::Failed(format!(
-                "no answer within {} ms",
-                timeout.as_millis()
-            ))),
+            Err(_) => Err(classify_failure(
+                None,
+                Some(ErrorKind::TimedOut),
+                format!("no answer within {} ms", timeout.as_millis()),
+            )),
             Ok(Err(e)) => Err(classify(&e)),
             Ok(Ok((client, connection))) => {
                 rt.spawn(connection);
@@ -278,4 +303,52 @@ where
     text_column(r, i)?
         .map(|s| s.parse::<T>().map_err(|e| format!("{s:?}: {e}")))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cause(sqlstate: Option<&str>, io: Option<ErrorKind>) -> ConnectError {
+        classify_failure(sqlstate, io, "said".into())
+    }
+
+    fn failed(c: UnreachableCause) -> ConnectError {
+        ConnectError::Failed(Unreachable {
+            cause: c,
+            message: "said".into(),
+        })
+    }
+
+    #[test]
+    fn connection_failures_classify_by_sqlstate_or_socket_error() {
+        use UnreachableCause as C;
+        let cases = [
+            (Some("57P03"), None, ConnectError::Rejecting("said".into())),
+            (None, Some(ErrorKind::NotFound), ConnectError::NotListening),
+            (
+                None,
+                Some(ErrorKind::ConnectionRefused),
+                ConnectError::NotListening,
+            ),
+            (Some("28000"), None, failed(C::Authentication)),
+            (Some("28P01"), None, failed(C::Authentication)),
+            (Some("53300"), None, failed(C::TooManyConnections)),
+            (Some("3D000"), None, failed(C::NoPostgresDatabase)),
+            (Some("57P01"), None, failed(C::Terminated)),
+            (Some("57P02"), None, failed(C::Terminated)),
+            (None, Some(ErrorKind::TimedOut), failed(C::Timeout)),
+            (
+                None,
+                Some(ErrorKind::PermissionDenied),
+                failed(C::SocketPermission),
+            ),
+            (Some("XX000"), None, failed(C::Other)),
+            (None, Some(ErrorKind::ConnectionReset), failed(C::Other)),
+            (None, None, failed(C::Other)),
+        ];
+        for (sqlstate, io, expected) in cases {
+            assert_eq!(cause(sqlstate, io), expected, "{sqlstate:?} {io:?}");
+        }
+    }
 }

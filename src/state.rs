@@ -2,7 +2,7 @@
 //! lives in `instance.rs`.
 
 use crate::controldata::ClusterState;
-use crate::ocf::{OcfCode, OcfError};
+use crate::ocf::{remedy, OcfCode, OcfError, Remedy};
 
 /// What a connection attempt over the instance's socket told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,9 +14,65 @@ pub enum Liveness {
     Rejecting(String),
     /// Nothing listens on the socket.
     NotListening,
-    /// The server is there but the connection or the query failed (authentication, too many
-    /// connections, timeout).
-    Unreachable(String),
+    /// The server is there but the connection or the query failed.
+    Unreachable(Unreachable),
+}
+
+/// Why a server that is there cannot be queried: each cause has its own fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnreachableCause {
+    /// pg_hba.conf, the role or its password turned the agent's role down.
+    Authentication,
+    /// max_connections (or the slots left to ordinary roles) is used up.
+    TooManyConnections,
+    /// The database `postgres`, which the agent connects to, does not exist.
+    NoPostgresDatabase,
+    /// The server ended the session: it is shutting down or was told to end it.
+    Terminated,
+    /// No answer in time: the server hangs or is overloaded.
+    Timeout,
+    /// The system user may not reach the socket.
+    SocketPermission,
+    /// The postmaster listens elsewhere than pghost and pgport say.
+    Misaddressed,
+    Other,
+}
+
+impl UnreachableCause {
+    /// What the administrator should do about it.
+    pub fn remedy(self) -> Remedy {
+        match self {
+            UnreachableCause::Authentication => {
+                remedy!("let system_user's role connect locally in pg_hba.conf")
+            }
+            UnreachableCause::TooManyConnections => {
+                remedy!("raise max_connections or close idle sessions")
+            }
+            UnreachableCause::NoPostgresDatabase => {
+                remedy!("create the database postgres: the agent connects to it")
+            }
+            UnreachableCause::Terminated => {
+                remedy!("the server is stopping or ended the session: see its log")
+            }
+            UnreachableCause::Timeout => {
+                remedy!("the server hangs or is overloaded: see its log and load")
+            }
+            UnreachableCause::SocketPermission => {
+                remedy!("let system_user enter the socket directory (pghost)")
+            }
+            UnreachableCause::Misaddressed => {
+                remedy!("set pgport and pghost to match")
+            }
+            UnreachableCause::Other => remedy!("see the server log"),
+        }
+    }
+}
+
+/// A server that is there but cannot be queried, and the message that told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreachable {
+    pub cause: UnreachableCause,
+    pub message: String,
 }
 
 /// The state of the local instance, as the agent acts on it.
@@ -35,8 +91,13 @@ pub enum InstanceState {
     /// A postmaster is running but does not accept connections yet (or any more).
     Transitional(String),
     /// Something is running that the agent cannot talk to.
-    Unreachable(String),
+    Unreachable(Unreachable),
 }
+
+/// What a crashed primary needs before it may run again, unless Pacemaker recovers it in
+/// place: it may hold WAL the current primary never got.
+pub const REBUILD_CRASHED_PRIMARY: Remedy =
+    remedy!("rebuild it from the new primary, then crm_resource --cleanup");
 
 /// Facts about an instance that does not answer, gathered only when needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,15 +135,18 @@ pub fn misaddressed(
     pgport: u16,
     actual: &PostmasterAddress,
     same_dir: impl Fn(&str, &str) -> bool,
-) -> Option<String> {
+) -> Option<Unreachable> {
     let dir_differs = pghost.starts_with('/')
         && !actual.socket_dir.is_empty()
         && !same_dir(pghost, &actual.socket_dir);
-    (pgport != actual.port || dir_differs).then(|| {
-        format!(
-            "the instance runs with port {} and its socket in {:?}, but the agent connects with pgport={pgport} pghost={pghost}: set pgport and pghost to where the instance listens",
-            actual.port, actual.socket_dir
-        )
+    (pgport != actual.port || dir_differs).then(|| Unreachable {
+        cause: UnreachableCause::Misaddressed,
+        message: format!(
+            "port {} in {}, not pgport={pgport} pghost={}",
+            actual.port,
+            crate::log::brief(&actual.socket_dir),
+            crate::log::brief(pghost)
+        ),
     })
 }
 
@@ -135,24 +199,41 @@ impl InstanceState {
             )),
             InstanceState::CrashedPrimary(s) => Err(OcfError::new(
                 OcfCode::FailedPromoted,
-                format!(
-                    "instance is not running but pg_control says \"{}\": the primary crashed",
-                    s.as_str()
-                ),
-            )),
+                format!("primary crashed (pg_control: \"{}\")", s.as_str()),
+            )
+            .with_remedy(remedy!(
+                "Pacemaker recovers it in place or promotes a standby"
+            ))),
             InstanceState::CrashedStandby => Err(OcfError::generic(
-                "instance is not running but pg_control says \"in archive recovery\": the standby crashed",
-            )),
+                "standby crashed (pg_control: \"in archive recovery\")",
+            )
+            .with_remedy(remedy!(
+                "Pacemaker restarts it; see the server log for the cause"
+            ))),
             InstanceState::Crashed(s) => Err(OcfError::generic(format!(
-                "instance is not running but pg_control says \"{}\": it crashed",
+                "instance crashed (pg_control: \"{}\")",
                 s.as_str()
-            ))),
+            ))
+            .with_remedy(remedy!("see the server log for the cause"))),
             InstanceState::Transitional(why) => Err(OcfError::generic(format!(
-                "instance does not accept connections: {why}; a warm standby (hot_standby=off) is not supported"
+                "instance does not accept connections: {why}"
+            ))
+            .with_remedy(remedy!(
+                "wait for it; a warm standby (hot_standby=off) is not supported"
             ))),
-            InstanceState::Unreachable(why) => Err(OcfError::generic(format!(
-                "cannot query the instance: {why}; check max_connections and that role and local authentication allow the agent's system_user"
-            ))),
+            InstanceState::Unreachable(u) => Err(OcfError::generic(format!(
+                "cannot query the instance: {}",
+                u.message
+            ))
+            .with_remedy(u.cause.remedy())),
+        }
+    }
+
+    /// The error an action that cannot go on from this state returns: the monitor's.
+    pub fn refusal(&self) -> OcfError {
+        match self.monitor_result() {
+            Err(e) => e,
+            Ok(_) => OcfError::generic(format!("unexpected state {self:?}")),
         }
     }
 
@@ -184,6 +265,24 @@ mod tests {
         })
     }
 
+    fn unreachable(cause: UnreachableCause) -> Unreachable {
+        Unreachable {
+            cause,
+            message: "server message".into(),
+        }
+    }
+
+    const ALL_CAUSES: [UnreachableCause; 8] = [
+        UnreachableCause::Authentication,
+        UnreachableCause::TooManyConnections,
+        UnreachableCause::NoPostgresDatabase,
+        UnreachableCause::Terminated,
+        UnreachableCause::Timeout,
+        UnreachableCause::SocketPermission,
+        UnreachableCause::Misaddressed,
+        UnreachableCause::Other,
+    ];
+
     const ALL_STATES: [ClusterState; 7] = [
         ClusterState::StartingUp,
         ClusterState::ShutDown,
@@ -208,8 +307,12 @@ mod tests {
             .unwrap()
             .is_transitional());
         assert_eq!(
-            classify_liveness(&Liveness::Unreachable("too many clients".into())),
-            Some(InstanceState::Unreachable("too many clients".into()))
+            classify_liveness(&Liveness::Unreachable(unreachable(
+                UnreachableCause::TooManyConnections
+            ))),
+            Some(InstanceState::Unreachable(unreachable(
+                UnreachableCause::TooManyConnections
+            )))
         );
         assert_eq!(classify_liveness(&Liveness::NotListening), None);
     }
@@ -269,6 +372,8 @@ mod tests {
         assert_eq!(misaddressed("localhost", 5433, &actual, same), None);
         for (host, port) in [("/run/postgresql", 5432), ("/tmp", 5433), ("localhost", 1)] {
             let why = misaddressed(host, port, &actual, same).expect(host);
+            assert_eq!(why.cause, UnreachableCause::Misaddressed);
+            let why = why.message;
             assert!(why.contains("pgport") && why.contains("pghost"), "{why}");
             assert!(
                 why.contains("5433") && why.contains("/run/postgresql"),
@@ -282,7 +387,9 @@ mod tests {
             misaddressed("/var/run/postgresql", 5433, &actual, linked),
             None
         );
-        let why = misaddressed("/var/run/postgresql", 5432, &actual, linked).unwrap();
+        let why = misaddressed("/var/run/postgresql", 5432, &actual, linked)
+            .unwrap()
+            .message;
         assert!(why.contains("pghost=/var/run/postgresql"), "{why}");
         // socket not created yet: only the port tells
         let starting = PostmasterAddress {
@@ -299,7 +406,7 @@ mod tests {
             InstanceState::RunningStandby,
             InstanceState::RunningPrimary,
             InstanceState::Transitional("x".into()),
-            InstanceState::Unreachable("x".into()),
+            InstanceState::Unreachable(unreachable(UnreachableCause::Other)),
         ] {
             assert!(!state.is_crashed(), "{state:?}");
         }
@@ -319,13 +426,16 @@ mod tests {
             (InstanceState::CrashedStandby, OcfCode::ErrGeneric),
             (InstanceState::Crashed(C::StartingUp), OcfCode::ErrGeneric),
             (InstanceState::Transitional("x".into()), OcfCode::ErrGeneric),
-            (InstanceState::Unreachable("x".into()), OcfCode::ErrGeneric),
+            (
+                InstanceState::Unreachable(unreachable(UnreachableCause::Other)),
+                OcfCode::ErrGeneric,
+            ),
         ];
         for (state, code) in cases {
             let got = match state.monitor_result() {
                 Ok(c) => c,
                 Err(e) => {
-                    assert!(!e.reason.is_empty());
+                    assert!(!e.problem.is_empty());
                     e.code
                 }
             };
@@ -338,6 +448,48 @@ mod tests {
         let e = InstanceState::CrashedPrimary(ClusterState::InProduction)
             .monitor_result()
             .unwrap_err();
-        assert!(e.reason.contains("in production"), "{}", e.reason);
+        assert!(e.problem.contains("in production"), "{}", e.problem);
+    }
+
+    #[test]
+    fn each_unreachable_cause_gets_its_own_remedy() {
+        let remedies: Vec<&str> = ALL_CAUSES.iter().map(|c| c.remedy().as_str()).collect();
+        for (i, r) in remedies.iter().enumerate() {
+            assert!(!remedies[..i].contains(r), "{r} given twice");
+        }
+        let reason = |cause| {
+            InstanceState::Unreachable(unreachable(cause))
+                .monitor_result()
+                .unwrap_err()
+                .message()
+        };
+        // A server message longer than the exit reason leaves room: the reason keeps the
+        // remedy whole and the message's start (the log has all of it).
+        for cause in ALL_CAUSES {
+            let message = "password authentication failed for user \"postgres\" ".repeat(4);
+            let e = InstanceState::Unreachable(Unreachable { cause, message })
+                .monitor_result()
+                .unwrap_err();
+            let reason = e.reason();
+            assert!(reason.len() <= crate::log::MAX_REASON, "{reason}");
+            assert!(reason.ends_with(cause.remedy().as_str()), "{reason}");
+            assert!(
+                reason.starts_with("cannot query the instance: password authentication"),
+                "{reason}"
+            );
+        }
+        for (cause, word) in [
+            (UnreachableCause::Authentication, "pg_hba.conf"),
+            (UnreachableCause::TooManyConnections, "max_connections"),
+            (UnreachableCause::NoPostgresDatabase, "database postgres"),
+            (UnreachableCause::Timeout, "overloaded"),
+            (UnreachableCause::SocketPermission, "socket directory"),
+            (UnreachableCause::Misaddressed, "pgport"),
+        ] {
+            let reason = reason(cause);
+            assert!(reason.contains("server message"), "{reason}");
+            assert!(reason.contains(word), "{cause:?}: {reason}");
+        }
+        assert!(!reason(UnreachableCause::Authentication).contains("max_connections"));
     }
 }

@@ -7,7 +7,8 @@ use crate::agent::Agent;
 use crate::command;
 use crate::conninfo;
 use crate::instance;
-use crate::ocf::{OcfError, OcfResult};
+use crate::log::brief;
+use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 
 pub const MIN_MAJOR: u32 = 12;
 
@@ -20,19 +21,24 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
     // system user's rights, so a path the CIB names tells nothing about root's files.
     if !user.as_effective(|| p.pgdata.is_dir())? {
         return Err(OcfError::installed(format!(
-            "pgdata directory {} does not exist on this node (or the system user cannot enter it): create the instance there (initdb or pg_basebackup) or fix the pgdata parameter",
-            p.pgdata.display()
-        )));
+            "pgdata {} does not exist",
+            brief(p.pgdata.display())
+        ))
+        .with_remedy(remedy!(
+            "create the instance (initdb or pg_basebackup), or fix pgdata"
+        ))
+        .with_detail("it does not exist on this node, or the system user cannot enter it"));
     }
     let dir = a.datadir()?;
     let version = dir
         .read("PG_VERSION", 64)
-        .map_err(|e| OcfError::installed(format!("in datadir {}: {e}", p.datadir.display())))?
+        .map_err(|e| e.to_ocf_error(OcfCode::ErrInstalled))?
         .ok_or_else(|| {
             OcfError::installed(format!(
-                "{} holds no PG_VERSION: datadir must point at a PostgreSQL data directory",
-                p.datadir.display()
+                "{} holds no PG_VERSION",
+                brief(p.datadir.display())
             ))
+            .with_remedy(remedy!("point datadir at a PostgreSQL data directory"))
         })?;
     let major: u32 = version
         .trim()
@@ -40,15 +46,14 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
         .next()
         .and_then(|m| m.parse().ok())
         .ok_or_else(|| {
-            OcfError::installed(format!(
-                "{}/PG_VERSION does not hold a PostgreSQL version",
-                p.datadir.display(),
-            ))
+            OcfError::installed("datadir's PG_VERSION does not hold a PostgreSQL version")
+                .with_remedy(remedy!("point datadir at a PostgreSQL data directory"))
         })?;
     if major < MIN_MAJOR {
         return Err(OcfError::installed(format!(
-            "the instance is PostgreSQL {major}; this agent supports PostgreSQL {MIN_MAJOR} and later: use PAF for older versions or upgrade"
-        )));
+            "the instance is PostgreSQL {major}, older than {MIN_MAJOR}"
+        ))
+        .with_remedy(remedy!("use PAF for older versions, or upgrade")));
     }
     a.check_identity_and_programs()
 }
@@ -64,9 +69,10 @@ fn setting(a: &Agent, name: &str) -> OcfResult<String> {
     let out = command::run(cmd, a.deadline)?;
     if !out.success {
         return Err(OcfError::args(format!(
-            "postgres -C {name} failed: {}; check postgresql.conf and start_opts",
-            out.last_error_line()
-        )));
+            "postgres -C {name} failed: {}",
+            brief(out.last_error_line())
+        ))
+        .with_remedy(remedy!("check postgresql.conf and start_opts")));
     }
     Ok(out.stdout.trim().to_string())
 }
@@ -80,35 +86,51 @@ pub fn local_configuration(a: &Agent) -> OcfResult<()> {
     let user = a.user()?;
     if user.as_effective(|| p.recovery_template.symlink_metadata().is_ok())? {
         return Err(OcfError::args(format!(
-            "recovery_template {} exists, but PostgreSQL 12 and later refuse recovery.conf: move its settings to postgresql.conf and remove the file",
-            p.recovery_template.display()
-        )));
+            "recovery_template {} exists",
+            brief(p.recovery_template.display())
+        ))
+        .with_remedy(remedy!("move its settings to postgresql.conf, then remove it"))
+        .with_detail("PostgreSQL 12 and later refuse recovery.conf: move its settings to postgresql.conf and remove the file"));
     }
     let timeline = setting(a, "recovery_target_timeline")?;
     if timeline != "latest" {
         return Err(OcfError::args(format!(
-            "recovery_target_timeline is {timeline:?}: set recovery_target_timeline = 'latest' in postgresql.conf so standbys follow a promoted primary"
-        )));
+            "recovery_target_timeline is {:?}",
+            brief(&timeline)
+        ))
+        .with_remedy(remedy!(
+            "set recovery_target_timeline = 'latest' in postgresql.conf"
+        ))
+        .with_detail("standbys must follow the timeline of a promoted primary"));
     }
     let hot = setting(a, "hot_standby")?;
     if hot != "on" {
-        return Err(OcfError::args(
-            "hot_standby is off: the agent needs hot standbys it can query; set hot_standby = on",
-        ));
+        return Err(
+            OcfError::args("hot_standby is off: the agent needs standbys it can query")
+                .with_remedy(remedy!("set hot_standby = on")),
+        );
     }
     let node = a.node();
     let conninfo = setting(a, "primary_conninfo")?;
     if conninfo::value_of(&conninfo, "application_name").as_deref() != Some(node) {
         return Err(OcfError::args(format!(
-            "primary_conninfo must contain application_name={node} (this node's Pacemaker name) so the primary can rank this standby; add it to primary_conninfo in postgresql.conf"
+            "primary_conninfo must contain application_name={}",
+            brief(node)
+        ))
+        .with_remedy(remedy!(
+            "add it in postgresql.conf: the primary ranks standbys by it"
+        ))
+        .with_detail(format!(
+            "application_name must be this node's Pacemaker name, {node}"
         )));
     }
     let cd = instance::controldata(a)?;
     if !matches!(cd.wal_level.as_str(), "replica" | "logical") {
         return Err(OcfError::args(format!(
-            "wal_level is {:?} in pg_control: set wal_level = replica (or logical) and restart",
-            cd.wal_level
-        )));
+            "wal_level is {:?} in pg_control",
+            brief(&cd.wal_level)
+        ))
+        .with_remedy(remedy!("set wal_level = replica (or logical) and restart")));
     }
     Ok(())
 }

@@ -297,7 +297,60 @@ fn monitor_of_a_hung_instance_returns_within_its_timeout() {
         "a hung instance is neither healthy nor stopped\n{}",
         r.describe()
     );
-    r.check_reason_lines();
+    r.check_reason_lines()
+        .expect_reason(&["the server hangs or is overloaded"]);
+}
+
+/// Runs `sql` on `node` connected to template1, so it may change the database postgres.
+fn sql_in_template1(c: &Cluster, node: &str, sql: &str) {
+    run_ok(
+        c.as_postgres("psql")
+            .args(c.conn_args(node))
+            .args(["-d", "template1", "-XAtqc", sql]),
+        sql,
+    );
+}
+
+/// Each connection failure gets the hint that fits it: pg_hba.conf rejecting the agent's
+/// role points at pg_hba.conf, not at max_connections; a missing database postgres (the
+/// one the agent connects to) at that database.
+#[test]
+fn an_unreachable_instance_gets_the_hint_of_its_cause() {
+    let c = Cluster::new(1);
+    let hba = c.node("node-b").pgdata.join("pg_hba.conf");
+    let original = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(&hba, format!("local all {SYSTEM_USER} reject\n{original}")).unwrap();
+    run_ok(c.pg_ctl("node-b").arg("reload"), "reload");
+    wait_for(10, "pg_hba.conf reloaded", || {
+        c.try_sql("node-b", "SELECT 1").err()
+    });
+    let r = c
+        .agent("node-b", "monitor")
+        .interval(UNPROMOTED_MONITOR_MS)
+        .run();
+    r.expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["pg_hba.conf"])
+        .expect_reason(&["cannot query the instance"]);
+    let reason = r.reason().unwrap();
+    assert!(!reason.contains("max_connections"), "{reason}");
+    std::fs::write(&hba, original).unwrap();
+    run_ok(c.pg_ctl("node-b").arg("reload"), "reload");
+    wait_for(10, "pg_hba.conf restored", || {
+        c.try_sql("node-b", "SELECT 1").ok()
+    });
+    c.agent("node-b", "monitor")
+        .interval(UNPROMOTED_MONITOR_MS)
+        .run()
+        .expect_code(ocf::SUCCESS);
+
+    sql_in_template1(&c, "node-a", "ALTER DATABASE postgres RENAME TO renamed");
+    let r = c.promoted_monitor("node-a").run();
+    r.expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["create the database postgres"]);
+    let reason = r.reason().unwrap();
+    assert!(!reason.contains("pg_hba.conf"), "{reason}");
+    sql_in_template1(&c, "node-a", "ALTER DATABASE renamed RENAME TO postgres");
+    c.expect_running_promoted("node-a");
 }
 
 /// A replication client that is not a cluster node, with an application_name that is a

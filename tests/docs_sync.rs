@@ -6,7 +6,8 @@
 //! - the man page generator (packaging/man/pgsqlms.7.xsl, run with xsltproc) covers every
 //!   parameter with its default and every action, and holds no copy of the parameter texts;
 //! - the agent prints that XML for `meta-data`;
-//! - the parameter set and defaults stay PAF's (drop-in replacement).
+//! - the parameter set and defaults stay PAF's (drop-in replacement);
+//! - README.md's troubleshooting table quotes exit reasons as the agent prints them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -373,4 +374,65 @@ fn metadata_keeps_pafs_parameters_and_defaults() {
         assert_eq!(p.default, default, "default of {name} differs from PAF's");
     }
     assert!(Path::new(&root().join("ocf-metadata/pgsqlms.xml")).exists());
+}
+
+/// The string literals of the agent's sources, cut at their `{...}` placeholders and with
+/// `\"` read as `"`: the fixed pieces of every text the agent can print.
+fn source_text_pieces() -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path)
+                    .unwrap()
+                    .replace("\\\"", "\u{1}");
+                // every other piece between double quotes is a string literal
+                for literal in text.split('"').skip(1).step_by(2) {
+                    let literal = literal.replace('\u{1}', "\"");
+                    out.extend(literal.split(['{', '}']).step_by(2).map(str::to_string));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root().join("src"), &mut out);
+    out
+}
+
+/// README.md's "Troubleshooting by exit reason" table lists reason beginnings as the agent
+/// prints them, `...` standing for values: every fixed piece of each must be in one of the
+/// agent's texts, so that rewording a reason without the table fails here.
+#[test]
+fn readme_exit_reason_table_quotes_the_agents_texts() {
+    let readme = read("README.md");
+    let (_, section) = readme
+        .split_once("## Troubleshooting by exit reason")
+        .expect("README.md has the troubleshooting table");
+    let section = section.split("\n## ").next().unwrap();
+    let pieces = source_text_pieces();
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let first = cells(row).remove(0);
+        for quoted in first.split('`').skip(1).step_by(2) {
+            for fragment in quoted.split("...") {
+                let fragment = fragment.trim_matches(|c: char| c.is_whitespace() || c == '"');
+                if fragment.len() < 3 {
+                    continue;
+                }
+                checked += 1;
+                if !pieces.iter().any(|p| p.contains(fragment)) {
+                    missing.push(format!("{fragment:?} (row {first})"));
+                }
+            }
+        }
+    }
+    assert!(checked > 40, "only {checked} fragments found in the table");
+    assert!(
+        missing.is_empty(),
+        "README.md quotes exit reasons the agent does not print:\n{}",
+        missing.join("\n")
+    );
 }

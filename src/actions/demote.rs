@@ -7,7 +7,7 @@ use super::notify::in_place_recovery_approved;
 use crate::agent::Agent;
 use crate::instance::{self, StopMode};
 use crate::ocf::{OcfCode, OcfError, OcfResult};
-use crate::state::InstanceState;
+use crate::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
 
 pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
     let probe = instance::settled(a, a.deadline)?;
@@ -18,8 +18,9 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
             return Ok(OcfCode::Success);
         }
         InstanceState::RunningPrimary => {
-            instance::stop(a, StopMode::Fast, a.deadline).map_err(|e| {
-                OcfError::generic(format!("demote could not stop the primary: {}", e.reason))
+            instance::stop(a, StopMode::Fast, a.deadline).map_err(|e| OcfError {
+                code: OcfCode::ErrGeneric,
+                ..e.within("demote could not stop the primary")
             })?;
         }
         // Not running: start it as a standby, so demote never loops through
@@ -30,23 +31,17 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
             return Ok(OcfCode::Success);
         }
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
-            return Err(OcfError::generic(format!(
-                "{}; it is only restarted (as a standby) when Pacemaker recovers it in place (approved by the pre-demote notification). Rebuild it from the current primary, then run 'crm_resource --cleanup'",
-                state.monitor_result().err().map(|e| e.reason).unwrap_or_default()
-            )));
+            return Err(OcfError::generic(state.refusal().problem)
+                .with_remedy(REBUILD_CRASHED_PRIMARY)
+                .with_detail("it is only restarted (as a standby) when Pacemaker recovers it in place (approved by the pre-demote notification)"));
         }
         InstanceState::Transitional(_) | InstanceState::Unreachable(_) => {
-            return Err(state
-                .monitor_result()
-                .err()
-                .unwrap_or_else(|| OcfError::generic("unexpected state")));
+            return Err(state.refusal());
         }
     }
-    instance::start_standby(a, a.deadline).map_err(|e| {
-        OcfError::generic(format!(
-            "demote stopped the primary but could not start it as a standby: {}",
-            e.reason
-        ))
+    instance::start_standby(a, a.deadline).map_err(|e| OcfError {
+        code: OcfCode::ErrGeneric,
+        ..e.within("demote: the restart as a standby failed")
     })?;
     crate::info!("instance demoted: running as a standby");
     Ok(OcfCode::Success)

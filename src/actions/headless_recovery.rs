@@ -28,7 +28,7 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
         return settle(a);
     }
     let attrs = a.attributes();
-    let instances = attrs.locate().map_err(|e| e.reason)?;
+    let instances = attrs.locate().map_err(|e| e.message())?;
     if instances.iter().any(|i| i.promoted) {
         return settle(a);
     }
@@ -39,7 +39,7 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
         .iter()
         .map(|n| Ok((n.clone(), attrs.score(n)?)))
         .collect::<crate::ocf::OcfResult<BTreeMap<_, _>>>()
-        .map_err(|e| e.reason)?;
+        .map_err(|e| e.message())?;
     if let Some(candidate) = headless::candidate(&scores) {
         // Pacemaker is on its way (a failover, or the promotion this recovery asked for):
         // only a report already shown is brought up to date.
@@ -49,11 +49,11 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
         return Ok(());
     }
     let mine = db.standby_position()?;
-    let published = attrs.private_all(POSITION).map_err(|e| e.reason)?;
+    let published = attrs.private_all(POSITION).map_err(|e| e.message())?;
     if published.get(local) != Some(&mine.to_attribute()) {
         attrs
             .set_private(POSITION, &mine.to_attribute())
-            .map_err(|e| e.reason)?;
+            .map_err(|e| e.message())?;
     }
     let others: BTreeMap<String, Published> = standbys
         .iter()
@@ -68,7 +68,7 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     let records: Vec<Lsn> = if a.params.maxlag > 0 {
         attrs
             .private_all(BEYOND_MAXLAG)
-            .map_err(|e| e.reason)?
+            .map_err(|e| e.message())?
             .values()
             .filter_map(|v| v.parse().ok().map(Lsn))
             .collect()
@@ -81,7 +81,7 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     if let Decision::TakePromotion(_) = decision {
         attrs
             .set_score(local, scores::BEST_STANDBY)
-            .map_err(|e| e.reason)?;
+            .map_err(|e| e.message())?;
     }
     Ok(())
 }
@@ -102,7 +102,7 @@ fn report(a: &Agent, text: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
     a.attributes()
         .change_for(a.node(), STATUS, false, Some(text))
-        .map_err(|e| e.reason)
+        .map_err(|e| e.message())
 }
 
 /// A primary exists (maybe this node): withdraws what this node published while there was
@@ -117,7 +117,7 @@ pub fn settle(a: &Agent) -> Result<(), String> {
     attrs
         .change_for(a.node(), STATUS, false, None)
         .and_then(|()| attrs.change_for(a.node(), POSITION, true, None))
-        .map_err(|e| e.reason)?;
+        .map_err(|e| e.message())?;
     statefile::forget(&path);
     Ok(())
 }

@@ -6,7 +6,8 @@ use super::headless_recovery::{self, BEYOND_MAXLAG};
 use crate::agent::Agent;
 use crate::controldata::ControlData;
 use crate::instance;
-use crate::ocf::{OcfCode, OcfError, OcfResult};
+use crate::log::brief;
+use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::pg::Db;
 use crate::scores::{self, Note};
 use crate::state::InstanceState;
@@ -18,13 +19,16 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
         Ok(true) => None,
         Ok(false) if a.meta.is_probe() => Some(OcfError::installed(format!(
             "no PostgreSQL data directory at {}",
-            a.params.datadir.display()
+            brief(a.params.datadir.display())
         ))),
         // The data directory vanished under a running resource.
         Ok(false) => {
             return Err(OcfError::installed(format!(
-                "no PostgreSQL data directory at {}: restore it or move the resource away from this node",
-                a.params.datadir.display()
+                "no PostgreSQL data directory at {}",
+                brief(a.params.datadir.display())
+            ))
+            .with_remedy(remedy!(
+                "restore it, or move the resource away from this node"
             )))
         }
         Err(e) => Some(e),
@@ -35,11 +39,15 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
         // data directory.
         Some(why) if a.meta.is_probe() && why.code == OcfCode::ErrInstalled => {
             return Err(match instance::postmaster_despite(a, &why)? {
-                None => OcfError::new(OcfCode::NotRunning, format!("not running: {}", why.reason)),
+                None => OcfError::new(OcfCode::NotRunning, format!("not running: {}", why.problem)),
                 Some(pid) => OcfError::generic(format!(
-                    "{}; yet postmaster {pid} runs in datadir: fix this node, then stop it",
-                    why.reason
-                )),
+                    "postmaster {pid} runs in datadir, yet {}",
+                    why.problem
+                ))
+                .with_remedy(remedy!(
+                    "fix this node (see the log), then stop the instance"
+                ))
+                .with_detail(why.message()),
             });
         }
         // Settings wrong everywhere, or on this node under a recurring monitor.
@@ -95,7 +103,7 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     let (partition, known, membership_reread) = match cached {
         Some(c) if c.connected == connected => (c.partition, c.scores, false),
         _ => (
-            attrs.partition().map_err(|e| e.reason)?,
+            attrs.partition().map_err(|e| e.message())?,
             BTreeMap::new(),
             true,
         ),
@@ -105,7 +113,7 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     let changes = scores::changes(&plan.scores, &known);
     let mut written = known.clone();
     for (node, score) in &changes {
-        attrs.set_score(node, *score).map_err(|e| e.reason)?;
+        attrs.set_score(node, *score).map_err(|e| e.message())?;
         match known.get(node) {
             Some(old) => crate::info!("promotion score of {node}: {old} -> {score}"),
             None => crate::info!("promotion score of {node} set to {score}"),
@@ -204,6 +212,6 @@ fn record_beyond_maxlag(a: &Agent, node: &str, primary_lsn: Option<&str>) {
         .attributes()
         .change_for(node, BEYOND_MAXLAG, true, primary_lsn)
     {
-        crate::warn!("{}", e.reason);
+        crate::warn!("{}", e.message());
     }
 }

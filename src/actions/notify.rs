@@ -37,7 +37,12 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
         _ => Ok(()),
     };
     if let Err(e) = result {
-        crate::warn!("{:?}-{:?} notification: {}", n.when, n.operation, e.reason);
+        crate::warn!(
+            "{:?}-{:?} notification: {}",
+            n.when,
+            n.operation,
+            e.message()
+        );
     }
     Ok(OcfCode::Success)
 }
@@ -65,7 +70,7 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
             Ok(true) => None,
             Ok(false) => Some(SWITCHOVER_UNSAFE),
             Err(e) => {
-                crate::warn!("switchover check failed: {}", e.reason);
+                crate::warn!("switchover check failed: {}", e.message());
                 Some(SWITCHOVER_CHECK_FAILED)
             }
         };
@@ -83,7 +88,7 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
         Err(e) => {
             crate::warn!(
                 "WAL position unknown ({}): this node cannot be promoted now",
-                e.reason
+                e.message()
             );
             Published::UNKNOWN.to_string()
         }

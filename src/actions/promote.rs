@@ -5,8 +5,9 @@
 use crate::agent::Agent;
 use crate::election::{self, Published, Verdict};
 use crate::instance;
+use crate::log::brief;
 use crate::lsn::WalPosition;
-use crate::ocf::{OcfCode, OcfError, OcfResult};
+use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::pg::Db;
 use crate::state::InstanceState;
 use crate::statefile::{self, PrimaryMemory};
@@ -40,28 +41,30 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
             probe = instance::probe(a)?;
         }
         _ => {
-            let reason = probe
-                .state
-                .monitor_result()
-                .err()
-                .map(|e| e.reason)
-                .unwrap_or_default();
-            return Err(OcfError::generic(format!("cannot promote: {reason}")));
+            return Err(OcfError {
+                code: OcfCode::ErrGeneric,
+                ..probe.state.refusal().within("cannot promote")
+            });
         }
     }
-    let db = probe
-        .db
-        .ok_or_else(|| OcfError::generic("cannot promote: the standby does not answer"))?;
+    let db = probe.db.ok_or_else(|| {
+        OcfError::generic("cannot promote: the standby does not answer")
+            .with_remedy(remedy!("see the server log"))
+    })?;
     check_switchover(a)?;
     elect(a, &db)?;
     crate::info!("promoting the instance");
-    let done = db
-        .promote(a.deadline)
-        .map_err(|e| OcfError::generic(format!("pg_promote failed: {e}")))?;
+    let done = db.promote(a.deadline).map_err(|e| {
+        OcfError::generic(format!("pg_promote failed: {}", brief(e)))
+            .with_remedy(remedy!("see the server log"))
+    })?;
     if !done {
-        return Err(OcfError::generic(
-            "the promotion did not finish within the promote timeout; see the server log",
-        ));
+        return Err(
+            OcfError::generic("the promotion did not finish within the promote timeout")
+                .with_remedy(remedy!(
+                    "see the server log; raise the promote timeout if it is slow"
+                )),
+        );
     }
     crate::info!("promotion complete");
     start_primary_memory(a);
@@ -74,20 +77,23 @@ fn check_switchover(a: &Agent) -> OcfResult<()> {
         return Ok(());
     };
     let _ = attrs.delete_private(CANCEL_SWITCHOVER);
-    let (code, why) = match cancel.as_str() {
+    let (code, why, detail) = match cancel.as_str() {
         SWITCHOVER_UNSAFE => (
             OcfCode::ErrGeneric,
+            "standby lacks the shutdown checkpoint",
             "this standby did not receive the old primary's shutdown checkpoint, so it may miss transactions the old primary committed",
         ),
         _ => (
             OcfCode::ErrArgs,
+            "the shutdown checkpoint check failed",
             "the check that this standby received the old primary's shutdown checkpoint could not run (see the pre-promote log lines)",
         ),
     };
-    Err(OcfError::new(
-        code,
-        format!("switchover cancelled: {why}; the old primary keeps its data, restart it or choose another standby"),
-    ))
+    Err(OcfError::new(code, format!("switchover cancelled: {why}"))
+        .with_remedy(remedy!(
+            "restart the old primary (it has all data) or pick another standby"
+        ))
+        .with_detail(detail))
 }
 
 /// This standby's position, as published in its pre-promote notification or, when no
@@ -100,7 +106,13 @@ fn own_position(a: &Agent, db: &Db) -> OcfResult<WalPosition> {
     {
         return Ok(p);
     }
-    db.standby_position().map_err(OcfError::generic)
+    db.standby_position().map_err(|e| {
+        OcfError::generic(format!(
+            "cannot read this standby's WAL position: {}",
+            brief(e)
+        ))
+        .with_remedy(remedy!("see the server log"))
+    })
 }
 
 fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
@@ -137,15 +149,22 @@ fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
                 attrs.set_score(local, crate::scores::FIRST_START)?;
                 attrs.set_score(&node, crate::scores::BEST_STANDBY)?;
                 return Err(OcfError::generic(format!(
-                    "{node} is more advanced ({position}) than this node ({mine}): promotion handed over to {node}"
-                )));
+                    "promotion handed over to the more advanced {}",
+                    brief(&node)
+                ))
+                .with_remedy(remedy!("nothing to do: Pacemaker promotes it next"))
+                .with_detail(format!("{node} is at {position}, this node at {mine}")));
             }
             Verdict::Waiting(missing) => {
                 if !wait.sleep(POLL) {
                     return Err(OcfError::generic(format!(
-                        "{} did not publish a WAL position in time; not promoting without knowing whether they are ahead (Pacemaker will retry)",
-                        missing.join(", ")
-                    )));
+                        "no WAL position from {} in time",
+                        brief(missing.join(", "))
+                    ))
+                    .with_remedy(remedy!(
+                        "Pacemaker retries; if this persists, check those nodes"
+                    ))
+                    .with_detail("not promoting without knowing whether they are ahead"));
                 }
             }
         }

@@ -6,9 +6,9 @@ use super::notify::in_place_recovery_approved;
 use crate::agent::Agent;
 use crate::controldata::ClusterState;
 use crate::instance;
-use crate::ocf::{OcfCode, OcfError, OcfResult};
+use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::scores;
-use crate::state::InstanceState;
+use crate::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
 use crate::statefile;
 use crate::validate;
 
@@ -28,8 +28,9 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
         }
         InstanceState::RunningPrimary => {
             return Err(OcfError::generic(
-                "the instance is already running as a primary outside Pacemaker's control: stop it, then run 'crm_resource --cleanup'",
-            ))
+                "the instance already runs as a primary outside Pacemaker's control",
+            )
+            .with_remedy(remedy!("stop it, then crm_resource --cleanup")))
         }
         InstanceState::CrashedPrimary(_) if in_place_recovery_approved(a, &probe) => {
             crate::warn!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
@@ -37,14 +38,18 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
         }
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
             return Err(OcfError::generic(format!(
-                "refusing to start: {}; it may hold WAL the current primary never got. Rebuild it from the current primary (pg_basebackup, or pg_rewind), then run 'crm_resource --cleanup --resource {} --node {}'",
-                probe.state.monitor_result().err().map(|e| e.reason).unwrap_or_default(),
+                "refusing to start: {}",
+                probe.state.refusal().problem
+            ))
+            .with_remedy(REBUILD_CRASHED_PRIMARY)
+            .with_detail(format!(
+                "it may hold WAL the current primary never got. Rebuild it from the current primary (pg_basebackup, or pg_rewind), then run 'crm_resource --cleanup --resource {} --node {}'",
                 a.meta.resource,
                 a.node()
             )))
         }
         InstanceState::Transitional(_) | InstanceState::Unreachable(_) => {
-            return Err(probe.state.monitor_result().err().unwrap_or_else(|| OcfError::generic("unexpected state")))
+            return Err(probe.state.refusal())
         }
     }
     let was_clean_primary = !a.datadir()?.has_entry("backup_label")
@@ -77,6 +82,6 @@ fn apply_first_start_rule(a: &Agent) {
         }
     });
     if let Err(e) = result {
-        crate::warn!("first-start promotion score not set: {}", e.reason);
+        crate::warn!("first-start promotion score not set: {}", e.message());
     }
 }

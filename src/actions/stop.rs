@@ -31,7 +31,7 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
         }
         Err(e) => {
             instance::stop_despite(a, &e)?;
-            crate::warn!("{}; no postmaster runs in datadir: stopped", e.reason);
+            crate::warn!("{}; no postmaster runs in datadir: stopped", e.message());
             return Ok(OcfCode::Success);
         }
     }
@@ -51,7 +51,7 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
             match instance::start_standby(a, recovery) {
                 Ok(()) => stop_standby(a),
                 Err(e) => {
-                    crate::warn!("recovery of the crashed standby failed: {}", e.reason);
+                    crate::warn!("recovery of the crashed standby failed: {}", e.message());
                     instance::stop(a, StopMode::Immediate, a.deadline)?;
                     // the recovery attempt may have changed pg_control
                     leave_crashed(a, &instance::controldata(a)?)

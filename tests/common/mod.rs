@@ -1263,12 +1263,22 @@ impl<'a> Agent<'a> {
 
 impl AgentResult {
     /// The text of the `ocf-exit-reason:` line(s) on stderr, if any.
+    /// The exit reasons printed, joined; each must fit the 128 bytes Pacemaker keeps.
+    #[track_caller]
     pub fn reason(&self) -> Option<String> {
         let v: Vec<&str> = self
             .stderr
             .lines()
             .filter_map(|l| l.split_once("ocf-exit-reason:").map(|x| x.1))
             .collect();
+        for reason in &v {
+            assert!(
+                reason.len() <= 128,
+                "Pacemaker keeps 128 bytes of an exit reason, this one has {}: {reason}\n{}",
+                reason.len(),
+                self.describe()
+            );
+        }
         (!v.is_empty()).then(|| v.join(" | "))
     }
 
@@ -1314,6 +1324,7 @@ impl AgentResult {
     /// may print at most one.
     #[track_caller]
     pub fn check_reason_lines(&self) -> &Self {
+        self.reason();
         let n = self.reason_lines();
         match self.code {
             0 => {}
