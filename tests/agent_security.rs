@@ -128,6 +128,8 @@ fn links_to_a_root_file_are_never_followed() {
                 ("start", 0),
                 ("monitor", 0),
                 ("monitor", UNPROMOTED_MONITOR_MS),
+                ("promote", 0),
+                ("demote", 0),
                 ("stop", 0),
             ] {
                 let r = c
