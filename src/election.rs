@@ -3,6 +3,14 @@
 use crate::lsn::WalPosition;
 use std::collections::BTreeMap;
 
+/// Private attributes of the election, set at pre-promote and removed at post-promote.
+pub const LSN_LOCATION: &str = "lsn_location";
+pub const CANDIDATES: &str = "nodes";
+pub const CANCEL_SWITCHOVER: &str = "cancel_switchover";
+/// `cancel_switchover` values.
+pub const SWITCHOVER_UNSAFE: &str = "1";
+pub const SWITCHOVER_CHECK_FAILED: &str = "2";
+
 /// What a candidate published at pre-promote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Published {

@@ -406,3 +406,11 @@ pub fn reap_orphans(a: &Agent) -> OcfResult<()> {
     }
     wait_gone(a, a.deadline)
 }
+
+/// True when this crashed primary is the one the pre-demote notification approved for
+/// recovery in place, and nothing ran it since.
+pub fn in_place_recovery_approved(a: &Agent, probe: &Probe) -> bool {
+    probe.control(a).is_ok_and(|control| {
+        crate::statefile::CrashRecord::of(&control).is_recorded(&a.in_place_recovery_file())
+    })
+}

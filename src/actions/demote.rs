@@ -3,8 +3,8 @@
 //! lost nothing. A crashed primary Pacemaker recovers in place is left down: start
 //! replays its WAL.
 
-use super::notify::in_place_recovery_approved;
 use crate::agent::Agent;
+use crate::instance::in_place_recovery_approved;
 use crate::instance::{self, StopMode};
 use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::state::{InstanceState, REBUILD_CRASHED_PRIMARY};

@@ -1,7 +1,7 @@
 //! `methods`: the actions this agent implements, one a line.
 
 pub fn methods() {
-    for action in super::ACTIONS {
-        println!("{action}");
+    for action in super::Action::ALL {
+        println!("{}", action.as_str());
     }
 }

@@ -2,9 +2,9 @@
 //! promotion score up to date. A healthy instance costs one socket connection and no
 //! child process.
 
-use super::headless_recovery::{self, BEYOND_MAXLAG};
 use crate::agent::Agent;
 use crate::controldata::ControlData;
+use crate::headless_recovery::{self, BEYOND_MAXLAG};
 use crate::instance;
 use crate::log::brief;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};

@@ -4,13 +4,13 @@
 //! pre-demote.
 //! Pacemaker ignores notify results, so problems are logged and success returned.
 
-use super::headless_recovery;
-use super::promote::{
-    CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_CHECK_FAILED, SWITCHOVER_UNSAFE,
-};
 use crate::agent::Agent;
 use crate::command;
 use crate::election::Published;
+use crate::election::{
+    CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_CHECK_FAILED, SWITCHOVER_UNSAFE,
+};
+use crate::headless_recovery;
 use crate::instance;
 use crate::lsn::WalPosition;
 use crate::notify::{Notification, Operation, When};
@@ -170,12 +170,4 @@ fn pre_demote(a: &Agent, n: &Notification) -> OcfResult<()> {
         );
     }
     Ok(())
-}
-
-/// True when this crashed primary is the one the pre-demote notification approved for
-/// recovery in place, and nothing ran it since.
-pub fn in_place_recovery_approved(a: &Agent, probe: &instance::Probe) -> bool {
-    probe
-        .control(a)
-        .is_ok_and(|control| CrashRecord::of(&control).is_recorded(&a.in_place_recovery_file()))
 }

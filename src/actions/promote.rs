@@ -3,7 +3,9 @@
 //! to it.
 
 use crate::agent::Agent;
-use crate::election::{self, Published, Verdict};
+use crate::election::{
+    self, Published, Verdict, CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_UNSAFE,
+};
 use crate::instance;
 use crate::log::brief;
 use crate::lsn::WalPosition;
@@ -13,14 +15,6 @@ use crate::state::InstanceState;
 use crate::statefile::{self, PrimaryMemory};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-/// Private attributes of the election, set at pre-promote and removed at post-promote.
-pub const LSN_LOCATION: &str = "lsn_location";
-pub const CANDIDATES: &str = "nodes";
-pub const CANCEL_SWITCHOVER: &str = "cancel_switchover";
-/// `cancel_switchover` values.
-pub const SWITCHOVER_UNSAFE: &str = "1";
-pub const SWITCHOVER_CHECK_FAILED: &str = "2";
 
 /// Time kept for pg_promote itself out of the promote timeout.
 const PROMOTE_RESERVE: Duration = Duration::from_secs(5);

@@ -2,10 +2,10 @@
 //! may have diverged from the primary promoted after it, unless Pacemaker recovers it in
 //! place (approved at pre-demote): then it replays its own WAL as a standby.
 
-use super::notify::in_place_recovery_approved;
 use crate::agent::Agent;
 use crate::controldata::ClusterState;
 use crate::instance;
+use crate::instance::in_place_recovery_approved;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::scores;
 use crate::state::{InstanceState, REBUILD_CRASHED_PRIMARY};

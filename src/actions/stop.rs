@@ -6,10 +6,10 @@
 //! in-place recovery, see start) may bring it back, and later probes report it stopped
 //! rather than crashed again.
 
-use super::notify::in_place_recovery_approved;
 use crate::agent::Agent;
 use crate::controldata::ControlData;
 use crate::deadline::Deadline;
+use crate::instance::in_place_recovery_approved;
 use crate::instance::{self, StopMode};
 use crate::ocf::{OcfCode, OcfResult};
 use crate::state::InstanceState;
