@@ -73,21 +73,28 @@ pub fn decide(mine: WalPosition, others: &BTreeMap<String, Published>) -> Verdic
     }
 }
 
+/// Positions and published lists as the election's and headless recovery's tests write them.
 #[cfg(test)]
-mod tests {
+pub mod test_support {
     use super::*;
     use crate::lsn::Lsn;
 
-    fn pos(tl: u32, lsn: u64) -> WalPosition {
+    pub fn pos(tl: u32, lsn: u64) -> WalPosition {
         WalPosition {
             timeline: tl,
             lsn: Lsn(lsn),
         }
     }
 
-    fn others(list: &[(&str, Published)]) -> BTreeMap<String, Published> {
+    pub fn others(list: &[(&str, Published)]) -> BTreeMap<String, Published> {
         list.iter().map(|(n, p)| (n.to_string(), *p)).collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{others, pos};
+    use super::*;
 
     #[test]
     fn parses_published_values() {

@@ -159,17 +159,7 @@ impl Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pos(tl: u32, lsn: u64) -> WalPosition {
-        WalPosition {
-            timeline: tl,
-            lsn: Lsn(lsn),
-        }
-    }
-
-    fn others(list: &[(&str, Published)]) -> BTreeMap<String, Published> {
-        list.iter().map(|(n, p)| (n.to_string(), *p)).collect()
-    }
+    use crate::election::test_support::{others, pos};
 
     #[test]
     fn parses_crm_resource_locate() {
