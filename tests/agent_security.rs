@@ -511,8 +511,8 @@ fn a_data_directory_swapped_mid_action_leads_root_nowhere() {
     };
 
     // Swaps from the action's first look on, 25 ms apart: start and stop take 100 to 300 ms
-    // here. And, for start, 1 ms apart after the second read of pg_control (validation's,
-    // then the probe's), when only the server's start remains.
+    // here. And, for start, 0.25 ms apart after the second read of pg_control (validation's,
+    // then the probe's), when only the writes before the server's start remain.
     let sweep = |run: u64| Hook {
         watch: data.clone(),
         nth: 1,
@@ -521,7 +521,7 @@ fn a_data_directory_swapped_mid_action_leads_root_nowhere() {
     let late = |run: u64| Hook {
         watch: data.join("global"),
         nth: 2,
-        delay: Duration::from_millis(run % 12),
+        delay: Duration::from_micros(run % 12 * 250),
     };
 
     // start of a cleanly stopped standby
