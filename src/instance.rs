@@ -370,7 +370,7 @@ pub fn stop(a: &Agent, mode: StopMode, deadline: Deadline) -> OcfResult<()> {
 }
 
 /// Waits until no process works in the data directory any more.
-pub fn wait_gone(a: &Agent, deadline: Deadline) -> OcfResult<()> {
+fn wait_gone(a: &Agent, deadline: Deadline) -> OcfResult<()> {
     wait_gone_from(a.datadir()?, deadline)
 }
 
