@@ -174,9 +174,8 @@ impl DataDir {
 
     /// True when `name` is a regular file (not a link to one).
     pub fn has_regular_file(&self, name: &str) -> bool {
-        self.lstat(name).is_some_and(|st| {
-            SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG
-        })
+        self.lstat(name)
+            .is_some_and(|st| is_kind(&st, SFlag::S_IFREG))
     }
 
     fn lstat(&self, name: &str) -> Option<FileStat> {
@@ -249,7 +248,7 @@ impl DataDir {
             name: name.into(),
             errno,
         })?;
-        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        if !is_kind(&st, SFlag::S_IFREG) {
             return Err(UnsafeFile::NotRegular(name.into()));
         }
         // A hard link to another user's file is the same inode: its owner gives it away.
@@ -312,7 +311,7 @@ fn open_directory(path: &Path) -> Result<OwnedFd, DataDirError> {
                     nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
                 )
                 .map_err(os)?;
-                if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFLNK {
+                if !is_kind(&st, SFlag::S_IFLNK) {
                     return Err(DataDirError::NotDirectory(here));
                 }
                 let parent = fstat(dir.as_raw_fd()).map_err(os)?;
@@ -351,6 +350,11 @@ fn components(path: &Path) -> VecDeque<OsString> {
             Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
         })
         .collect()
+}
+
+/// True when `st` is of file type `kind` (`S_IFREG`, `S_IFLNK`, ...).
+pub fn is_kind(st: &FileStat, kind: SFlag) -> bool {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == kind
 }
 
 /// A directory whose entries only root can replace.

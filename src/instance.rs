@@ -260,9 +260,7 @@ impl StartFiles {
             mode,
         )?;
         let st = nix::sys::stat::fstat(log)?;
-        if nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
-            != nix::sys::stat::SFlag::S_IFREG
-        {
+        if !crate::datadir::is_kind(&st, nix::sys::stat::SFlag::S_IFREG) {
             return Err(std::io::Error::from_raw_os_error(nix::libc::EINVAL));
         }
         nix::unistd::dup2(log, 1)?;

@@ -18,13 +18,19 @@ pub fn postmaster(dir: &DataDir, pid_file: &str) -> Option<i32> {
 /// backends a killed postmaster left behind (orphans are no longer its children, so they
 /// are recognised by owner and working directory alone).
 pub fn all(dir: &DataDir) -> Vec<i32> {
+    members(dir).into_iter().map(|(pid, _)| pid).collect()
+}
+
+/// `all`, each with its parent's pid.
+fn members(dir: &DataDir) -> Vec<(i32, Option<i32>)> {
     let me = std::process::id() as i32;
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| *pid != me && belongs_to(dir, *pid))
+        .filter(|pid| *pid != me)
+        .filter_map(|pid| Some((pid, facts_if_member(dir, pid)?.parent)))
         .collect()
 }
 
@@ -32,16 +38,11 @@ pub fn all(dir: &DataDir) -> Vec<i32> {
 /// without postmaster.pid (which the system user may have replaced), and orphans a killed
 /// postmaster left.
 pub fn roots(dir: &DataDir) -> Vec<i32> {
-    let members = all(dir);
+    let members = members(dir);
     members
         .iter()
-        .copied()
-        .filter(|pid| {
-            fs::read_to_string(format!("/proc/{pid}/status"))
-                .ok()
-                .and_then(|s| status_facts(&s).parent)
-                .is_some_and(|parent| !members.contains(&parent))
-        })
+        .filter(|(_, parent)| parent.is_some_and(|p| !members.iter().any(|(m, _)| *m == p)))
+        .map(|(pid, _)| *pid)
         .collect()
 }
 
@@ -74,15 +75,18 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 }
 
 fn belongs_to(dir: &DataDir, pid: i32) -> bool {
-    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
+    facts_if_member(dir, pid).is_some()
+}
+
+/// What `/proc/<pid>/status` says of `pid`, when it is a live process of the instance.
+fn facts_if_member(dir: &DataDir, pid: i32) -> Option<StatusFacts> {
+    let facts = status_facts(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?);
     let owner = dir.owner().as_raw();
-    let facts = status_facts(&status);
-    !facts.zombie
+    let member = !facts.zombie
         && facts.uids.len() == 4
         && facts.uids.iter().all(|u| *u == owner)
-        && dir.is_cwd_of(pid)
+        && dir.is_cwd_of(pid);
+    member.then_some(facts)
 }
 
 #[derive(Debug, PartialEq, Eq)]
