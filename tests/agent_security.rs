@@ -138,6 +138,10 @@ fn links_to_a_root_file_are_never_followed() {
                     .wait_secs(60)
                     .run();
                 decoy.assert_intact(&r, &format!("{case}, {action}"));
+                if action == "stop" {
+                    r.expect_code(ocf::SUCCESS);
+                    assert!(!c.is_running("node-b"), "{case}: stop answered success");
+                }
             }
             ensure_stopped(&c, "node-b");
             put_back(&path, saved);

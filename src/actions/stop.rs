@@ -11,7 +11,8 @@ use crate::controldata::ControlData;
 use crate::deadline::Deadline;
 use crate::instance::in_place_recovery_approved;
 use crate::instance::{self, StopMode};
-use crate::ocf::{OcfCode, OcfResult};
+use crate::log::brief;
+use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::state::InstanceState;
 use crate::statefile::CrashRecord;
 
@@ -20,22 +21,30 @@ use crate::statefile::CrashRecord;
 const FAST_SHARE: u32 = 2;
 
 pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
-    match instance::usable(a) {
-        Ok(true) => {}
-        Ok(false) => {
+    // Whatever keeps the agent from looking at the instance as usual (settings it cannot
+    // use, no data directory, files it refuses to read), stop answers success only once no
+    // process of the instance is left.
+    let looked = instance::usable(a).and_then(|has_instance| {
+        if has_instance {
+            instance::probe(a)
+        } else {
+            Err(OcfError::installed(format!(
+                "no data directory at {}",
+                brief(a.params.datadir.display())
+            )))
+        }
+    });
+    let probe = match looked {
+        Ok(probe) => probe,
+        Err(why) => {
+            instance::stop_despite(a, &why)?;
             crate::info!(
-                "no data directory at {}: nothing to stop",
-                a.params.datadir.display()
+                "{}; no process of the instance left: stopped",
+                why.message()
             );
             return Ok(OcfCode::Success);
         }
-        Err(e) => {
-            instance::stop_despite(a, &e)?;
-            crate::warn!("{}; no postmaster runs in datadir: stopped", e.message());
-            return Ok(OcfCode::Success);
-        }
-    }
-    let probe = instance::probe(a)?;
+    };
     let state = &probe.state;
     match state {
         InstanceState::Stopped => {
