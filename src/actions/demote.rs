@@ -4,17 +4,18 @@
 //! replays its WAL.
 
 use crate::agent::Agent;
-use crate::instance::in_place_recovery_approved;
-use crate::instance::{self, StopMode};
+use crate::logic::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
+use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
-use crate::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
+use crate::postgres::instance::in_place_recovery_approved;
+use crate::postgres::instance::{self, StopMode};
 
 pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
     let probe = instance::settled(a, a.deadline)?;
     let state = &probe.state;
     match state {
         InstanceState::RunningStandby => {
-            crate::info!("instance already running as a standby");
+            log::info!("instance already running as a standby");
             return Ok(OcfCode::Success);
         }
         InstanceState::RunningPrimary => {
@@ -27,7 +28,7 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
         // demote-fails, stop, start, promote.
         InstanceState::Stopped | InstanceState::CrashedStandby => {}
         InstanceState::CrashedPrimary(_) if in_place_recovery_approved(a, &probe) => {
-            crate::info!("crashed primary left down: Pacemaker recovers it in place, and start replays its WAL as a standby");
+            log::info!("crashed primary left down: Pacemaker recovers it in place, and start replays its WAL as a standby");
             return Ok(OcfCode::Success);
         }
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
@@ -43,6 +44,6 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
         code: OcfCode::ErrGeneric,
         ..e.within("demote: the restart as a standby failed")
     })?;
-    crate::info!("instance demoted: running as a standby");
+    log::info!("instance demoted: running as a standby");
     Ok(OcfCode::Success)
 }

@@ -2,16 +2,17 @@
 //! promotion score up to date. A healthy instance costs one socket connection and no
 //! child process.
 
+use crate::agent::headless_recovery::{self, BEYOND_MAXLAG};
+use crate::agent::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
 use crate::agent::Agent;
-use crate::controldata::ControlData;
-use crate::headless_recovery::{self, BEYOND_MAXLAG};
-use crate::instance;
-use crate::log::brief;
+use crate::logic::controldata::ControlData;
+use crate::logic::scores::{self, Note};
+use crate::logic::state::InstanceState;
+use crate::ocf::log;
+use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::pg::Db;
-use crate::scores::{self, Note};
-use crate::state::InstanceState;
-use crate::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
+use crate::postgres::instance;
+use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
@@ -70,12 +71,12 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
     match (&probe.state, &probe.db) {
         (InstanceState::RunningPrimary, Some(db)) => {
             if let Err(e) = update_scores(a, db).and_then(|()| headless_recovery::settle(a)) {
-                crate::warn!("promotion scores not updated: {e}");
+                log::warning!("promotion scores not updated: {e}");
             }
         }
         (InstanceState::RunningStandby, Some(db)) => {
             if let Err(e) = headless_recovery::check_standby(a, db) {
-                crate::warn!("cannot check whether the cluster has a primary: {e}");
+                log::warning!("cannot check whether the cluster has a primary: {e}");
             }
         }
         _ => {}
@@ -115,8 +116,8 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     for (node, score) in &changes {
         attrs.set_score(node, *score).map_err(|e| e.message())?;
         match known.get(node) {
-            Some(old) => crate::info!("promotion score of {node}: {old} -> {score}"),
-            None => crate::info!("promotion score of {node} set to {score}"),
+            Some(old) => log::info!("promotion score of {node}: {old} -> {score}"),
+            None => log::info!("promotion score of {node} set to {score}"),
         }
         written.insert(node.clone(), *score);
     }
@@ -124,13 +125,13 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     for note in &plan.notes {
         match note {
             Note::NotConnected(n) if changed(n) => {
-                crate::warn!("{n} is in the partition but does not replicate from this primary")
+                log::warning!("{n} is in the partition but does not replicate from this primary")
             }
             Note::NotReady { node, state } if changed(node) => {
-                crate::info!("{node} is in state {state:?}: not promotable yet")
+                log::info!("{node} is in state {state:?}: not promotable yet")
             }
             Note::LagAboveMax { node, lag, primary } if changed(node) => {
-                crate::warn!(
+                log::warning!(
                     "{node} lags {lag} bytes behind, more than maxlag={}: promotion score made negative",
                     a.params.maxlag
                 );
@@ -139,19 +140,19 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
                     record_beyond_maxlag(a, node, Some(&p.0.to_string()));
                 }
             }
-            Note::AwaitingConnection(n) if membership_reread => crate::info!(
+            Note::AwaitingConnection(n) if membership_reread => log::info!(
                 "{n} does not replicate from this primary yet: its promotion score is left as it is for up to {} s after the promotion",
                 scores::CONNECT_GRACE.as_secs()
             ),
-            Note::KeptRank(n) if membership_reread => crate::info!(
+            Note::KeptRank(n) if membership_reread => log::info!(
                 "{n} stopped replicating from this primary: it keeps its promotion score for up to {} s",
                 scores::LOST_GRACE.as_secs()
             ),
-            Note::SelfReplication if !changes.is_empty() => crate::warn!(
+            Note::SelfReplication if !changes.is_empty() => log::warning!(
                 "a standby connects with application_name={local}, this node's own name: it replicates from itself; reject it in pg_hba.conf"
             ),
             Note::UnknownStandby(n) if !changes.is_empty() => {
-                crate::debug!("ignoring replication connection {n:?}: not a node of this partition")
+                log::debug!("ignoring replication connection {n:?}: not a node of this partition")
             }
             _ => {}
         }
@@ -212,6 +213,6 @@ fn record_beyond_maxlag(a: &Agent, node: &str, primary_lsn: Option<&str>) {
         .attributes()
         .change_for(node, BEYOND_MAXLAG, true, primary_lsn)
     {
-        crate::warn!("{}", e.message());
+        log::warning!("{}", e.message());
     }
 }

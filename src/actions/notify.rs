@@ -4,20 +4,21 @@
 //! pre-demote.
 //! Pacemaker ignores notify results, so problems are logged and success returned.
 
+use crate::agent::headless_recovery;
+use crate::agent::statefile::{self, CrashRecord};
 use crate::agent::Agent;
-use crate::command;
-use crate::election::Published;
-use crate::election::{
+use crate::logic::election::Published;
+use crate::logic::election::{
     CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_CHECK_FAILED, SWITCHOVER_UNSAFE,
 };
-use crate::headless_recovery;
-use crate::instance;
-use crate::lsn::WalPosition;
-use crate::notify::{Notification, Operation, When};
+use crate::logic::lsn::WalPosition;
+use crate::logic::notify::{Notification, Operation, When};
+use crate::logic::shutdown_checkpoint;
+use crate::logic::state::InstanceState;
+use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
-use crate::shutdown_checkpoint;
-use crate::state::InstanceState;
-use crate::statefile::{self, CrashRecord};
+use crate::postgres::instance;
+use crate::system::command;
 
 pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
     let n = match Notification::from_env(&a.env) {
@@ -25,11 +26,11 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
         // Pacemaker always sets both variables; a manual run or ocf-tester may not, and a
         // notify result is ignored anyway: say why nothing was done.
         Err(e) => {
-            crate::warn!("notification ignored: {e}");
+            log::warning!("notification ignored: {e}");
             return Ok(OcfCode::Success);
         }
     };
-    crate::debug!("notification {:?}-{:?}: {:?}", n.when, n.operation, n.nodes);
+    log::debug!("notification {:?}-{:?}: {:?}", n.when, n.operation, n.nodes);
     let result = match (n.when, n.operation) {
         (When::Pre, Operation::Promote) => pre_promote(a, &n),
         (When::Post, Operation::Promote) => clear_election(a),
@@ -37,7 +38,7 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
         _ => Ok(()),
     };
     if let Err(e) = result {
-        crate::warn!(
+        log::warning!(
             "{:?}-{:?} notification: {}",
             n.when,
             n.operation,
@@ -62,31 +63,31 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
     let attrs = a.attributes();
     clear_election(a)?;
     if let Some(promotee) = n.promotee() {
-        crate::info!("promotion of {promotee} announced");
+        log::info!("promotion of {promotee} announced");
     }
     if let Some(old) = n.switchover_from(local) {
-        crate::info!("switchover from {old} to this node: checking this standby received {old}'s shutdown checkpoint");
+        log::info!("switchover from {old} to this node: checking this standby received {old}'s shutdown checkpoint");
         let verdict = match received_shutdown_checkpoint(a) {
             Ok(true) => None,
             Ok(false) => Some(SWITCHOVER_UNSAFE),
             Err(e) => {
-                crate::warn!("switchover check failed: {}", e.message());
+                log::warning!("switchover check failed: {}", e.message());
                 Some(SWITCHOVER_CHECK_FAILED)
             }
         };
         if let Some(value) = verdict {
-            crate::warn!("switchover from {old} is not safe: the promotion will be cancelled");
+            log::warning!("switchover from {old} is not safe: the promotion will be cancelled");
             return attrs.set_private(CANCEL_SWITCHOVER, value);
         }
-        crate::info!("this standby received {old}'s shutdown checkpoint");
+        log::info!("this standby received {old}'s shutdown checkpoint");
     }
     let published = match own_position(a) {
         Ok(p) => {
-            crate::info!("WAL position of this node: {p}");
+            log::info!("WAL position of this node: {p}");
             p.to_attribute()
         }
         Err(e) => {
-            crate::warn!(
+            log::warning!(
                 "WAL position unknown ({}): this node cannot be promoted now",
                 e.message()
             );
@@ -165,7 +166,7 @@ fn pre_demote(a: &Agent, n: &Notification) -> OcfResult<()> {
         CrashRecord::of(&probe.control(a)?)
             .save(&approval)
             .map_err(|e| OcfError::generic(format!("cannot write {}: {e}", approval.display())))?;
-        crate::warn!(
+        log::warning!(
             "primary crashed and Pacemaker recovers it in place: start will replay its WAL as a standby"
         );
     }

@@ -2,17 +2,18 @@
 //! switchover or another candidate holds more WAL, in which case the promotion is handed
 //! to it.
 
+use crate::agent::statefile::{self, PrimaryMemory};
 use crate::agent::Agent;
-use crate::election::{
+use crate::logic::election::{
     self, Published, Verdict, CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_UNSAFE,
 };
-use crate::instance;
-use crate::log::brief;
-use crate::lsn::WalPosition;
+use crate::logic::lsn::WalPosition;
+use crate::logic::state::InstanceState;
+use crate::ocf::log;
+use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::pg::Db;
-use crate::state::InstanceState;
-use crate::statefile::{self, PrimaryMemory};
+use crate::postgres::instance;
+use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
     let mut probe = instance::settled(a, a.deadline)?;
     match probe.state {
         InstanceState::RunningPrimary => {
-            crate::info!("instance already running as a primary");
+            log::info!("instance already running as a primary");
             return Ok(OcfCode::Success);
         }
         InstanceState::RunningStandby => {}
@@ -47,7 +48,7 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
     })?;
     check_switchover(a)?;
     elect(a, &db)?;
-    crate::info!("promoting the instance");
+    log::info!("promoting the instance");
     let done = db.promote(a.deadline).map_err(|e| {
         OcfError::generic(format!("pg_promote failed: {}", brief(e)))
             .with_remedy(remedy!("see the server log"))
@@ -60,7 +61,7 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
                 )),
         );
     }
-    crate::info!("promotion complete");
+    log::info!("promotion complete");
     start_primary_memory(a);
     Ok(OcfCode::Success)
 }
@@ -115,7 +116,7 @@ fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
     let candidates: BTreeSet<String> = match attrs.private(CANDIDATES, local)? {
         Some(list) => list.split_whitespace().map(str::to_string).collect(),
         None => {
-            crate::warn!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
+            log::warning!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
             return Ok(());
         }
     };
@@ -136,12 +137,12 @@ fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
             .collect::<OcfResult<_>>()?;
         match election::decide(mine, &others) {
             Verdict::Promote => {
-                crate::info!("this node is the most advanced candidate ({mine})");
+                log::info!("this node is the most advanced candidate ({mine})");
                 return Ok(());
             }
             Verdict::HandOver { node, position } => {
-                attrs.set_score(local, crate::scores::FIRST_START)?;
-                attrs.set_score(&node, crate::scores::BEST_STANDBY)?;
+                attrs.set_score(local, crate::logic::scores::FIRST_START)?;
+                attrs.set_score(&node, crate::logic::scores::BEST_STANDBY)?;
                 return Err(OcfError::generic(format!(
                     "promotion handed over to the more advanced {}",
                     brief(&node)
@@ -173,7 +174,7 @@ fn start_primary_memory(a: &Agent) {
         lost: Default::default(),
     };
     if let Err(e) = memory.save(&path) {
-        crate::warn!(
+        log::warning!(
             "cannot save {}: {e}; standbys get no grace period to connect",
             path.display()
         );

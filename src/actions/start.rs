@@ -2,15 +2,16 @@
 //! may have diverged from the primary promoted after it, unless Pacemaker recovers it in
 //! place (approved at pre-demote): then it replays its own WAL as a standby.
 
+use crate::agent::statefile;
+use crate::agent::validate;
 use crate::agent::Agent;
-use crate::controldata::ClusterState;
-use crate::instance;
-use crate::instance::in_place_recovery_approved;
+use crate::logic::controldata::ClusterState;
+use crate::logic::scores;
+use crate::logic::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
+use crate::ocf::log;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::scores;
-use crate::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
-use crate::statefile;
-use crate::validate;
+use crate::postgres::instance;
+use crate::postgres::instance::in_place_recovery_approved;
 
 pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;
@@ -19,12 +20,12 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     let probe = instance::settled(a, a.deadline)?;
     match probe.state {
         InstanceState::RunningStandby => {
-            crate::info!("instance already running as a standby");
+            log::info!("instance already running as a standby");
             return Ok(OcfCode::Success);
         }
         InstanceState::Stopped => {}
         InstanceState::CrashedStandby => {
-            crate::warn!("the standby had crashed; it recovers as a standby");
+            log::warning!("the standby had crashed; it recovers as a standby");
         }
         InstanceState::RunningPrimary => {
             return Err(OcfError::generic(
@@ -33,7 +34,7 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
             .with_remedy(remedy!("stop it, then crm_resource --cleanup")))
         }
         InstanceState::CrashedPrimary(_) if in_place_recovery_approved(a, &probe) => {
-            crate::warn!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
+            log::warning!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
             instance::reap_orphans(a)?;
         }
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
@@ -55,7 +56,7 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     let was_clean_primary = !a.datadir()?.has_entry("backup_label")
         && probe.control(a)?.state == ClusterState::ShutDown;
     instance::start_standby(a, a.deadline)?;
-    crate::info!("instance started as a standby");
+    log::info!("instance started as a standby");
     statefile::forget(&a.crash_record_file());
     statefile::forget(&a.in_place_recovery_file());
     if was_clean_primary {
@@ -75,13 +76,13 @@ fn apply_first_start_rule(a: &Agent) {
             .collect::<OcfResult<Vec<_>>>()?;
         match scores::first_start_score(true, &existing) {
             Some(score) => {
-                crate::info!("no promotion score in the partition and this instance was a cleanly stopped primary: setting its score to {score}");
+                log::info!("no promotion score in the partition and this instance was a cleanly stopped primary: setting its score to {score}");
                 attrs.set_score(a.node(), score)
             }
             None => Ok(()),
         }
     });
     if let Err(e) = result {
-        crate::warn!("first-start promotion score not set: {}", e.message());
+        log::warning!("first-start promotion score not set: {}", e.message());
     }
 }

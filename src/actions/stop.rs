@@ -6,15 +6,16 @@
 //! in-place recovery, see start) may bring it back, and later probes report it stopped
 //! rather than crashed again.
 
+use crate::agent::statefile::CrashRecord;
 use crate::agent::Agent;
-use crate::controldata::ControlData;
-use crate::deadline::Deadline;
-use crate::instance::in_place_recovery_approved;
-use crate::instance::{self, StopMode};
-use crate::log::brief;
+use crate::logic::controldata::ControlData;
+use crate::logic::state::InstanceState;
+use crate::ocf::deadline::Deadline;
+use crate::ocf::log;
+use crate::ocf::log::brief;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
-use crate::state::InstanceState;
-use crate::statefile::CrashRecord;
+use crate::postgres::instance::in_place_recovery_approved;
+use crate::postgres::instance::{self, StopMode};
 
 /// Share of the stop timeout a standby gets for its fast shutdown before the immediate one,
 /// and a crashed standby for its recovery.
@@ -38,7 +39,7 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
         Ok(probe) => probe,
         Err(why) => {
             instance::stop_despite(a, &why)?;
-            crate::info!(
+            log::info!(
                 "{}; no process of the instance left: stopped",
                 why.message()
             );
@@ -48,19 +49,19 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
     let state = &probe.state;
     match state {
         InstanceState::Stopped => {
-            crate::info!("instance already stopped");
+            log::info!("instance already stopped");
             Ok(OcfCode::Success)
         }
         InstanceState::CrashedStandby => {
             instance::reap_orphans(a)?;
-            crate::warn!(
+            log::warning!(
                 "the standby had crashed: replaying its WAL as a standby, then stopping it cleanly"
             );
             let recovery = Deadline::after(a.deadline.remaining() / FAST_SHARE);
             match instance::start_standby(a, recovery) {
                 Ok(()) => stop_standby(a),
                 Err(e) => {
-                    crate::warn!("recovery of the crashed standby failed: {}", e.message());
+                    log::warning!("recovery of the crashed standby failed: {}", e.message());
                     instance::stop(a, StopMode::Immediate, a.deadline)?;
                     // the recovery attempt may have changed pg_control
                     leave_crashed(a, &instance::controldata(a)?)
@@ -69,9 +70,9 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
         }
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
             if in_place_recovery_approved(a, &probe) {
-                crate::info!("crashed primary left down for its recovery in place: start replays its WAL as a standby");
+                log::info!("crashed primary left down for its recovery in place: start replays its WAL as a standby");
             } else {
-                crate::warn!(
+                log::warning!(
                     "instance had crashed ({state:?}); nothing left to stop. Start will refuse it until it is rebuilt from the current primary"
                 );
             }
@@ -91,7 +92,7 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
 fn stop_standby(a: &Agent) -> OcfResult<OcfCode> {
     let fast = Deadline::after(a.deadline.remaining() / FAST_SHARE);
     if instance::stop(a, StopMode::Fast, fast).is_err() {
-        crate::warn!("fast shutdown of the standby did not finish in time: immediate shutdown");
+        log::warning!("fast shutdown of the standby did not finish in time: immediate shutdown");
         instance::stop(a, StopMode::Immediate, a.deadline)?;
     }
     Ok(OcfCode::Success)
@@ -104,7 +105,7 @@ fn leave_crashed(a: &Agent, control: &ControlData) -> OcfResult<OcfCode> {
     if let Err(e) = CrashRecord::of(control).save(&path) {
         // Stopped all the same: later probes will report the crash again, which only
         // makes Pacemaker stop it again.
-        crate::warn!("cannot write {}: {e}", path.display());
+        log::warning!("cannot write {}: {e}", path.display());
     }
     Ok(OcfCode::Success)
 }

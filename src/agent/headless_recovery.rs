@@ -4,13 +4,14 @@
 //! is, the running standbys publish their positions and the most advanced one takes a
 //! promotion score. It never fails the monitor: problems are logged by the caller.
 
+use crate::agent::statefile;
 use crate::agent::Agent;
-use crate::election::Published;
-use crate::headless::{self, Decision};
-use crate::lsn::Lsn;
-use crate::pg::Db;
-use crate::scores;
-use crate::statefile;
+use crate::logic::election::Published;
+use crate::logic::headless::{self, Decision};
+use crate::logic::lsn::Lsn;
+use crate::logic::scores;
+use crate::ocf::log;
+use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Private attribute: the position a standby publishes while the cluster has no primary.
@@ -94,9 +95,9 @@ fn report(a: &Agent, text: &str) -> Result<(), String> {
         return Ok(());
     }
     if last.is_none() {
-        crate::warn!("the cluster has no promoted instance and no node Pacemaker can promote");
+        log::warning!("the cluster has no promoted instance and no node Pacemaker can promote");
     }
-    crate::warn!("{text}");
+    log::warning!("{text}");
     // the file first: whatever interrupts this, settle() finds something to withdraw
     statefile::save_text(&path, text)
         .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
@@ -112,7 +113,7 @@ pub fn settle(a: &Agent) -> Result<(), String> {
     if !path.exists() {
         return Ok(());
     }
-    crate::info!("the cluster has a primary again");
+    log::info!("the cluster has a primary again");
     let attrs = a.attributes();
     attrs
         .change_for(a.node(), STATUS, false, None)

@@ -3,8 +3,9 @@
 //! shell), and every run is bounded by a deadline. The system user is never root, and a
 //! program runs only when nobody but root can change it.
 
-use crate::deadline::Deadline;
-use crate::log::brief;
+use crate::ocf::deadline::Deadline;
+use crate::ocf::log;
+use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfError, OcfResult, Remedy};
 use nix::unistd::{Gid, Uid};
 use std::ffi::OsStr;
@@ -28,7 +29,7 @@ impl SystemUser {
     /// Looks the user up. Missing on this node only, so the node is banned, not the resource;
     /// root is refused everywhere.
     pub fn lookup(name: &str) -> OcfResult<Self> {
-        let account = crate::accounts::lookup(name).ok_or_else(|| {
+        let account = crate::system::accounts::lookup(name).ok_or_else(|| {
             OcfError::installed(format!(
                 "system user {:?} does not exist on this node",
                 brief(name)
@@ -127,7 +128,7 @@ impl Drop for EffectiveIdentity {
             // Going on with half an identity would fail later in confusing ways.
             OcfError::generic(format!("cannot restore the agent's own identity: {e}"))
                 .with_remedy(remedy!("report this bug; see the log"))
-                .report(crate::log::Level::Error);
+                .report(crate::ocf::log::Level::Error);
             std::process::exit(crate::ocf::OcfCode::ErrGeneric.exit_code());
         }
     }
@@ -214,7 +215,7 @@ impl Output {
 /// Runs `cmd` to completion, capturing its output, and kills it if `deadline` passes.
 pub fn run(mut cmd: Command, deadline: Deadline) -> OcfResult<Output> {
     let program = cmd.get_program().to_string_lossy().into_owned();
-    crate::debug!(
+    log::debug!(
         "running {} {}",
         program,
         cmd.get_args()

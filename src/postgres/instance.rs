@@ -6,17 +6,18 @@
 //! written by the server's own child after it dropped to the system user.
 
 use crate::agent::Agent;
-use crate::command;
-use crate::controldata::{self, ControlData};
-use crate::datadir::{DataDir, DataDirError};
-use crate::deadline::Deadline;
-use crate::log::brief;
-use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::pg::{ConnectError, Db};
-use crate::processes;
-use crate::state::{
+use crate::logic::controldata::{self, ControlData};
+use crate::logic::state::{
     self, DownFacts, InstanceState, Liveness, PostmasterAddress, Unreachable, UnreachableCause,
 };
+use crate::ocf::deadline::Deadline;
+use crate::ocf::log;
+use crate::ocf::log::brief;
+use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
+use crate::postgres::datadir::{DataDir, DataDirError};
+use crate::postgres::processes;
+use crate::postgres::sql::{ConnectError, Db};
+use crate::system::command;
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
@@ -104,7 +105,7 @@ pub fn stop_despite(a: &Agent, why: &OcfError) -> OcfResult<()> {
         return Ok(());
     };
     for pid in processes::roots(&dir) {
-        crate::warn!(
+        log::warning!(
             "{}; stopping postmaster {pid} with a fast shutdown signal only",
             why.message()
         );
@@ -195,7 +196,7 @@ pub fn settled(a: &Agent, deadline: Deadline) -> OcfResult<Probe> {
         if !p.state.is_transitional() || !deadline.sleep(POLL * 10) {
             return Ok(p);
         }
-        crate::debug!("instance is in transition: {:?}", p.state);
+        log::debug!("instance is in transition: {:?}", p.state);
     }
 }
 
@@ -260,7 +261,7 @@ impl StartFiles {
             mode,
         )?;
         let st = nix::sys::stat::fstat(log)?;
-        if !crate::datadir::is_kind(&st, nix::sys::stat::SFlag::S_IFREG) {
+        if !crate::postgres::datadir::is_kind(&st, nix::sys::stat::SFlag::S_IFREG) {
             return Err(std::io::Error::from_raw_os_error(nix::libc::EINVAL));
         }
         nix::unistd::dup2(log, 1)?;
@@ -293,7 +294,7 @@ pub fn start_standby(a: &Agent, deadline: Deadline) -> OcfResult<()> {
         // Its own session: the server must outlive the agent and never get its signals.
         cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(Into::into));
     }
-    crate::info!("starting the instance as a standby");
+    log::info!("starting the instance as a standby");
     let mut child = cmd.spawn().map_err(|e| {
         OcfError::generic(format!("cannot start the server: {e}"))
             .with_remedy(remedy!(
@@ -361,7 +362,7 @@ pub fn stop(a: &Agent, mode: StopMode, deadline: Deadline) -> OcfResult<()> {
     };
     let dir = a.datadir()?;
     for pid in processes::roots(dir) {
-        crate::info!("stopping the instance ({mode:?} shutdown of postmaster {pid})");
+        log::info!("stopping the instance ({mode:?} shutdown of postmaster {pid})");
         processes::signal(dir, pid, signal);
     }
     wait_gone_from(dir, deadline)
@@ -399,7 +400,7 @@ pub fn reap_orphans(a: &Agent) -> OcfResult<()> {
     }
     let dir = a.datadir()?;
     for pid in processes::all(dir) {
-        crate::warn!("killing process {pid} left by the crashed instance");
+        log::warning!("killing process {pid} left by the crashed instance");
         processes::signal(dir, pid, Signal::SIGKILL);
     }
     wait_gone(a, a.deadline)
@@ -409,6 +410,6 @@ pub fn reap_orphans(a: &Agent) -> OcfResult<()> {
 /// recovery in place, and nothing ran it since.
 pub fn in_place_recovery_approved(a: &Agent, probe: &Probe) -> bool {
     probe.control(a).is_ok_and(|control| {
-        crate::statefile::CrashRecord::of(&control).is_recorded(&a.in_place_recovery_file())
+        crate::agent::statefile::CrashRecord::of(&control).is_recorded(&a.in_place_recovery_file())
     })
 }

@@ -2,10 +2,11 @@
 //! the election's private attributes through `attrd_updater --private`, membership through
 //! `crm_node`. Thin wrappers; every call is bounded.
 
-use crate::command::Output;
-use crate::deadline::Deadline;
-use crate::log::brief;
+use crate::ocf::deadline::Deadline;
+use crate::ocf::log;
+use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfError, OcfResult, Remedy};
+use crate::system::command::Output;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
@@ -46,7 +47,7 @@ impl Attributes {
     }
 
     fn run(&self, cmd: Command) -> OcfResult<Output> {
-        crate::command::run(cmd, self.deadline.capped(CALL_LIMIT))
+        crate::system::command::run(cmd, self.deadline.capped(CALL_LIMIT))
     }
 
     fn run_ok(&self, cmd: Command, what: &str) -> OcfResult<()> {
@@ -206,7 +207,7 @@ fn query_failed(tool: &str, what: &str, out: &Output) -> OcfError {
     let exit = out
         .code
         .map_or_else(|| "killed by a signal".to_string(), |c| format!("exit {c}"));
-    crate::warn!(
+    log::warning!(
         "{tool} could not read {what} ({exit}): {}",
         out.last_error_line()
     );
@@ -217,13 +218,13 @@ fn query_failed(tool: &str, what: &str, out: &Output) -> OcfError {
 /// wrong (or the primary's monitor changes a score).
 impl Attributes {
     /// Where the clone's instances run, and which one is promoted.
-    pub fn locate(&self) -> OcfResult<Vec<crate::headless::Located>> {
+    pub fn locate(&self) -> OcfResult<Vec<crate::logic::headless::Located>> {
         let out = self.run(tool(
             "crm_resource",
             &["--resource", &self.resource, "--locate"],
         ))?;
         // "is NOT running" may come with a failure status: it lists nothing either way
-        Ok(crate::headless::parse_locate(&out.stdout))
+        Ok(crate::logic::headless::parse_locate(&out.stdout))
     }
 
     /// Every node's value of one of the agent's private attributes, in one call.

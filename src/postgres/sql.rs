@@ -1,13 +1,13 @@
 //! The agent's SQL: a direct protocol connection to the local instance over its socket
 //! (no psql), every call bounded in time.
 
-use crate::command::SystemUser;
-use crate::config::Params;
-use crate::deadline::Deadline;
-use crate::lsn::{standby_position, Lsn, WalPosition};
+use crate::logic::lsn::{standby_position, Lsn, WalPosition};
+use crate::logic::scores::ReplicationRow;
+use crate::logic::state::{Unreachable, UnreachableCause};
+use crate::ocf::config::Params;
+use crate::ocf::deadline::Deadline;
 use crate::ocf::OcfError;
-use crate::scores::ReplicationRow;
-use crate::state::{Unreachable, UnreachableCause};
+use crate::system::command::SystemUser;
 use std::future::Future;
 use std::io::ErrorKind;
 use std::time::Duration;

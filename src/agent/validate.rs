@@ -4,11 +4,11 @@
 //! PostgreSQL configuration being wrong is OCF_ERR_ARGS (Pacemaker bans the node).
 
 use crate::agent::Agent;
-use crate::command;
-use crate::conninfo;
-use crate::instance;
-use crate::log::brief;
+use crate::logic::conninfo;
+use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
+use crate::postgres::instance;
+use crate::system::command;
 
 pub const MIN_MAJOR: u32 = 12;
 

@@ -1,12 +1,17 @@
 //! What every action works with: the settings, Pacemaker's meta data, the action's
-//! deadline, and lazily the node name and the system user.
+//! deadline, and lazily the node name and the system user; and the procedures several
+//! actions share (`validate`, `statefile`, `headless_recovery`).
 
-use crate::attributes::Attributes;
-use crate::command::{self, SystemUser};
-use crate::config::{Env, Meta, Params};
-use crate::datadir::{DataDir, DataDirError};
-use crate::deadline::Deadline;
+pub mod headless_recovery;
+pub mod statefile;
+pub mod validate;
+
+use crate::ocf::config::{Env, Meta, Params};
+use crate::ocf::deadline::Deadline;
 use crate::ocf::{OcfCode, OcfResult};
+use crate::pacemaker::attributes::Attributes;
+use crate::postgres::datadir::{DataDir, DataDirError};
+use crate::system::command::{self, SystemUser};
 use std::cell::OnceCell;
 use std::path::PathBuf;
 

@@ -8,7 +8,7 @@
 //! enough) needs only its first `TRAILING_VALUE` bytes shown. Problems composed from other
 //! errors are checked where those are made (`state.rs`, `datadir.rs`).
 
-use crate::log::{MAX_REASON, MAX_VALUE, REASON_SEPARATOR};
+use crate::ocf::log::{MAX_REASON, MAX_VALUE, REASON_SEPARATOR};
 use crate::ocf::MAX_REMEDY;
 use std::collections::BTreeMap;
 use std::path::Path;

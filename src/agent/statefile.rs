@@ -5,8 +5,8 @@
 //! last reported about a cluster without a primary; and the crashed instance stop left
 //! down, so that later probes report it stopped.
 
-use crate::controldata::ControlData;
-use crate::scores::Lost;
+use crate::logic::controldata::ControlData;
+use crate::logic::scores::Lost;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn crash_record_applies_only_to_the_same_pg_control() {
-        use crate::controldata::ClusterState;
+        use crate::logic::controldata::ClusterState;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pgsqlms-x.crash-stopped");
         let crashed = ControlData {

@@ -7,7 +7,7 @@
 //! only, bounded in size), a process by the device and inode of its working directory.
 //! Everything that writes there is done by the system user itself (see `instance.rs`).
 
-use crate::log::brief;
+use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfCode, OcfError};
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
@@ -556,7 +556,7 @@ mod tests {
             },
         ];
         // the longest name the agent reads or writes in the data directory
-        let name = crate::instance::STARTUP_LOG.to_string();
+        let name = crate::postgres::instance::STARTUP_LOG.to_string();
         let file_errors = [
             UnsafeFile::Link(name.clone()),
             UnsafeFile::NotRegular(name.clone()),

@@ -1,7 +1,7 @@
 //! Classification of the local instance from what can be observed of it. Pure: the probing
 //! lives in `instance.rs`.
 
-use crate::controldata::ClusterState;
+use crate::logic::controldata::ClusterState;
 use crate::ocf::{remedy, OcfCode, OcfError, Remedy};
 
 /// What a connection attempt over the instance's socket told.
@@ -144,8 +144,8 @@ pub fn misaddressed(
         message: format!(
             "port {} in {}, not pgport={pgport} pghost={}",
             actual.port,
-            crate::log::brief(&actual.socket_dir),
-            crate::log::brief(pghost)
+            crate::ocf::log::brief(&actual.socket_dir),
+            crate::ocf::log::brief(pghost)
         ),
     })
 }
@@ -471,7 +471,7 @@ mod tests {
                 .monitor_result()
                 .unwrap_err();
             let reason = e.reason();
-            assert!(reason.len() <= crate::log::MAX_REASON, "{reason}");
+            assert!(reason.len() <= crate::ocf::log::MAX_REASON, "{reason}");
             assert!(reason.ends_with(cause.remedy().as_str()), "{reason}");
             assert!(
                 reason.starts_with("cannot query the instance: password authentication"),

@@ -1,7 +1,7 @@
 //! The resource's settings (`OCF_RESKEY_*`) and Pacemaker's meta attributes, read from a
 //! snapshot of the environment. Pure.
 
-use crate::log::brief;
+use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfError, OcfResult};
 use std::collections::HashMap;
 use std::path::PathBuf;
