@@ -3,15 +3,15 @@
 //! lost nothing. A crashed primary Pacemaker recovers in place is left down: start
 //! replays its WAL.
 
+use crate::agent::statefile::in_place_recovery_approved;
 use crate::agent::Agent;
 use crate::logic::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
 use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
-use crate::postgres::instance::in_place_recovery_approved;
-use crate::postgres::instance::{self, StopMode};
+use crate::postgres::instance::StopMode;
 
 pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
-    let probe = instance::settled(a, a.deadline)?;
+    let probe = a.instance.settled(a.deadline)?;
     let state = &probe.state;
     match state {
         InstanceState::RunningStandby => {
@@ -19,10 +19,12 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
             return Ok(OcfCode::Success);
         }
         InstanceState::RunningPrimary => {
-            instance::stop(a, StopMode::Fast, a.deadline).map_err(|e| OcfError {
-                code: OcfCode::ErrGeneric,
-                ..e.within("demote could not stop the primary")
-            })?;
+            a.instance
+                .stop(StopMode::Fast, a.deadline)
+                .map_err(|e| OcfError {
+                    code: OcfCode::ErrGeneric,
+                    ..e.within("demote could not stop the primary")
+                })?;
         }
         // Not running: start it as a standby, so demote never loops through
         // demote-fails, stop, start, promote.
@@ -40,7 +42,7 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
             return Err(state.refusal());
         }
     }
-    instance::start_standby(a, a.deadline).map_err(|e| OcfError {
+    a.instance.start_standby(a.deadline).map_err(|e| OcfError {
         code: OcfCode::ErrGeneric,
         ..e.within("demote: the restart as a standby failed")
     })?;

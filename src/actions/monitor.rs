@@ -11,12 +11,11 @@ use crate::logic::state::InstanceState;
 use crate::ocf::log;
 use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::postgres::instance;
 use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
-    let unusable = match instance::usable(a) {
+    let unusable = match a.instance.usable() {
         Ok(true) => None,
         Ok(false) if a.meta.is_probe() => Some(OcfError::installed(format!(
             "no PostgreSQL data directory at {}",
@@ -39,7 +38,7 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
         // usable: it is simply not running here, unless a postmaster still works in the
         // data directory.
         Some(why) if a.meta.is_probe() && why.code == OcfCode::ErrInstalled => {
-            return Err(match instance::postmaster_despite(a, &why)? {
+            return Err(match a.instance.postmaster_despite(&why)? {
                 None => OcfError::new(OcfCode::NotRunning, format!("not running: {}", why.problem)),
                 Some(pid) => OcfError::generic(format!(
                     "postmaster {pid} runs in datadir, yet {}",
@@ -55,8 +54,8 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
         Some(why) => return Err(why),
         None => {}
     }
-    let probe = instance::settled(a, a.deadline)?;
-    if probe.state.is_crashed() && stopped_by_the_cluster(a, &probe.control(a)?) {
+    let probe = a.instance.settled(a.deadline)?;
+    if probe.state.is_crashed() && stopped_by_the_cluster(a, &probe.control(&a.instance)?) {
         return Err(OcfError::new(
             OcfCode::NotRunning,
             format!(

@@ -17,7 +17,6 @@ use crate::logic::shutdown_checkpoint;
 use crate::logic::state::InstanceState;
 use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
-use crate::postgres::instance;
 use crate::system::command;
 
 pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
@@ -105,7 +104,7 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
 /// Timeline and the furthest of received and replayed WAL, after a restartpoint so
 /// pg_control's timeline is current.
 fn own_position(a: &Agent) -> OcfResult<WalPosition> {
-    let probe = instance::probe(a)?;
+    let probe = a.instance.probe()?;
     let db = match (&probe.state, probe.db) {
         (InstanceState::RunningStandby, Some(db)) => db,
         (state, _) => {
@@ -121,7 +120,7 @@ fn own_position(a: &Agent) -> OcfResult<WalPosition> {
 /// Reads this standby's WAL from the last restartpoint to the last received record,
 /// looking for the shutdown checkpoint a cleanly stopped primary writes last.
 fn received_shutdown_checkpoint(a: &Agent) -> OcfResult<bool> {
-    let probe = instance::probe(a)?;
+    let probe = a.instance.probe()?;
     let db = probe
         .db
         .ok_or_else(|| OcfError::generic("the standby does not answer"))?;
@@ -132,7 +131,10 @@ fn received_shutdown_checkpoint(a: &Agent) -> OcfResult<bool> {
         .map_err(OcfError::generic)?
         .received
         .ok_or_else(|| OcfError::generic("this standby has received no WAL"))?;
-    let mut cmd = a.user()?.command(&a.program("pg_waldump")?);
+    let mut cmd = a
+        .instance
+        .user()?
+        .command(&a.instance.program("pg_waldump")?);
     cmd.arg("--path")
         .arg(a.params.datadir.join("pg_wal"))
         .arg("--timeline")
@@ -161,9 +163,9 @@ fn pre_demote(a: &Agent, n: &Notification) -> OcfResult<()> {
         statefile::forget(&approval);
         return Ok(());
     }
-    let probe = instance::probe(a)?;
+    let probe = a.instance.probe()?;
     if let InstanceState::CrashedPrimary(_) = probe.state {
-        CrashRecord::of(&probe.control(a)?)
+        CrashRecord::of(&probe.control(&a.instance)?)
             .save(&approval)
             .map_err(|e| OcfError::generic(format!("cannot write {}: {e}", approval.display())))?;
         log::warning!(

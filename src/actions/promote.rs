@@ -12,7 +12,6 @@ use crate::logic::state::InstanceState;
 use crate::ocf::log;
 use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::postgres::instance;
 use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -23,8 +22,8 @@ const POLL: Duration = Duration::from_millis(100);
 
 pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;
-    a.check_identity_and_programs()?;
-    let mut probe = instance::settled(a, a.deadline)?;
+    a.instance.check_identity_and_programs()?;
+    let mut probe = a.instance.settled(a.deadline)?;
     match probe.state {
         InstanceState::RunningPrimary => {
             log::info!("instance already running as a primary");
@@ -32,8 +31,8 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
         }
         InstanceState::RunningStandby => {}
         InstanceState::Stopped => {
-            instance::start_standby(a, a.deadline)?;
-            probe = instance::probe(a)?;
+            a.instance.start_standby(a.deadline)?;
+            probe = a.instance.probe()?;
         }
         _ => {
             return Err(OcfError {

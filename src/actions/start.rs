@@ -3,6 +3,7 @@
 //! place (approved at pre-demote): then it replays its own WAL as a standby.
 
 use crate::agent::statefile;
+use crate::agent::statefile::in_place_recovery_approved;
 use crate::agent::validate;
 use crate::agent::Agent;
 use crate::logic::controldata::ClusterState;
@@ -10,14 +11,12 @@ use crate::logic::scores;
 use crate::logic::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
 use crate::ocf::log;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::postgres::instance;
-use crate::postgres::instance::in_place_recovery_approved;
 
 pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;
     validate::installation(a)?;
     validate::local_configuration(a)?;
-    let probe = instance::settled(a, a.deadline)?;
+    let probe = a.instance.settled(a.deadline)?;
     match probe.state {
         InstanceState::RunningStandby => {
             log::info!("instance already running as a standby");
@@ -35,7 +34,7 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
         }
         InstanceState::CrashedPrimary(_) if in_place_recovery_approved(a, &probe) => {
             log::warning!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
-            instance::reap_orphans(a)?;
+            a.instance.reap_orphans()?;
         }
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
             return Err(OcfError::generic(format!(
@@ -53,9 +52,9 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
             return Err(probe.state.refusal())
         }
     }
-    let was_clean_primary = !a.datadir()?.has_entry("backup_label")
-        && probe.control(a)?.state == ClusterState::ShutDown;
-    instance::start_standby(a, a.deadline)?;
+    let was_clean_primary = !a.instance.datadir()?.has_entry("backup_label")
+        && probe.control(&a.instance)?.state == ClusterState::ShutDown;
+    a.instance.start_standby(a.deadline)?;
     log::info!("instance started as a standby");
     statefile::forget(&a.crash_record_file());
     statefile::forget(&a.in_place_recovery_file());

@@ -6,6 +6,7 @@
 //! in-place recovery, see start) may bring it back, and later probes report it stopped
 //! rather than crashed again.
 
+use crate::agent::statefile::in_place_recovery_approved;
 use crate::agent::statefile::CrashRecord;
 use crate::agent::Agent;
 use crate::logic::controldata::ControlData;
@@ -14,8 +15,7 @@ use crate::ocf::deadline::Deadline;
 use crate::ocf::log;
 use crate::ocf::log::brief;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
-use crate::postgres::instance::in_place_recovery_approved;
-use crate::postgres::instance::{self, StopMode};
+use crate::postgres::instance::StopMode;
 
 /// Share of the stop timeout a standby gets for its fast shutdown before the immediate one,
 /// and a crashed standby for its recovery.
@@ -25,9 +25,9 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
     // Whatever keeps the agent from looking at the instance as usual (settings it cannot
     // use, no data directory, files it refuses to read), stop answers success only once no
     // process of the instance is left.
-    let looked = instance::usable(a).and_then(|has_instance| {
+    let looked = a.instance.usable().and_then(|has_instance| {
         if has_instance {
-            instance::probe(a)
+            a.instance.probe()
         } else {
             Err(OcfError::installed(format!(
                 "no data directory at {}",
@@ -38,7 +38,7 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
     let probe = match looked {
         Ok(probe) => probe,
         Err(why) => {
-            instance::stop_despite(a, &why)?;
+            a.instance.stop_despite(&why)?;
             log::info!(
                 "{}; no process of the instance left: stopped",
                 why.message()
@@ -53,18 +53,18 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
             Ok(OcfCode::Success)
         }
         InstanceState::CrashedStandby => {
-            instance::reap_orphans(a)?;
+            a.instance.reap_orphans()?;
             log::warning!(
                 "the standby had crashed: replaying its WAL as a standby, then stopping it cleanly"
             );
             let recovery = Deadline::after(a.deadline.remaining() / FAST_SHARE);
-            match instance::start_standby(a, recovery) {
+            match a.instance.start_standby(recovery) {
                 Ok(()) => stop_standby(a),
                 Err(e) => {
                     log::warning!("recovery of the crashed standby failed: {}", e.message());
-                    instance::stop(a, StopMode::Immediate, a.deadline)?;
+                    a.instance.stop(StopMode::Immediate, a.deadline)?;
                     // the recovery attempt may have changed pg_control
-                    leave_crashed(a, &instance::controldata(a)?)
+                    leave_crashed(a, &a.instance.controldata()?)
                 }
             }
         }
@@ -76,14 +76,14 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
                     "instance had crashed ({state:?}); nothing left to stop. Start will refuse it until it is rebuilt from the current primary"
                 );
             }
-            instance::reap_orphans(a)?;
-            leave_crashed(a, &probe.control(a)?)
+            a.instance.reap_orphans()?;
+            leave_crashed(a, &probe.control(&a.instance)?)
         }
         InstanceState::RunningStandby => stop_standby(a),
         InstanceState::RunningPrimary
         | InstanceState::Transitional(_)
         | InstanceState::Unreachable(_) => {
-            instance::stop(a, StopMode::Fast, a.deadline)?;
+            a.instance.stop(StopMode::Fast, a.deadline)?;
             Ok(OcfCode::Success)
         }
     }
@@ -91,9 +91,9 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
 
 fn stop_standby(a: &Agent) -> OcfResult<OcfCode> {
     let fast = Deadline::after(a.deadline.remaining() / FAST_SHARE);
-    if instance::stop(a, StopMode::Fast, fast).is_err() {
+    if a.instance.stop(StopMode::Fast, fast).is_err() {
         log::warning!("fast shutdown of the standby did not finish in time: immediate shutdown");
-        instance::stop(a, StopMode::Immediate, a.deadline)?;
+        a.instance.stop(StopMode::Immediate, a.deadline)?;
     }
     Ok(OcfCode::Success)
 }

@@ -1,5 +1,5 @@
 //! What every action works with: the settings, Pacemaker's meta data, the action's
-//! deadline, and lazily the node name and the system user; and the procedures several
+//! deadline, the local instance, and lazily the node name; and the procedures several
 //! actions share (`validate`, `statefile`, `headless_recovery`).
 
 pub mod headless_recovery;
@@ -8,24 +8,20 @@ pub mod validate;
 
 use crate::ocf::config::{Env, Meta, Params};
 use crate::ocf::deadline::Deadline;
-use crate::ocf::{OcfCode, OcfResult};
+use crate::ocf::OcfResult;
 use crate::pacemaker::attributes::Attributes;
-use crate::postgres::datadir::{DataDir, DataDirError};
-use crate::system::command::{self, SystemUser};
+use crate::postgres::instance::Instance;
 use std::cell::OnceCell;
 use std::path::PathBuf;
-
-/// Programs the agent runs from bindir.
-pub const PROGRAMS: [&str; 3] = ["postgres", "pg_controldata", "pg_waldump"];
 
 pub struct Agent {
     pub env: Env,
     pub params: Params,
     pub meta: Meta,
     pub deadline: Deadline,
+    /// The local PostgreSQL instance, with the settings and deadline of this action.
+    pub instance: Instance,
     node: OnceCell<String>,
-    user: OnceCell<SystemUser>,
-    datadir: OnceCell<DataDir>,
 }
 
 impl Agent {
@@ -35,12 +31,11 @@ impl Agent {
         let deadline = Deadline::for_action(meta.timeout);
         Ok(Agent {
             env,
+            instance: Instance::new(params.clone(), deadline),
             params,
             meta,
             deadline,
             node: OnceCell::new(),
-            user: OnceCell::new(),
-            datadir: OnceCell::new(),
         })
     }
 
@@ -61,47 +56,6 @@ impl Agent {
                         .map(|u| u.nodename().to_string_lossy().into_owned())
                         .unwrap_or_default()
                 })
-        })
-    }
-
-    pub fn user(&self) -> OcfResult<&SystemUser> {
-        if let Some(u) = self.user.get() {
-            return Ok(u);
-        }
-        let u = SystemUser::lookup(&self.params.system_user)?;
-        Ok(self.user.get_or_init(|| u))
-    }
-
-    /// `bindir/name`, when it is safe to run (see `command::trusted_program`).
-    pub fn program(&self, name: &str) -> OcfResult<PathBuf> {
-        command::trusted_program(&self.params.bindir, name)
-    }
-
-    /// What every action that runs the instance needs of its settings on this node: a
-    /// system user that is not root, and programs only root can change.
-    pub fn check_identity_and_programs(&self) -> OcfResult<()> {
-        self.user()?;
-        PROGRAMS.iter().try_for_each(|p| self.program(p).map(drop))
-    }
-
-    /// The data directory, opened once for the action (see `datadir.rs`); `None` when it
-    /// does not exist on this node.
-    pub fn existing_datadir(&self) -> OcfResult<Option<&DataDir>> {
-        if let Some(d) = self.datadir.get() {
-            return Ok(Some(d));
-        }
-        let owner = self.user()?.uid;
-        match DataDir::open(&self.params.datadir, Some(owner)) {
-            Ok(d) => Ok(Some(self.datadir.get_or_init(|| d))),
-            Err(DataDirError::Missing(_)) => Ok(None),
-            Err(e) => Err(e.to_ocf_error(OcfCode::ErrInstalled)),
-        }
-    }
-
-    /// The data directory, which must exist.
-    pub fn datadir(&self) -> OcfResult<&DataDir> {
-        self.existing_datadir()?.ok_or_else(|| {
-            DataDirError::Missing(self.params.datadir.clone()).to_ocf_error(OcfCode::ErrInstalled)
         })
     }
 

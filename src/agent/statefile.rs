@@ -5,8 +5,10 @@
 //! last reported about a cluster without a primary; and the crashed instance stop left
 //! down, so that later probes report it stopped.
 
+use crate::agent::Agent;
 use crate::logic::controldata::ControlData;
 use crate::logic::scores::Lost;
+use crate::postgres::instance::Probe;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
@@ -160,6 +162,14 @@ impl CrashRecord {
     pub fn is_recorded(&self, path: &Path) -> bool {
         fs::read_to_string(path).is_ok_and(|t| t == self.0)
     }
+}
+
+/// True when this crashed primary is the one the pre-demote notification approved for
+/// recovery in place (`Agent::in_place_recovery_file`), and nothing ran it since.
+pub fn in_place_recovery_approved(a: &Agent, probe: &Probe) -> bool {
+    probe
+        .control(&a.instance)
+        .is_ok_and(|control| CrashRecord::of(&control).is_recorded(&a.in_place_recovery_file()))
 }
 
 /// Replaces the file atomically (temporary file, then rename), mode 0600.
