@@ -96,7 +96,7 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     let cached = MonitorState::load(&path);
     let connected: BTreeSet<String> = rows.iter().map(|r| r.application_name.clone()).collect();
     let grace = remember_lost(a, cached.as_ref(), &connected)?;
-    let attrs = a.attributes();
+    let attrs = a.pacemaker();
     // Same replication connections as last time: trust what that monitor saw and wrote.
     // Otherwise the membership may have changed too, and Pacemaker purges the scores of a
     // node that leaves: ask again, and write every score.
@@ -209,7 +209,7 @@ fn remember_lost(
 /// maxlag. A failure is only logged: the score already says it.
 fn record_beyond_maxlag(a: &Agent, node: &str, primary_lsn: Option<&str>) {
     if let Err(e) = a
-        .attributes()
+        .pacemaker()
         .change_for(node, BEYOND_MAXLAG, true, primary_lsn)
     {
         log::warning!("{}", e.message());

@@ -48,7 +48,7 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
 }
 
 fn clear_election(a: &Agent) -> OcfResult<()> {
-    let attrs = a.attributes();
+    let attrs = a.pacemaker();
     attrs.delete_private_all(&[
         LSN_LOCATION,
         CANDIDATES,
@@ -59,7 +59,7 @@ fn clear_election(a: &Agent) -> OcfResult<()> {
 
 fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
     let local = a.node();
-    let attrs = a.attributes();
+    let attrs = a.pacemaker();
     clear_election(a)?;
     if let Some(promotee) = n.promotee() {
         log::info!("promotion of {promotee} announced");

@@ -11,6 +11,7 @@ use crate::logic::scores;
 use crate::logic::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
 use crate::ocf::log;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
+use crate::pacemaker::Pacemaker;
 
 pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;
@@ -59,15 +60,14 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     statefile::forget(&a.crash_record_file());
     statefile::forget(&a.in_place_recovery_file());
     if was_clean_primary {
-        apply_first_start_rule(a);
+        apply_first_start_rule(a.pacemaker(), a.node());
     }
     Ok(OcfCode::Success)
 }
 
 /// A cleanly stopped primary that comes back when no node has a promotion score gets a
 /// small one, so Pacemaker can elect a primary on a cold start.
-fn apply_first_start_rule(a: &Agent) {
-    let attrs = a.attributes();
+fn apply_first_start_rule(attrs: &dyn Pacemaker, local: &str) {
     let result = attrs.partition().and_then(|partition| {
         let existing = partition
             .iter()
@@ -76,12 +76,45 @@ fn apply_first_start_rule(a: &Agent) {
         match scores::first_start_score(true, &existing) {
             Some(score) => {
                 log::info!("no promotion score in the partition and this instance was a cleanly stopped primary: setting its score to {score}");
-                attrs.set_score(a.node(), score)
+                attrs.set_score(local, score)
             }
             None => Ok(()),
         }
     });
     if let Err(e) = result {
         log::warning!("first-start promotion score not set: {}", e.message());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pacemaker::FakePacemaker;
+
+    #[test]
+    fn a_clean_former_primary_gets_the_first_start_score_only_when_no_node_is_promotable() {
+        for pm in [
+            FakePacemaker::new(&["n1", "n2", "n3"]),
+            FakePacemaker::new(&["n1", "n2", "n3"]).with_score("n2", -1),
+        ] {
+            apply_first_start_rule(&pm, "n1");
+            assert_eq!(
+                *pm.score_writes.borrow(),
+                [("n1".to_string(), scores::FIRST_START)]
+            );
+        }
+        for existing in [scores::FIRST_START, 0, 1000] {
+            let pm = FakePacemaker::new(&["n1", "n2", "n3"]).with_score("n2", existing);
+            apply_first_start_rule(&pm, "n1");
+            assert!(pm.score_writes.borrow().is_empty(), "{existing}");
+        }
+    }
+
+    #[test]
+    fn scores_that_cannot_be_read_set_no_first_start_score() {
+        let pm = FakePacemaker::new(&["n1", "n2"]);
+        pm.down.set(true);
+        apply_first_start_rule(&pm, "n1");
+        assert!(pm.score_writes.borrow().is_empty());
     }
 }

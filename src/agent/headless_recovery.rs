@@ -28,7 +28,7 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     if db.wal_receiver_streaming()? {
         return settle(a);
     }
-    let attrs = a.attributes();
+    let attrs = a.pacemaker();
     let instances = attrs.locate().map_err(|e| e.message())?;
     if instances.iter().any(|i| i.promoted) {
         return settle(a);
@@ -101,7 +101,7 @@ fn report(a: &Agent, text: &str) -> Result<(), String> {
     // the file first: whatever interrupts this, settle() finds something to withdraw
     statefile::save_text(&path, text)
         .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
-    a.attributes()
+    a.pacemaker()
         .change_for(a.node(), STATUS, false, Some(text))
         .map_err(|e| e.message())
 }
@@ -114,7 +114,7 @@ pub fn settle(a: &Agent) -> Result<(), String> {
         return Ok(());
     }
     log::info!("the cluster has a primary again");
-    let attrs = a.attributes();
+    let attrs = a.pacemaker();
     attrs
         .change_for(a.node(), STATUS, false, None)
         .and_then(|()| attrs.change_for(a.node(), POSITION, true, None))

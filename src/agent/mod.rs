@@ -9,7 +9,7 @@ pub mod validate;
 use crate::ocf::config::{Env, Meta, Params};
 use crate::ocf::deadline::Deadline;
 use crate::ocf::OcfResult;
-use crate::pacemaker::attributes::Attributes;
+use crate::pacemaker::{Attributes, Pacemaker};
 use crate::postgres::instance::Instance;
 use std::cell::OnceCell;
 use std::path::PathBuf;
@@ -21,6 +21,7 @@ pub struct Agent {
     pub deadline: Deadline,
     /// The local PostgreSQL instance, with the settings and deadline of this action.
     pub instance: Instance,
+    pacemaker: Box<dyn Pacemaker>,
     node: OnceCell<String>,
 }
 
@@ -32,6 +33,7 @@ impl Agent {
         Ok(Agent {
             env,
             instance: Instance::new(params.clone(), deadline),
+            pacemaker: Box::new(Attributes::new(&meta.resource, deadline)),
             params,
             meta,
             deadline,
@@ -39,8 +41,9 @@ impl Agent {
         })
     }
 
-    pub fn attributes(&self) -> Attributes {
-        Attributes::new(&self.meta.resource, self.deadline)
+    /// The port to Pacemaker (its tools, bounded by this action's deadline).
+    pub fn pacemaker(&self) -> &dyn Pacemaker {
+        self.pacemaker.as_ref()
     }
 
     /// This node's name: Pacemaker passes it to every action; outside a cluster
@@ -50,7 +53,7 @@ impl Agent {
             self.meta
                 .node_name
                 .clone()
-                .or_else(|| self.attributes().local_node().ok())
+                .or_else(|| self.pacemaker.local_node().ok())
                 .unwrap_or_else(|| {
                     nix::sys::utsname::uname()
                         .map(|u| u.nodename().to_string_lossy().into_owned())

@@ -2,10 +2,12 @@
 //! the election's private attributes through `attrd_updater --private`, membership through
 //! `crm_node`. Thin wrappers; every call is bounded.
 
+use crate::logic::headless::{self, Located};
 use crate::ocf::deadline::Deadline;
 use crate::ocf::log;
 use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfError, OcfResult, Remedy};
+use crate::pacemaker::Pacemaker;
 use crate::system::command::Output;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -63,8 +65,40 @@ impl Attributes {
         }
     }
 
-    /// The local node's name, as Pacemaker knows it.
-    pub fn local_node(&self) -> OcfResult<String> {
+    fn promotion_cmd(&self, node: &str) -> Command {
+        let mut c = Command::new("crm_attribute");
+        c.arg(format!("--promotion={}", self.resource)).args([
+            "--lifetime",
+            "reboot",
+            "--node",
+            node,
+        ]);
+        c
+    }
+
+    fn private_name(&self, attr: &str) -> String {
+        format!("{attr}-{}", self.resource)
+    }
+
+    /// Changes one of the election's attributes for the local node. Private attributes
+    /// stay in attrd's memory: they never reach the CIB, so they do not abort transitions.
+    fn change_private(&self, attr: &str, change: &[&str], what: &str) -> OcfResult<()> {
+        let name = self.private_name(attr);
+        let mut c = tool(
+            "attrd_updater",
+            &["--private", "--lifetime", "reboot", "--name", &name],
+        );
+        c.args(change);
+        self.run_ok(c, &format!("{what} attribute {name}"))
+    }
+
+    fn delete_private(&self, attr: &str) -> OcfResult<()> {
+        self.change_private(attr, &["--delete"], "delete")
+    }
+}
+
+impl Pacemaker for Attributes {
+    fn local_node(&self) -> OcfResult<String> {
         let out = self.run(tool("crm_node", &["-n"]))?;
         let name = out.stdout.trim().to_string();
         if out.success && !name.is_empty() {
@@ -78,8 +112,7 @@ impl Attributes {
         }
     }
 
-    /// Names of the nodes in this node's partition.
-    pub fn partition(&self) -> OcfResult<BTreeSet<String>> {
+    fn partition(&self) -> OcfResult<BTreeSet<String>> {
         let out = self.run(tool("crm_node", &["-p"]))?;
         if !out.success {
             return Err(OcfError::generic(format!(
@@ -91,19 +124,7 @@ impl Attributes {
         Ok(out.stdout.split_whitespace().map(str::to_string).collect())
     }
 
-    fn promotion_cmd(&self, node: &str) -> Command {
-        let mut c = Command::new("crm_attribute");
-        c.arg(format!("--promotion={}", self.resource)).args([
-            "--lifetime",
-            "reboot",
-            "--node",
-            node,
-        ]);
-        c
-    }
-
-    /// The promotion score of `node`, if it has one.
-    pub fn score(&self, node: &str) -> OcfResult<Option<i64>> {
+    fn score(&self, node: &str) -> OcfResult<Option<i64>> {
         let mut c = self.promotion_cmd(node);
         c.args(["--query", "--quiet"]);
         let out = self.run(c)?;
@@ -127,7 +148,7 @@ impl Attributes {
         }
     }
 
-    pub fn set_score(&self, node: &str, score: i64) -> OcfResult<()> {
+    fn set_score(&self, node: &str, score: i64) -> OcfResult<()> {
         let mut c = self.promotion_cmd(node);
         c.args(["--update", &score.to_string()]);
         self.run_ok(
@@ -136,34 +157,11 @@ impl Attributes {
         )
     }
 
-    fn private_name(&self, attr: &str) -> String {
-        format!("{attr}-{}", self.resource)
-    }
-
-    /// Changes one of the election's attributes for the local node. Private attributes
-    /// stay in attrd's memory: they never reach the CIB, so they do not abort transitions.
-    fn change_private(&self, attr: &str, change: &[&str], what: &str) -> OcfResult<()> {
-        let name = self.private_name(attr);
-        let mut c = tool(
-            "attrd_updater",
-            &["--private", "--lifetime", "reboot", "--name", &name],
-        );
-        c.args(change);
-        self.run_ok(c, &format!("{what} attribute {name}"))
-    }
-
-    pub fn set_private(&self, attr: &str, value: &str) -> OcfResult<()> {
+    fn set_private(&self, attr: &str, value: &str) -> OcfResult<()> {
         self.change_private(attr, &["--update", value], "set")
     }
 
-    pub fn delete_private(&self, attr: &str) -> OcfResult<()> {
-        self.change_private(attr, &["--delete"], "delete")
-    }
-
-    /// Deletes several of the election's attributes at once: each call is a round trip to
-    /// attrd, they do not depend on each other, and notify rounds are on the failover's
-    /// critical path.
-    pub fn delete_private_all(&self, attrs: &[&str]) -> OcfResult<()> {
+    fn delete_private_all(&self, attrs: &[&str]) -> OcfResult<()> {
         std::thread::scope(|scope| {
             let calls: Vec<_> = attrs
                 .iter()
@@ -177,8 +175,7 @@ impl Attributes {
         })
     }
 
-    /// One of the election's attributes on `node`; `None` when absent or empty.
-    pub fn private(&self, attr: &str, node: &str) -> OcfResult<Option<String>> {
+    fn private(&self, attr: &str, node: &str) -> OcfResult<Option<String>> {
         let name = self.private_name(attr);
         let out = self.run(tool(
             "attrd_updater",
@@ -199,36 +196,16 @@ impl Attributes {
             ),
         }
     }
-}
-
-/// The error for a query that failed otherwise than by saying "no value". The tool's own
-/// message goes to the log: with it the exit reason would pass Pacemaker's 128 characters.
-fn query_failed(tool: &str, what: &str, out: &Output) -> OcfError {
-    let exit = out
-        .code
-        .map_or_else(|| "killed by a signal".to_string(), |c| format!("exit {c}"));
-    log::warning!(
-        "{tool} could not read {what} ({exit}): {}",
-        out.last_error_line()
-    );
-    OcfError::generic(format!("{tool} {exit}: could not read {what}")).with_remedy(PACEMAKER_RUNS)
-}
-
-/// Headless recovery's attribute calls, made only when a standby's monitor finds something
-/// wrong (or the primary's monitor changes a score).
-impl Attributes {
-    /// Where the clone's instances run, and which one is promoted.
-    pub fn locate(&self) -> OcfResult<Vec<crate::logic::headless::Located>> {
+    fn locate(&self) -> OcfResult<Vec<Located>> {
         let out = self.run(tool(
             "crm_resource",
             &["--resource", &self.resource, "--locate"],
         ))?;
         // "is NOT running" may come with a failure status: it lists nothing either way
-        Ok(crate::logic::headless::parse_locate(&out.stdout))
+        Ok(headless::parse_locate(&out.stdout))
     }
 
-    /// Every node's value of one of the agent's private attributes, in one call.
-    pub fn private_all(&self, attr: &str) -> OcfResult<BTreeMap<String, String>> {
+    fn private_all(&self, attr: &str) -> OcfResult<BTreeMap<String, String>> {
         let name = self.private_name(attr);
         let mut c = tool("attrd_updater", &["--name", &name, "--query", "--all"]);
         // attrd_updater takes the node Pacemaker runs the action for as its default node,
@@ -248,9 +225,7 @@ impl Attributes {
         Ok(parse_query_all(&out.stdout))
     }
 
-    /// Changes a transient attribute of `node` through attrd: private ones stay in attrd's
-    /// memory, public ones reach the CIB's status section, where `crm_mon -A` shows them.
-    pub fn change_for(
+    fn change_for(
         &self,
         node: &str,
         attr: &str,
@@ -272,6 +247,19 @@ impl Attributes {
         let what = if value.is_some() { "set" } else { "delete" };
         self.run_ok(c, &format!("{what} attribute {name} of {node}"))
     }
+}
+
+/// The error for a query that failed otherwise than by saying "no value". The tool's own
+/// message goes to the log: with it the exit reason would pass Pacemaker's 128 characters.
+fn query_failed(tool: &str, what: &str, out: &Output) -> OcfError {
+    let exit = out
+        .code
+        .map_or_else(|| "killed by a signal".to_string(), |c| format!("exit {c}"));
+    log::warning!(
+        "{tool} could not read {what} ({exit}): {}",
+        out.last_error_line()
+    );
+    OcfError::generic(format!("{tool} {exit}: could not read {what}")).with_remedy(PACEMAKER_RUNS)
 }
 
 /// Reads every `name="x" host="y" value="z"` line of `attrd_updater --query --all`.
