@@ -39,13 +39,23 @@ pub fn run(action: &str) -> OcfCode {
     init_logging(&env);
     // PostgreSQL's programs run as the system user, who may not enter the caller's cwd.
     let _ = std::env::set_current_dir("/");
-    let result = agent::Agent::new(env).and_then(|agent| {
-        if action != Action::Monitor {
-            // Transitions change scores outside the monitor: its cache is stale now.
-            agent::statefile::forget(&agent.state_file());
+    let meta = ocf::config::Meta::from_env(&env);
+    let (_, datadir) = ocf::config::Params::data_directories(&env);
+    let result = match agent::Agent::new(env) {
+        Ok(agent) => {
+            if action != Action::Monitor {
+                // Transitions change scores outside the monitor: its cache is stale now.
+                agent::statefile::forget(&agent.state_file());
+            }
+            with_agent(&agent)
         }
-        with_agent(&agent)
-    });
+        Err(why) => agent::answer_unusable(
+            action.caller(&meta),
+            &datadir,
+            ocf::deadline::Deadline::for_action(meta.timeout),
+            why,
+        ),
+    };
     match result {
         Ok(code) => code,
         Err(e) => {

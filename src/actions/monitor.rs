@@ -4,55 +4,39 @@
 
 use crate::agent::headless_recovery::{self, BEYOND_MAXLAG};
 use crate::agent::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
-use crate::agent::Agent;
+use crate::agent::{answer_unusable, Agent};
 use crate::logic::controldata::ControlData;
 use crate::logic::scores::{self, Note};
 use crate::logic::state::InstanceState;
 use crate::ocf::log;
 use crate::ocf::log::brief;
+use crate::actions::Action;
+use crate::ocf::unusable::Caller;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
-    let unusable = match a.instance.usable() {
-        Ok(true) => None,
-        Ok(false) if a.meta.is_probe() => Some(OcfError::installed(format!(
+    let caller = Action::Monitor.caller(&a.meta);
+    let missing = || {
+        OcfError::installed(format!(
             "no PostgreSQL data directory at {}",
             brief(a.params.datadir.display())
-        ))),
+        ))
+    };
+    match a.instance.usable() {
+        Ok(true) => {}
+        // A probe on a node that does not host the instance.
+        Ok(false) if caller == Caller::Probe => {
+            return answer_unusable(caller, &a.params.datadir, a.deadline, missing())
+        }
         // The data directory vanished under a running resource.
         Ok(false) => {
-            return Err(OcfError::installed(format!(
-                "no PostgreSQL data directory at {}",
-                brief(a.params.datadir.display())
-            ))
-            .with_remedy(remedy!(
+            return Err(missing().with_remedy(remedy!(
                 "restore it, or move the resource away from this node"
             )))
         }
-        Err(e) => Some(e),
-    };
-    match unusable {
-        // A probe on a node that does not host the instance, or where PostgreSQL is not
-        // usable: it is simply not running here, unless a postmaster still works in the
-        // data directory.
-        Some(why) if a.meta.is_probe() && why.code == OcfCode::ErrInstalled => {
-            return Err(match a.instance.postmaster_despite(&why)? {
-                None => OcfError::new(OcfCode::NotRunning, format!("not running: {}", why.problem)),
-                Some(pid) => OcfError::generic(format!(
-                    "postmaster {pid} runs in datadir, yet {}",
-                    why.problem
-                ))
-                .with_remedy(remedy!(
-                    "fix this node (see the log), then stop the instance"
-                ))
-                .with_detail(why.message()),
-            });
-        }
-        // Settings wrong everywhere, or on this node under a recurring monitor.
-        Some(why) => return Err(why),
-        None => {}
+        Err(why) => return answer_unusable(caller, &a.params.datadir, a.deadline, why),
     }
     let probe = a.instance.settled(a.deadline)?;
     if probe.state.is_crashed() && stopped_by_the_cluster(a, &probe.control(&a.instance)?) {

@@ -8,12 +8,13 @@
 
 use crate::agent::statefile::in_place_recovery_approved;
 use crate::agent::statefile::CrashRecord;
-use crate::agent::Agent;
+use crate::agent::{answer_unusable, Agent};
 use crate::logic::controldata::ControlData;
 use crate::logic::state::InstanceState;
 use crate::ocf::deadline::Deadline;
 use crate::ocf::log;
 use crate::ocf::log::brief;
+use crate::ocf::unusable::Caller;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::postgres::instance::StopMode;
 
@@ -37,14 +38,7 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
     });
     let probe = match looked {
         Ok(probe) => probe,
-        Err(why) => {
-            a.instance.stop_despite(&why)?;
-            log::info!(
-                "{}; no process of the instance left: stopped",
-                why.message()
-            );
-            return Ok(OcfCode::Success);
-        }
+        Err(why) => return answer_unusable(Caller::Stop, &a.params.datadir, a.deadline, why),
     };
     let state = &probe.state;
     match state {

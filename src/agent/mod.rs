@@ -8,10 +8,15 @@ pub mod validate;
 
 use crate::ocf::config::{Env, Meta, Params};
 use crate::ocf::deadline::Deadline;
+use crate::ocf::log;
+use crate::ocf::unusable::{self, Answer, Caller};
 use crate::ocf::OcfResult;
+use crate::ocf::{OcfCode, OcfError};
 use crate::pacemaker::{Attributes, Pacemaker};
 use crate::postgres::instance::Instance;
+use crate::postgres::instance::{postmaster_despite, stop_despite};
 use std::cell::OnceCell;
+use std::path::Path;
 use std::path::PathBuf;
 
 pub struct Agent {
@@ -98,5 +103,30 @@ impl Agent {
             .filter(|d| !d.is_empty())
             .map_or("/run/resource-agents", String::as_str);
         PathBuf::from(dir).join(format!("pgsqlms-{}.{kind}", self.meta.resource))
+    }
+}
+
+/// Carries out `ocf::unusable`'s answer for an action that cannot use its settings or this
+/// node (`why`), with the data directory they name.
+pub fn answer_unusable(
+    caller: Caller,
+    datadir: &Path,
+    deadline: Deadline,
+    why: OcfError,
+) -> OcfResult<OcfCode> {
+    let postmaster = match caller {
+        Caller::Probe => postmaster_despite(datadir, &why)?,
+        Caller::Stop | Caller::Other => None,
+    };
+    match unusable::answer(caller, why.clone(), postmaster) {
+        Answer::NotRunning(e) | Answer::Fail(e) => Err(e),
+        Answer::StopDespite => {
+            stop_despite(datadir, deadline, &why)?;
+            log::info!(
+                "{}; no process of the instance left: stopped",
+                why.message()
+            );
+            Ok(OcfCode::Success)
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod deadline;
 #[cfg(test)]
 mod exit_reason_texts;
 pub mod log;
+pub mod unusable;
 
 use std::fmt;
 

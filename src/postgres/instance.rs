@@ -143,49 +143,6 @@ impl Instance {
             .is_some_and(|d| d.has_regular_file("PG_VERSION")))
     }
 
-    /// The data directory as root may look at it when the settings cannot be used (`why`):
-    /// owned by anyone but root. `None` when it does not exist or root owns it, so that no
-    /// postmaster can run in it.
-    fn unchecked_datadir(&self, why: &OcfError) -> OcfResult<Option<DataDir>> {
-        match DataDir::open(&self.params.datadir, None) {
-            Ok(dir) => Ok(Some(dir)),
-            Err(DataDirError::Missing(_) | DataDirError::RootOwned(_)) => Ok(None),
-            Err(e) => Err(OcfError {
-                detail: Some(format!(
-                    "and no telling whether a postmaster runs in datadir: {e}"
-                )),
-                ..why.clone()
-            }),
-        }
-    }
-
-    /// The running postmaster of the data directory, found without what failed (`why`): no
-    /// program runs, no system user is needed and postmaster.pid is not read.
-    pub fn postmaster_despite(&self, why: &OcfError) -> OcfResult<Option<i32>> {
-        let Some(dir) = self.unchecked_datadir(why)? else {
-            return Ok(None);
-        };
-        Ok(processes::roots(&dir).first().copied())
-    }
-
-    /// Stops the instance when the agent cannot look at it as usual (`why`: settings it
-    /// cannot use, files it refuses to read): a fast-shutdown signal to its postmaster, which
-    /// runs nothing as root, then the wait until none of its processes is left. A stop that
-    /// failed for that alone would get the node fenced.
-    pub fn stop_despite(&self, why: &OcfError) -> OcfResult<()> {
-        let Some(dir) = self.unchecked_datadir(why)? else {
-            return Ok(());
-        };
-        for pid in processes::roots(&dir) {
-            log::warning!(
-                "{}; stopping postmaster {pid} with a fast shutdown signal only",
-                why.message()
-            );
-            processes::signal(&dir, pid, Signal::SIGINT);
-        }
-        wait_gone_from(&dir, self.deadline)
-    }
-
     /// Looks at the instance once.
     pub fn probe(&self) -> OcfResult<Probe> {
         let (liveness, db) = match self.connect(self.deadline) {
@@ -395,6 +352,49 @@ impl Instance {
         }
         self.wait_gone(self.deadline)
     }
+}
+
+/// The data directory as root may look at it when the settings cannot be used (`why`):
+/// owned by anyone but root. `None` when it does not exist or root owns it, so that no
+/// postmaster can run in it.
+fn unchecked_datadir(datadir: &Path, why: &OcfError) -> OcfResult<Option<DataDir>> {
+    match DataDir::open(datadir, None) {
+        Ok(dir) => Ok(Some(dir)),
+        Err(DataDirError::Missing(_) | DataDirError::RootOwned(_)) => Ok(None),
+        Err(e) => Err(OcfError {
+            detail: Some(format!(
+                "and no telling whether a postmaster runs in datadir: {e}"
+            )),
+            ..why.clone()
+        }),
+    }
+}
+
+/// The running postmaster of the data directory, found without what failed (`why`): no
+/// program runs, no system user is needed and postmaster.pid is not read.
+pub fn postmaster_despite(datadir: &Path, why: &OcfError) -> OcfResult<Option<i32>> {
+    let Some(dir) = unchecked_datadir(datadir, why)? else {
+        return Ok(None);
+    };
+    Ok(processes::roots(&dir).first().copied())
+}
+
+/// Stops the instance when the agent cannot look at it as usual (`why`: settings it
+/// cannot use, files it refuses to read): a fast-shutdown signal to its postmaster, which
+/// runs nothing as root, then the wait until none of its processes is left. A stop that
+/// failed for that alone would get the node fenced.
+pub fn stop_despite(datadir: &Path, deadline: Deadline, why: &OcfError) -> OcfResult<()> {
+    let Some(dir) = unchecked_datadir(datadir, why)? else {
+        return Ok(());
+    };
+    for pid in processes::roots(&dir) {
+        log::warning!(
+            "{}; stopping postmaster {pid} with a fast shutdown signal only",
+            why.message()
+        );
+        processes::signal(&dir, pid, Signal::SIGINT);
+    }
+    wait_gone_from(&dir, deadline)
 }
 
 /// postmaster.pid, if there is one; a file PostgreSQL would not have written there fails
