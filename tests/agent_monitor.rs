@@ -455,7 +455,10 @@ fn a_setting_wrong_everywhere_still_lets_stop_stop_the_instance() {
         .expect_code(ocf::ERR_CONFIGURED);
     assert!(c.is_running("node-a"));
     bad("stop").run().expect_code(ocf::SUCCESS);
-    assert!(!c.is_running("node-a"), "stop answered success with the instance running");
+    assert!(
+        !c.is_running("node-a"),
+        "stop answered success with the instance running"
+    );
     // nothing left: stop again is a success, and the probe says "not configured" still
     bad("stop").run().expect_code(ocf::SUCCESS);
     c.probe("node-a")

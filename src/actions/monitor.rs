@@ -2,6 +2,7 @@
 //! promotion score up to date. A healthy instance costs one socket connection and no
 //! child process.
 
+use crate::actions::Action;
 use crate::agent::headless_recovery::{self, BEYOND_MAXLAG};
 use crate::agent::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
 use crate::agent::{answer_unusable, Agent};
@@ -10,7 +11,6 @@ use crate::logic::scores::{self, Note};
 use crate::logic::state::InstanceState;
 use crate::ocf::log;
 use crate::ocf::log::brief;
-use crate::actions::Action;
 use crate::ocf::unusable::Caller;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::postgres::sql::Db;

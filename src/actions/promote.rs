@@ -8,7 +8,7 @@ use crate::logic::election::{
     self, Published, Verdict, CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_UNSAFE,
 };
 use crate::logic::lsn::WalPosition;
-use crate::logic::state::InstanceState;
+use crate::logic::transitions::{promote_step, PromoteStep};
 use crate::ocf::deadline::Deadline;
 use crate::ocf::log;
 use crate::ocf::log::brief;
@@ -26,22 +26,17 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;
     a.instance.check_identity_and_programs()?;
     let mut probe = a.instance.settled(a.deadline)?;
-    match probe.state {
-        InstanceState::RunningPrimary => {
+    match promote_step(&probe.state) {
+        PromoteStep::AlreadyPrimary => {
             log::info!("instance already running as a primary");
             return Ok(OcfCode::Success);
         }
-        InstanceState::RunningStandby => {}
-        InstanceState::Stopped => {
+        PromoteStep::Promote => {}
+        PromoteStep::StartThenPromote => {
             a.instance.start_standby(a.deadline)?;
             probe = a.instance.probe()?;
         }
-        _ => {
-            return Err(OcfError {
-                code: OcfCode::ErrGeneric,
-                ..probe.state.refusal().within("cannot promote")
-            });
-        }
+        PromoteStep::Refuse(e) => return Err(e),
     }
     let db = probe.db.ok_or_else(|| {
         OcfError::generic("cannot promote: the standby does not answer")

@@ -8,9 +8,10 @@ use crate::agent::validate;
 use crate::agent::Agent;
 use crate::logic::controldata::ClusterState;
 use crate::logic::scores;
-use crate::logic::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
+use crate::logic::state::REBUILD_CRASHED_PRIMARY;
+use crate::logic::transitions::{start_step, StartStep};
 use crate::ocf::log;
-use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
+use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::pacemaker::Pacemaker;
 
 pub fn start(a: &Agent) -> OcfResult<OcfCode> {
@@ -18,26 +19,20 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     validate::installation(a)?;
     validate::local_configuration(a)?;
     let probe = a.instance.settled(a.deadline)?;
-    match probe.state {
-        InstanceState::RunningStandby => {
+    match start_step(&probe.state, in_place_recovery_approved(a, &probe)) {
+        StartStep::AlreadyRunning => {
             log::info!("instance already running as a standby");
             return Ok(OcfCode::Success);
         }
-        InstanceState::Stopped => {}
-        InstanceState::CrashedStandby => {
+        StartStep::Start => {}
+        StartStep::RecoverCrashedStandby => {
             log::warning!("the standby had crashed; it recovers as a standby");
         }
-        InstanceState::RunningPrimary => {
-            return Err(OcfError::generic(
-                "the instance already runs as a primary outside Pacemaker's control",
-            )
-            .with_remedy(remedy!("stop it, then crm_resource --cleanup")))
-        }
-        InstanceState::CrashedPrimary(_) if in_place_recovery_approved(a, &probe) => {
+        StartStep::RecoverInPlace => {
             log::warning!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
             a.instance.reap_orphans()?;
         }
-        InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
+        StartStep::RefuseCrashedPrimary => {
             return Err(OcfError::generic(format!(
                 "refusing to start: {}",
                 probe.state.refusal().problem
@@ -49,9 +44,7 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
                 a.node()
             )))
         }
-        InstanceState::Transitional(_) | InstanceState::Unreachable(_) => {
-            return Err(probe.state.refusal())
-        }
+        StartStep::Refuse(e) => return Err(e),
     }
     let was_clean_primary = !a.instance.datadir()?.has_entry("backup_label")
         && probe.control(&a.instance)?.state == ClusterState::ShutDown;

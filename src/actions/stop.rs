@@ -10,7 +10,7 @@ use crate::agent::statefile::in_place_recovery_approved;
 use crate::agent::statefile::CrashRecord;
 use crate::agent::{answer_unusable, Agent};
 use crate::logic::controldata::ControlData;
-use crate::logic::state::InstanceState;
+use crate::logic::transitions::{stop_step, StopStep};
 use crate::ocf::deadline::Deadline;
 use crate::ocf::log;
 use crate::ocf::log::brief;
@@ -41,12 +41,12 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
         Err(why) => return answer_unusable(Caller::Stop, &a.params.datadir, a.deadline, why),
     };
     let state = &probe.state;
-    match state {
-        InstanceState::Stopped => {
+    match stop_step(state, in_place_recovery_approved(a, &probe)) {
+        StopStep::AlreadyStopped => {
             log::info!("instance already stopped");
             Ok(OcfCode::Success)
         }
-        InstanceState::CrashedStandby => {
+        StopStep::RecoverStandbyThenStop => {
             a.instance.reap_orphans()?;
             log::warning!(
                 "the standby had crashed: replaying its WAL as a standby, then stopping it cleanly"
@@ -62,8 +62,8 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
                 }
             }
         }
-        InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
-            if in_place_recovery_approved(a, &probe) {
+        StopStep::LeaveCrashed { in_place } => {
+            if in_place {
                 log::info!("crashed primary left down for its recovery in place: start replays its WAL as a standby");
             } else {
                 log::warning!(
@@ -73,10 +73,8 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
             a.instance.reap_orphans()?;
             leave_crashed(a, &probe.control(&a.instance)?)
         }
-        InstanceState::RunningStandby => stop_standby(a),
-        InstanceState::RunningPrimary
-        | InstanceState::Transitional(_)
-        | InstanceState::Unreachable(_) => {
+        StopStep::StopStandby => stop_standby(a),
+        StopStep::FastStop => {
             a.instance.stop(StopMode::Fast, a.deadline)?;
             Ok(OcfCode::Success)
         }

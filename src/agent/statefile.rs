@@ -8,6 +8,7 @@
 use crate::agent::Agent;
 use crate::logic::controldata::ControlData;
 use crate::logic::scores::Lost;
+use crate::logic::state::InstanceState;
 use crate::postgres::instance::Probe;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -165,11 +166,13 @@ impl CrashRecord {
 }
 
 /// True when this crashed primary is the one the pre-demote notification approved for
-/// recovery in place (`Agent::in_place_recovery_file`), and nothing ran it since.
+/// recovery in place (`Agent::in_place_recovery_file`), and nothing ran it since. Reads
+/// pg_control only for a crashed primary.
 pub fn in_place_recovery_approved(a: &Agent, probe: &Probe) -> bool {
-    probe
-        .control(&a.instance)
-        .is_ok_and(|control| CrashRecord::of(&control).is_recorded(&a.in_place_recovery_file()))
+    matches!(probe.state, InstanceState::CrashedPrimary(_))
+        && probe
+            .control(&a.instance)
+            .is_ok_and(|control| CrashRecord::of(&control).is_recorded(&a.in_place_recovery_file()))
 }
 
 /// Replaces the file atomically (temporary file, then rename), mode 0600.

@@ -13,3 +13,4 @@ pub mod notify;
 pub mod scores;
 pub mod shutdown_checkpoint;
 pub mod state;
+pub mod transitions;

@@ -253,8 +253,58 @@ impl InstanceState {
     }
 }
 
+/// Every cause and state, for exhaustive tests here and of the actions' tables.
+#[cfg(test)]
+pub mod test_support {
+    use super::*;
+
+    pub const ALL_CAUSES: [UnreachableCause; 8] = [
+        UnreachableCause::Authentication,
+        UnreachableCause::TooManyConnections,
+        UnreachableCause::NoPostgresDatabase,
+        UnreachableCause::Terminated,
+        UnreachableCause::Timeout,
+        UnreachableCause::SocketPermission,
+        UnreachableCause::Misaddressed,
+        UnreachableCause::Other,
+    ];
+
+    pub const ALL_STATES: [ClusterState; 7] = [
+        ClusterState::StartingUp,
+        ClusterState::ShutDown,
+        ClusterState::ShutDownInRecovery,
+        ClusterState::ShuttingDown,
+        ClusterState::InCrashRecovery,
+        ClusterState::InArchiveRecovery,
+        ClusterState::InProduction,
+    ];
+
+    /// Every instance state, each pg_control state and unreachable cause included.
+    pub fn every_instance_state() -> Vec<InstanceState> {
+        let mut v = vec![
+            InstanceState::RunningStandby,
+            InstanceState::RunningPrimary,
+            InstanceState::Stopped,
+            InstanceState::CrashedStandby,
+            InstanceState::Transitional("the database system is starting up".into()),
+        ];
+        for s in ALL_STATES {
+            v.push(InstanceState::CrashedPrimary(s));
+            v.push(InstanceState::Crashed(s));
+        }
+        for cause in ALL_CAUSES {
+            v.push(InstanceState::Unreachable(Unreachable {
+                cause,
+                message: "server message".into(),
+            }));
+        }
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_support::*;
     use super::*;
 
     fn down(alive: bool, label: bool, state: ClusterState) -> InstanceState {
@@ -271,27 +321,6 @@ mod tests {
             message: "server message".into(),
         }
     }
-
-    const ALL_CAUSES: [UnreachableCause; 8] = [
-        UnreachableCause::Authentication,
-        UnreachableCause::TooManyConnections,
-        UnreachableCause::NoPostgresDatabase,
-        UnreachableCause::Terminated,
-        UnreachableCause::Timeout,
-        UnreachableCause::SocketPermission,
-        UnreachableCause::Misaddressed,
-        UnreachableCause::Other,
-    ];
-
-    const ALL_STATES: [ClusterState; 7] = [
-        ClusterState::StartingUp,
-        ClusterState::ShutDown,
-        ClusterState::ShutDownInRecovery,
-        ClusterState::ShuttingDown,
-        ClusterState::InCrashRecovery,
-        ClusterState::InArchiveRecovery,
-        ClusterState::InProduction,
-    ];
 
     #[test]
     fn answering_instances_classify_by_recovery() {
