@@ -22,7 +22,7 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
                 .stop(StopMode::Fast, a.deadline)
                 .map_err(|e| OcfError {
                     code: OcfCode::ErrGeneric,
-                    ..e.within("demote could not stop the primary")
+                    ..OcfError::from(e).within("demote could not stop the primary")
                 })?;
         }
         DemoteStep::StartStandby => {}
@@ -34,7 +34,7 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
     }
     a.instance.start_standby(a.deadline).map_err(|e| OcfError {
         code: OcfCode::ErrGeneric,
-        ..e.within("demote: the restart as a standby failed")
+        ..OcfError::from(e).within("demote: the restart as a standby failed")
     })?;
     log::info!("instance demoted: running as a standby");
     Ok(OcfCode::Success)

@@ -36,7 +36,7 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
                 "restore it, or move the resource away from this node"
             )))
         }
-        Err(why) => return answer_unusable(caller, &a.params.datadir, a.deadline, why),
+        Err(why) => return answer_unusable(caller, &a.params.datadir, a.deadline, why.into()),
     }
     let probe = a.instance.settled(a.deadline)?;
     if probe.state.is_crashed() && stopped_by_the_cluster(a, &probe.control(&a.instance)?) {
@@ -87,7 +87,7 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     let (partition, known, membership_reread) = match cached {
         Some(c) if c.connected == connected => (c.partition, c.scores, false),
         _ => (
-            attrs.partition().map_err(|e| e.message())?,
+            attrs.partition().map_err(|e| e.to_string())?,
             BTreeMap::new(),
             true,
         ),
@@ -97,7 +97,7 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     let changes = scores::changes(&plan.scores, &known);
     let mut written = known.clone();
     for (node, score) in &changes {
-        attrs.set_score(node, *score).map_err(|e| e.message())?;
+        attrs.set_score(node, *score).map_err(|e| e.to_string())?;
         match known.get(node) {
             Some(old) => log::info!("promotion score of {node}: {old} -> {score}"),
             None => log::info!("promotion score of {node} set to {score}"),
@@ -196,6 +196,6 @@ fn record_beyond_maxlag(a: &Agent, node: &str, primary_lsn: Option<&str>) {
         .pacemaker()
         .change_for(node, BEYOND_MAXLAG, true, primary_lsn)
     {
-        log::warning!("{}", e.message());
+        log::warning!("{e}");
     }
 }

@@ -54,7 +54,8 @@ fn clear_election(a: &Agent) -> OcfResult<()> {
         CANDIDATES,
         CANCEL_SWITCHOVER,
         headless_recovery::POSITION,
-    ])
+    ])?;
+    Ok(())
 }
 
 fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
@@ -76,7 +77,7 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
         };
         if let Some(value) = verdict {
             log::warning!("switchover from {old} is not safe: the promotion will be cancelled");
-            return attrs.set_private(CANCEL_SWITCHOVER, value);
+            return Ok(attrs.set_private(CANCEL_SWITCHOVER, value)?);
         }
         log::info!("this standby received {old}'s shutdown checkpoint");
     }

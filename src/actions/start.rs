@@ -65,7 +65,7 @@ fn apply_first_start_rule(attrs: &dyn Pacemaker, local: &str) {
         let existing = partition
             .iter()
             .map(|n| attrs.score(n))
-            .collect::<OcfResult<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         match scores::first_start_score(true, &existing) {
             Some(score) => {
                 log::info!("no promotion score in the partition and this instance was a cleanly stopped primary: setting its score to {score}");
@@ -75,7 +75,7 @@ fn apply_first_start_rule(attrs: &dyn Pacemaker, local: &str) {
         }
     });
     if let Err(e) = result {
-        log::warning!("first-start promotion score not set: {}", e.message());
+        log::warning!("first-start promotion score not set: {e}");
     }
 }
 

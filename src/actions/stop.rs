@@ -26,16 +26,14 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
     // Whatever keeps the agent from looking at the instance as usual (settings it cannot
     // use, no data directory, files it refuses to read), stop answers success only once no
     // process of the instance is left.
-    let looked = a.instance.usable().and_then(|has_instance| {
-        if has_instance {
-            a.instance.probe()
-        } else {
-            Err(OcfError::installed(format!(
-                "no data directory at {}",
-                brief(a.params.datadir.display())
-            )))
-        }
-    });
+    let looked = match a.instance.usable() {
+        Ok(true) => a.instance.probe().map_err(OcfError::from),
+        Ok(false) => Err(OcfError::installed(format!(
+            "no data directory at {}",
+            brief(a.params.datadir.display())
+        ))),
+        Err(e) => Err(e.into()),
+    };
     let probe = match looked {
         Ok(probe) => probe,
         Err(why) => return answer_unusable(Caller::Stop, &a.params.datadir, a.deadline, why),
@@ -55,7 +53,7 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
             match a.instance.start_standby(recovery) {
                 Ok(()) => stop_standby(a),
                 Err(e) => {
-                    log::warning!("recovery of the crashed standby failed: {}", e.message());
+                    log::warning!("recovery of the crashed standby failed: {e}");
                     a.instance.stop(StopMode::Immediate, a.deadline)?;
                     // the recovery attempt may have changed pg_control
                     leave_crashed(a, &a.instance.controldata()?)

@@ -29,7 +29,7 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
         return settle(a);
     }
     let attrs = a.pacemaker();
-    let instances = attrs.locate().map_err(|e| e.message())?;
+    let instances = attrs.locate().map_err(|e| e.to_string())?;
     if instances.iter().any(|i| i.promoted) {
         return settle(a);
     }
@@ -39,8 +39,8 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     let scores = standbys
         .iter()
         .map(|n| Ok((n.clone(), attrs.score(n)?)))
-        .collect::<crate::ocf::OcfResult<BTreeMap<_, _>>>()
-        .map_err(|e| e.message())?;
+        .collect::<Result<BTreeMap<_, _>, crate::pacemaker::PacemakerError>>()
+        .map_err(|e| e.to_string())?;
     if let Some(candidate) = headless::candidate(&scores) {
         // Pacemaker is on its way (a failover, or the promotion this recovery asked for):
         // only a report already shown is brought up to date.
@@ -50,11 +50,11 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
         return Ok(());
     }
     let mine = db.standby_position()?;
-    let published = attrs.private_all(POSITION).map_err(|e| e.message())?;
+    let published = attrs.private_all(POSITION).map_err(|e| e.to_string())?;
     if published.get(local) != Some(&mine.to_attribute()) {
         attrs
             .set_private(POSITION, &mine.to_attribute())
-            .map_err(|e| e.message())?;
+            .map_err(|e| e.to_string())?;
     }
     let others: BTreeMap<String, Published> = standbys
         .iter()
@@ -69,7 +69,7 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     let records: Vec<Lsn> = if a.params.maxlag > 0 {
         attrs
             .private_all(BEYOND_MAXLAG)
-            .map_err(|e| e.message())?
+            .map_err(|e| e.to_string())?
             .values()
             .filter_map(|v| v.parse().ok().map(Lsn))
             .collect()
@@ -82,7 +82,7 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     if let Decision::TakePromotion(_) = decision {
         attrs
             .set_score(local, scores::BEST_STANDBY)
-            .map_err(|e| e.message())?;
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -103,7 +103,7 @@ fn report(a: &Agent, text: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
     a.pacemaker()
         .change_for(a.node(), STATUS, false, Some(text))
-        .map_err(|e| e.message())
+        .map_err(|e| e.to_string())
 }
 
 /// A primary exists (maybe this node): withdraws what this node published while there was
@@ -118,7 +118,7 @@ pub fn settle(a: &Agent) -> Result<(), String> {
     attrs
         .change_for(a.node(), STATUS, false, None)
         .and_then(|()| attrs.change_for(a.node(), POSITION, true, None))
-        .map_err(|e| e.message())?;
+        .map_err(|e| e.to_string())?;
     statefile::forget(&path);
     Ok(())
 }

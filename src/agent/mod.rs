@@ -2,6 +2,7 @@
 //! deadline, the local instance, and lazily the node name; and the procedures several
 //! actions share (`validate`, `statefile`, `headless_recovery`).
 
+pub mod errors;
 pub mod headless_recovery;
 pub mod statefile;
 pub mod validate;
@@ -15,6 +16,7 @@ use crate::ocf::{OcfCode, OcfError};
 use crate::pacemaker::{Attributes, Pacemaker};
 use crate::postgres::instance::Instance;
 use crate::postgres::instance::{postmaster_despite, stop_despite};
+use crate::postgres::PostgresError;
 use std::cell::OnceCell;
 use std::path::Path;
 use std::path::PathBuf;
@@ -114,14 +116,24 @@ pub fn answer_unusable(
     deadline: Deadline,
     why: OcfError,
 ) -> OcfResult<OcfCode> {
+    // The problem stays the one the action met; the data directory's only adds to it.
+    let unknown = |e: &dyn std::fmt::Display| OcfError {
+        detail: Some(format!(
+            "and no telling whether a postmaster runs in datadir: {e}"
+        )),
+        ..why.clone()
+    };
     let postmaster = match caller {
-        Caller::Probe => postmaster_despite(datadir, &why)?,
+        Caller::Probe => postmaster_despite(datadir).map_err(|e| unknown(&e))?,
         Caller::Stop | Caller::Other => None,
     };
     match unusable::answer(caller, why.clone(), postmaster) {
         Answer::NotRunning(e) | Answer::Fail(e) => Err(e),
         Answer::StopDespite => {
-            stop_despite(datadir, deadline, &why)?;
+            stop_despite(datadir, deadline, &why.message()).map_err(|e| match e {
+                PostgresError::DataDir(e) => unknown(&e),
+                e => e.into(),
+            })?;
             log::info!(
                 "{}; no process of the instance left: stopped",
                 why.message()

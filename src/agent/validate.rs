@@ -6,7 +6,8 @@
 use crate::agent::Agent;
 use crate::logic::conninfo;
 use crate::ocf::log::brief;
-use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
+use crate::ocf::{remedy, OcfError, OcfResult};
+use crate::postgres::PostgresError;
 use crate::system::command;
 
 pub const MIN_MAJOR: u32 = 12;
@@ -31,7 +32,7 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
     let dir = a.instance.datadir()?;
     let version = dir
         .read("PG_VERSION", 64)
-        .map_err(|e| e.to_ocf_error(OcfCode::ErrInstalled))?
+        .map_err(PostgresError::UnsafeVersionFile)?
         .ok_or_else(|| {
             OcfError::installed(format!(
                 "{} holds no PG_VERSION",
@@ -54,7 +55,7 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
         ))
         .with_remedy(remedy!("use PAF for older versions, or upgrade")));
     }
-    a.instance.check_identity_and_programs()
+    Ok(a.instance.check_identity_and_programs()?)
 }
 
 /// A server setting as this node's configuration files give it (`postgres -C`).

@@ -5,7 +5,7 @@
 pub mod config;
 pub mod deadline;
 #[cfg(test)]
-mod exit_reason_texts;
+pub(crate) mod exit_reason_texts;
 pub mod log;
 pub mod unusable;
 

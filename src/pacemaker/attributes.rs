@@ -6,15 +6,11 @@ use crate::logic::headless::{self, Located};
 use crate::ocf::deadline::Deadline;
 use crate::ocf::log;
 use crate::ocf::log::brief;
-use crate::ocf::{remedy, OcfError, OcfResult, Remedy};
-use crate::pacemaker::Pacemaker;
+use crate::pacemaker::{Pacemaker, PacemakerError, PacemakerResult};
 use crate::system::command::Output;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
-
-/// What to do when Pacemaker's tools fail.
-const PACEMAKER_RUNS: Remedy = remedy!("check that Pacemaker runs on this node");
 
 /// No single tool call may take more than this, whatever the action's budget.
 const CALL_LIMIT: Duration = Duration::from_secs(10);
@@ -48,20 +44,22 @@ impl Attributes {
         }
     }
 
-    fn run(&self, cmd: Command) -> OcfResult<Output> {
-        crate::system::command::run(cmd, self.deadline.capped(CALL_LIMIT))
+    fn run(&self, cmd: Command) -> PacemakerResult<Output> {
+        Ok(crate::system::command::run(
+            cmd,
+            self.deadline.capped(CALL_LIMIT),
+        )?)
     }
 
-    fn run_ok(&self, cmd: Command, what: &str) -> OcfResult<()> {
+    fn run_ok(&self, cmd: Command, what: &str) -> PacemakerResult<()> {
         let out = self.run(cmd)?;
         if out.success {
             Ok(())
         } else {
-            Err(OcfError::generic(format!(
-                "could not {what}: {}",
-                brief(out.last_error_line())
-            ))
-            .with_remedy(PACEMAKER_RUNS))
+            Err(PacemakerError::Failed {
+                what: what.to_string(),
+                message: out.last_error_line().to_string(),
+            })
         }
     }
 
@@ -82,7 +80,7 @@ impl Attributes {
 
     /// Changes one of the election's attributes for the local node. Private attributes
     /// stay in attrd's memory: they never reach the CIB, so they do not abort transitions.
-    fn change_private(&self, attr: &str, change: &[&str], what: &str) -> OcfResult<()> {
+    fn change_private(&self, attr: &str, change: &[&str], what: &str) -> PacemakerResult<()> {
         let name = self.private_name(attr);
         let mut c = tool(
             "attrd_updater",
@@ -92,39 +90,37 @@ impl Attributes {
         self.run_ok(c, &format!("{what} attribute {name}"))
     }
 
-    fn delete_private(&self, attr: &str) -> OcfResult<()> {
+    fn delete_private(&self, attr: &str) -> PacemakerResult<()> {
         self.change_private(attr, &["--delete"], "delete")
     }
 }
 
 impl Pacemaker for Attributes {
-    fn local_node(&self) -> OcfResult<String> {
+    fn local_node(&self) -> PacemakerResult<String> {
         let out = self.run(tool("crm_node", &["-n"]))?;
         let name = out.stdout.trim().to_string();
         if out.success && !name.is_empty() {
             Ok(name)
         } else {
-            Err(OcfError::generic(format!(
-                "crm_node -n did not give this node's name: {}",
-                brief(out.last_error_line())
-            ))
-            .with_remedy(PACEMAKER_RUNS))
+            Err(PacemakerError::Failed {
+                what: "get this node's name from crm_node -n".into(),
+                message: out.last_error_line().to_string(),
+            })
         }
     }
 
-    fn partition(&self) -> OcfResult<BTreeSet<String>> {
+    fn partition(&self) -> PacemakerResult<BTreeSet<String>> {
         let out = self.run(tool("crm_node", &["-p"]))?;
         if !out.success {
-            return Err(OcfError::generic(format!(
-                "crm_node -p failed: {}",
-                brief(out.last_error_line())
-            ))
-            .with_remedy(PACEMAKER_RUNS));
+            return Err(PacemakerError::Failed {
+                what: "list the partition with crm_node -p".into(),
+                message: out.last_error_line().to_string(),
+            });
         }
         Ok(out.stdout.split_whitespace().map(str::to_string).collect())
     }
 
-    fn score(&self, node: &str) -> OcfResult<Option<i64>> {
+    fn score(&self, node: &str) -> PacemakerResult<Option<i64>> {
         let mut c = self.promotion_cmd(node);
         c.args(["--query", "--quiet"]);
         let out = self.run(c)?;
@@ -132,23 +128,20 @@ impl Pacemaker for Attributes {
         match out.code {
             Some(0) => {
                 let value = out.stdout.trim();
-                value.parse().map(Some).map_err(|_| {
-                    OcfError::generic(format!(
-                        "promotion score {:?} is not an integer",
-                        brief(value)
-                    ))
-                    .with_remedy(remedy!(
-                        "set it with crm_attribute --promotion, or delete it"
-                    ))
-                    .with_detail(format!("{what} is {value:?}"))
-                })
+                value
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| PacemakerError::BadScore {
+                        node: node.to_string(),
+                        value: value.to_string(),
+                    })
             }
             Some(CRM_EX_NOSUCH) => Ok(None),
             _ => Err(query_failed("crm_attribute", &what, &out)),
         }
     }
 
-    fn set_score(&self, node: &str, score: i64) -> OcfResult<()> {
+    fn set_score(&self, node: &str, score: i64) -> PacemakerResult<()> {
         let mut c = self.promotion_cmd(node);
         c.args(["--update", &score.to_string()]);
         self.run_ok(
@@ -157,25 +150,24 @@ impl Pacemaker for Attributes {
         )
     }
 
-    fn set_private(&self, attr: &str, value: &str) -> OcfResult<()> {
+    fn set_private(&self, attr: &str, value: &str) -> PacemakerResult<()> {
         self.change_private(attr, &["--update", value], "set")
     }
 
-    fn delete_private_all(&self, attrs: &[&str]) -> OcfResult<()> {
+    fn delete_private_all(&self, attrs: &[&str]) -> PacemakerResult<()> {
         std::thread::scope(|scope| {
             let calls: Vec<_> = attrs
                 .iter()
                 .map(|attr| scope.spawn(move || self.delete_private(attr)))
                 .collect();
             // the scope waits for every call, also after a failed one
-            calls.into_iter().try_for_each(|call| {
-                call.join()
-                    .unwrap_or_else(|_| Err(OcfError::generic("attribute call panicked")))
-            })
+            calls
+                .into_iter()
+                .try_for_each(|call| call.join().unwrap_or(Err(PacemakerError::Panicked)))
         })
     }
 
-    fn private(&self, attr: &str, node: &str) -> OcfResult<Option<String>> {
+    fn private(&self, attr: &str, node: &str) -> PacemakerResult<Option<String>> {
         let name = self.private_name(attr);
         let out = self.run(tool(
             "attrd_updater",
@@ -190,13 +182,10 @@ impl Pacemaker for Attributes {
         }
         match parse_query(&out.stdout) {
             Some(value) => Ok(Some(value).filter(|v| !v.is_empty())),
-            None => Err(
-                OcfError::generic(format!("attrd_updater printed no value for {what}"))
-                    .with_remedy(remedy!("check the Pacemaker version (2.1 expected)")),
-            ),
+            None => Err(PacemakerError::NoValue(what)),
         }
     }
-    fn locate(&self) -> OcfResult<Vec<Located>> {
+    fn locate(&self) -> PacemakerResult<Vec<Located>> {
         let out = self.run(tool(
             "crm_resource",
             &["--resource", &self.resource, "--locate"],
@@ -205,7 +194,7 @@ impl Pacemaker for Attributes {
         Ok(headless::parse_locate(&out.stdout))
     }
 
-    fn private_all(&self, attr: &str) -> OcfResult<BTreeMap<String, String>> {
+    fn private_all(&self, attr: &str) -> PacemakerResult<BTreeMap<String, String>> {
         let name = self.private_name(attr);
         let mut c = tool("attrd_updater", &["--name", &name, "--query", "--all"]);
         // attrd_updater takes the node Pacemaker runs the action for as its default node,
@@ -231,7 +220,7 @@ impl Pacemaker for Attributes {
         attr: &str,
         private: bool,
         value: Option<&str>,
-    ) -> OcfResult<()> {
+    ) -> PacemakerResult<()> {
         let name = self.private_name(attr);
         let mut c = tool(
             "attrd_updater",
@@ -251,15 +240,14 @@ impl Pacemaker for Attributes {
 
 /// The error for a query that failed otherwise than by saying "no value". The tool's own
 /// message goes to the log: with it the exit reason would pass Pacemaker's 128 characters.
-fn query_failed(tool: &str, what: &str, out: &Output) -> OcfError {
-    let exit = out
-        .code
-        .map_or_else(|| "killed by a signal".to_string(), |c| format!("exit {c}"));
-    log::warning!(
-        "{tool} could not read {what} ({exit}): {}",
-        out.last_error_line()
-    );
-    OcfError::generic(format!("{tool} {exit}: could not read {what}")).with_remedy(PACEMAKER_RUNS)
+fn query_failed(tool: &str, what: &str, out: &Output) -> PacemakerError {
+    let e = PacemakerError::QueryFailed {
+        tool: tool.to_string(),
+        what: what.to_string(),
+        exit: out.code,
+    };
+    log::warning!("{e}: {}", out.last_error_line());
+    e
 }
 
 /// Reads every `name="x" host="y" value="z"` line of `attrd_updater --query --all`.

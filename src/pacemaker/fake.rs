@@ -3,8 +3,7 @@
 //! when Pacemaker restarts.
 
 use crate::logic::headless::Located;
-use crate::ocf::{OcfError, OcfResult};
-use crate::pacemaker::Pacemaker;
+use crate::pacemaker::{Pacemaker, PacemakerError, PacemakerResult};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,11 +50,12 @@ impl FakePacemaker {
             .cloned()
     }
 
-    fn up(&self) -> OcfResult<()> {
+    fn up(&self) -> PacemakerResult<()> {
         if self.down.get() {
-            Err(OcfError::generic(
-                "attrd_updater exit 102: Pacemaker is down",
-            ))
+            Err(PacemakerError::Failed {
+                what: "reach attrd".into(),
+                message: "Pacemaker is down".into(),
+            })
         } else {
             Ok(())
         }
@@ -63,19 +63,19 @@ impl FakePacemaker {
 }
 
 impl Pacemaker for FakePacemaker {
-    fn local_node(&self) -> OcfResult<String> {
+    fn local_node(&self) -> PacemakerResult<String> {
         self.up().map(|()| self.local.clone())
     }
 
-    fn partition(&self) -> OcfResult<BTreeSet<String>> {
+    fn partition(&self) -> PacemakerResult<BTreeSet<String>> {
         self.up().map(|()| self.partition.clone())
     }
 
-    fn score(&self, node: &str) -> OcfResult<Option<i64>> {
+    fn score(&self, node: &str) -> PacemakerResult<Option<i64>> {
         self.up().map(|()| self.scores.borrow().get(node).copied())
     }
 
-    fn set_score(&self, node: &str, score: i64) -> OcfResult<()> {
+    fn set_score(&self, node: &str, score: i64) -> PacemakerResult<()> {
         self.up()?;
         self.scores.borrow_mut().insert(node.to_string(), score);
         self.score_writes
@@ -84,12 +84,12 @@ impl Pacemaker for FakePacemaker {
         Ok(())
     }
 
-    fn private(&self, attr: &str, node: &str) -> OcfResult<Option<String>> {
+    fn private(&self, attr: &str, node: &str) -> PacemakerResult<Option<String>> {
         self.up()?;
         Ok(self.attribute(attr, node).filter(|v| !v.is_empty()))
     }
 
-    fn private_all(&self, attr: &str) -> OcfResult<BTreeMap<String, String>> {
+    fn private_all(&self, attr: &str) -> PacemakerResult<BTreeMap<String, String>> {
         self.up()?;
         Ok(self
             .attributes
@@ -100,11 +100,11 @@ impl Pacemaker for FakePacemaker {
             .collect())
     }
 
-    fn set_private(&self, attr: &str, value: &str) -> OcfResult<()> {
+    fn set_private(&self, attr: &str, value: &str) -> PacemakerResult<()> {
         self.change_for(&self.local.clone(), attr, true, Some(value))
     }
 
-    fn delete_private_all(&self, attrs: &[&str]) -> OcfResult<()> {
+    fn delete_private_all(&self, attrs: &[&str]) -> PacemakerResult<()> {
         let local = self.local.clone();
         attrs
             .iter()
@@ -117,7 +117,7 @@ impl Pacemaker for FakePacemaker {
         attr: &str,
         _private: bool,
         value: Option<&str>,
-    ) -> OcfResult<()> {
+    ) -> PacemakerResult<()> {
         self.up()?;
         let key = (attr.to_string(), node.to_string());
         let mut attributes = self.attributes.borrow_mut();
@@ -128,7 +128,7 @@ impl Pacemaker for FakePacemaker {
         Ok(())
     }
 
-    fn locate(&self) -> OcfResult<Vec<Located>> {
+    fn locate(&self) -> PacemakerResult<Vec<Located>> {
         self.up().map(|()| self.located.clone())
     }
 }

@@ -12,12 +12,12 @@ use crate::logic::state::{
 use crate::ocf::config::Params;
 use crate::ocf::deadline::Deadline;
 use crate::ocf::log;
-use crate::ocf::log::brief;
-use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::postgres::datadir::{DataDir, DataDirError};
 use crate::postgres::processes;
 use crate::postgres::sql::{ConnectError, Db};
+use crate::postgres::PostgresError;
 use crate::system::command::{self, SystemUser};
+use crate::system::SystemError;
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
@@ -50,7 +50,7 @@ pub struct Probe {
 
 impl Probe {
     /// pg_control as the probe read it, or read now when the probe did not need it.
-    pub fn control(&self, instance: &Instance) -> OcfResult<ControlData> {
+    pub fn control(&self, instance: &Instance) -> Result<ControlData, PostgresError> {
         self.control
             .clone()
             .map_or_else(|| instance.controldata(), Ok)
@@ -79,7 +79,7 @@ impl Instance {
         }
     }
 
-    pub fn user(&self) -> OcfResult<&SystemUser> {
+    pub fn user(&self) -> Result<&SystemUser, SystemError> {
         if let Some(u) = self.user.get() {
             return Ok(u);
         }
@@ -88,25 +88,25 @@ impl Instance {
     }
 
     /// `bindir/name`, when it is safe to run (see `command::trusted_program`).
-    pub fn program(&self, name: &str) -> OcfResult<PathBuf> {
+    pub fn program(&self, name: &str) -> Result<PathBuf, SystemError> {
         command::trusted_program(&self.params.bindir, name)
     }
 
     /// `name` from bindir, run as the system user.
-    pub fn command(&self, name: &str) -> OcfResult<std::process::Command> {
+    pub fn command(&self, name: &str) -> Result<std::process::Command, SystemError> {
         Ok(self.user()?.command(&self.program(name)?))
     }
 
     /// What every action that runs the instance needs of its settings on this node: a
     /// system user that is not root, and programs only root can change.
-    pub fn check_identity_and_programs(&self) -> OcfResult<()> {
+    pub fn check_identity_and_programs(&self) -> Result<(), SystemError> {
         self.user()?;
         PROGRAMS.iter().try_for_each(|p| self.program(p).map(drop))
     }
 
     /// The data directory, opened once for the action (see `datadir.rs`); `None` when it
     /// does not exist on this node.
-    pub fn existing_datadir(&self) -> OcfResult<Option<&DataDir>> {
+    pub fn existing_datadir(&self) -> Result<Option<&DataDir>, PostgresError> {
         if let Some(d) = self.datadir.get() {
             return Ok(Some(d));
         }
@@ -114,19 +114,18 @@ impl Instance {
         match DataDir::open(&self.params.datadir, Some(owner)) {
             Ok(d) => Ok(Some(self.datadir.get_or_init(|| d))),
             Err(DataDirError::Missing(_)) => Ok(None),
-            Err(e) => Err(e.to_ocf_error(OcfCode::ErrInstalled)),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// The data directory, which must exist.
-    pub fn datadir(&self) -> OcfResult<&DataDir> {
-        self.existing_datadir()?.ok_or_else(|| {
-            DataDirError::Missing(self.params.datadir.clone()).to_ocf_error(OcfCode::ErrInstalled)
-        })
+    pub fn datadir(&self) -> Result<&DataDir, PostgresError> {
+        self.existing_datadir()?
+            .ok_or_else(|| DataDirError::Missing(self.params.datadir.clone()).into())
     }
 
     pub fn connect(&self, deadline: Deadline) -> Result<Db, ConnectError> {
-        let user = self.user().map_err(ConnectError::Agent)?;
+        let user = self.user().map_err(|e| ConnectError::Local(e.into()))?;
         let timeout = deadline
             .capped(CONNECT_LIMIT)
             .remaining()
@@ -136,7 +135,7 @@ impl Instance {
 
     /// True when the settings are usable on this node and its data directory holds an
     /// instance; false when there is no data directory (or no PG_VERSION in it).
-    pub fn usable(&self) -> OcfResult<bool> {
+    pub fn usable(&self) -> Result<bool, PostgresError> {
         self.check_identity_and_programs()?;
         Ok(self
             .existing_datadir()?
@@ -144,7 +143,7 @@ impl Instance {
     }
 
     /// Looks at the instance once.
-    pub fn probe(&self) -> OcfResult<Probe> {
+    pub fn probe(&self) -> Result<Probe, PostgresError> {
         let (liveness, db) = match self.connect(self.deadline) {
             Ok(db) => match db.is_in_recovery() {
                 Ok(in_recovery) => (Liveness::Accepting { in_recovery }, Some(db)),
@@ -159,7 +158,7 @@ impl Instance {
             Err(ConnectError::NotListening) => (Liveness::NotListening, None),
             Err(ConnectError::Rejecting(m)) => (Liveness::Rejecting(m), None),
             Err(ConnectError::Failed(u)) => (Liveness::Unreachable(u), None),
-            Err(ConnectError::Agent(e)) => return Err(e),
+            Err(ConnectError::Local(e)) => return Err(e),
         };
         if let Some(state) = state::classify_liveness(&liveness) {
             return Ok(Probe {
@@ -214,7 +213,7 @@ impl Instance {
     }
 
     /// Looks at the instance until it is no longer starting or stopping, or the deadline.
-    pub fn settled(&self, deadline: Deadline) -> OcfResult<Probe> {
+    pub fn settled(&self, deadline: Deadline) -> Result<Probe, PostgresError> {
         loop {
             let p = self.probe()?;
             if !p.state.is_transitional() || !deadline.sleep(POLL * 10) {
@@ -225,26 +224,22 @@ impl Instance {
     }
 
     /// pg_control, read with pg_controldata as the system user.
-    pub fn controldata(&self) -> OcfResult<ControlData> {
+    pub fn controldata(&self) -> Result<ControlData, PostgresError> {
         let mut cmd = self.user()?.command(&self.program("pg_controldata")?);
         cmd.arg("-D").arg(&self.params.datadir);
         let out = command::run(cmd, self.deadline)?;
         if !out.success {
-            return Err(OcfError::generic(format!(
-                "pg_controldata failed: {}",
-                brief(out.last_error_line())
-            ))
-            .with_remedy(remedy!("check datadir and global/pg_control in it")));
+            return Err(PostgresError::ControlDataFailed(
+                out.last_error_line().to_string(),
+            ));
         }
-        controldata::parse(&out.stdout).map_err(|e| {
-            OcfError::generic(format!("cannot read pg_control: {}", brief(e)))
-                .with_remedy(remedy!("check that bindir's PostgreSQL matches PG_VERSION"))
-        })
+        controldata::parse(&out.stdout)
+            .map_err(|e| PostgresError::ControlDataUnreadable(e.to_string()))
     }
 
     /// Starts the instance as a standby (standby.signal) and waits until it accepts
     /// connections in recovery, at most until `deadline`.
-    pub fn start_standby(&self, deadline: Deadline) -> OcfResult<()> {
+    pub fn start_standby(&self, deadline: Deadline) -> Result<(), PostgresError> {
         let dir = self.datadir()?;
         let program = self.program("postgres")?;
         let files = StartFiles {
@@ -266,59 +261,36 @@ impl Instance {
             cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(Into::into));
         }
         log::info!("starting the instance as a standby");
-        let mut child = cmd.spawn().map_err(|e| {
-            OcfError::generic(format!("cannot start the server: {e}"))
-                .with_remedy(remedy!(
-                    "standby.signal and pgsqlms-startup.log must be regular files"
-                ))
-                .with_detail(format!(
-                    "{} was started as {} in {}",
-                    program.display(),
-                    self.params.system_user,
-                    dir.path().display()
-                ))
+        let mut child = cmd.spawn().map_err(|e| PostgresError::CannotStart {
+            error: e.to_string(),
+            program: program.clone(),
+            user: self.params.system_user.clone(),
+            dir: dir.path().to_path_buf(),
         })?;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(OcfError::generic(format!(
-                    "the server exited at start-up ({status}): {}",
-                    brief(log_tail(dir))
-                ))
-                .with_remedy(remedy!(
-                    "see pgsqlms-startup.log in datadir and the server log"
-                ))
-                .with_detail(format!(
-                    "its last words: {}; {} has the start-up output",
-                    log_tail(dir),
-                    dir.path().join(STARTUP_LOG).display()
-                )));
+                return Err(PostgresError::ExitedAtStartup {
+                    status: status.to_string(),
+                    last_words: log_tail(dir),
+                    log: dir.path().join(STARTUP_LOG),
+                });
             }
             let p = self.probe()?;
             match p.state {
                 InstanceState::RunningStandby => return Ok(()),
-                InstanceState::RunningPrimary => {
-                    return Err(OcfError::generic(
-                        "the instance started as a primary despite standby.signal",
-                    )
-                    .with_remedy(remedy!("stop it, check start_opts and the server log")))
-                }
+                InstanceState::RunningPrimary => return Err(PostgresError::StartedAsPrimary),
                 _ => {}
             }
             if !deadline.sleep(POLL) {
-                return Err(OcfError::generic(
-                    "the instance did not accept connections as a standby in time",
-                )
-                .with_remedy(remedy!("check primary_conninfo, pg_hba.conf and the server log"))
-                .with_detail(format!(
-                    "last state: {:?}; a standby that cannot reach a consistent state needs WAL from the primary",
-                    p.state
-                )));
+                return Err(PostgresError::NotStandbyInTime {
+                    last_state: format!("{:?}", p.state),
+                });
             }
         }
     }
 
     /// Stops the instance and waits until none of its processes is left.
-    pub fn stop(&self, mode: StopMode, deadline: Deadline) -> OcfResult<()> {
+    pub fn stop(&self, mode: StopMode, deadline: Deadline) -> Result<(), PostgresError> {
         let signal = match mode {
             StopMode::Fast => Signal::SIGINT,
             StopMode::Immediate => Signal::SIGQUIT,
@@ -332,13 +304,13 @@ impl Instance {
     }
 
     /// Waits until no process works in the data directory any more.
-    fn wait_gone(&self, deadline: Deadline) -> OcfResult<()> {
+    fn wait_gone(&self, deadline: Deadline) -> Result<(), PostgresError> {
         wait_gone_from(self.datadir()?, deadline)
     }
 
     /// Kills the processes a dead postmaster left behind (its backends exit on their own once
     /// they notice; this only bounds the wait).
-    pub fn reap_orphans(&self) -> OcfResult<()> {
+    pub fn reap_orphans(&self) -> Result<(), PostgresError> {
         if self
             .wait_gone(self.deadline.capped(Duration::from_secs(3)))
             .is_ok()
@@ -354,44 +326,33 @@ impl Instance {
     }
 }
 
-/// The data directory as root may look at it when the settings cannot be used (`why`):
-/// owned by anyone but root. `None` when it does not exist or root owns it, so that no
-/// postmaster can run in it.
-fn unchecked_datadir(datadir: &Path, why: &OcfError) -> OcfResult<Option<DataDir>> {
+/// The data directory as root may look at it when the settings cannot be used: owned by
+/// anyone but root. `None` when it does not exist or root owns it, so that no postmaster
+/// can run in it.
+fn unchecked_datadir(datadir: &Path) -> Result<Option<DataDir>, DataDirError> {
     match DataDir::open(datadir, None) {
         Ok(dir) => Ok(Some(dir)),
         Err(DataDirError::Missing(_) | DataDirError::RootOwned(_)) => Ok(None),
-        Err(e) => Err(OcfError {
-            detail: Some(format!(
-                "and no telling whether a postmaster runs in datadir: {e}"
-            )),
-            ..why.clone()
-        }),
+        Err(e) => Err(e),
     }
 }
 
-/// The running postmaster of the data directory, found without what failed (`why`): no
-/// program runs, no system user is needed and postmaster.pid is not read.
-pub fn postmaster_despite(datadir: &Path, why: &OcfError) -> OcfResult<Option<i32>> {
-    let Some(dir) = unchecked_datadir(datadir, why)? else {
-        return Ok(None);
-    };
-    Ok(processes::roots(&dir).first().copied())
+/// The running postmaster of the data directory, found when the settings cannot be used:
+/// no program runs, no system user is needed and postmaster.pid is not read.
+pub fn postmaster_despite(datadir: &Path) -> Result<Option<i32>, DataDirError> {
+    Ok(unchecked_datadir(datadir)?.and_then(|dir| processes::roots(&dir).first().copied()))
 }
 
 /// Stops the instance when the agent cannot look at it as usual (`why`: settings it
 /// cannot use, files it refuses to read): a fast-shutdown signal to its postmaster, which
 /// runs nothing as root, then the wait until none of its processes is left. A stop that
 /// failed for that alone would get the node fenced.
-pub fn stop_despite(datadir: &Path, deadline: Deadline, why: &OcfError) -> OcfResult<()> {
-    let Some(dir) = unchecked_datadir(datadir, why)? else {
+pub fn stop_despite(datadir: &Path, deadline: Deadline, why: &str) -> Result<(), PostgresError> {
+    let Some(dir) = unchecked_datadir(datadir)? else {
         return Ok(());
     };
     for pid in processes::roots(&dir) {
-        log::warning!(
-            "{}; stopping postmaster {pid} with a fast shutdown signal only",
-            why.message()
-        );
+        log::warning!("{why}; stopping postmaster {pid} with a fast shutdown signal only");
         processes::signal(&dir, pid, Signal::SIGINT);
     }
     wait_gone_from(&dir, deadline)
@@ -399,9 +360,8 @@ pub fn stop_despite(datadir: &Path, deadline: Deadline, why: &OcfError) -> OcfRe
 
 /// postmaster.pid, if there is one; a file PostgreSQL would not have written there fails
 /// the action.
-fn pid_file(dir: &DataDir) -> OcfResult<Option<String>> {
-    dir.read("postmaster.pid", PID_FILE_LIMIT)
-        .map_err(|e| e.to_ocf_error(OcfCode::ErrGeneric))
+fn pid_file(dir: &DataDir) -> Result<Option<String>, PostgresError> {
+    Ok(dir.read("postmaster.pid", PID_FILE_LIMIT)?)
 }
 
 fn canonical(p: &Path) -> PathBuf {
@@ -465,21 +425,14 @@ pub enum StopMode {
     Immediate,
 }
 
-fn wait_gone_from(dir: &DataDir, deadline: Deadline) -> OcfResult<()> {
+fn wait_gone_from(dir: &DataDir, deadline: Deadline) -> Result<(), PostgresError> {
     loop {
         let left = processes::all(dir);
         if left.is_empty() {
             return Ok(());
         }
         if !deadline.sleep(POLL) {
-            let count = left.len();
-            return Err(OcfError::generic(format!(
-                "{count} processes of the instance still run after the stop timeout"
-            ))
-            .with_remedy(remedy!(
-                "see the server log; raise the stop timeout if it is just slow"
-            ))
-            .with_detail(format!("still running: {left:?}")));
+            return Err(PostgresError::StillRunning(left));
         }
     }
 }
