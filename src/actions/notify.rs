@@ -17,6 +17,7 @@ use crate::logic::shutdown_checkpoint;
 use crate::logic::state::InstanceState;
 use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
+use crate::pacemaker::Pacemaker;
 use crate::system::command;
 
 pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
@@ -32,7 +33,7 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
     log::debug!("notification {:?}-{:?}: {:?}", n.when, n.operation, n.nodes);
     let result = match (n.when, n.operation) {
         (When::Pre, Operation::Promote) => pre_promote(a, &n),
-        (When::Post, Operation::Promote) => clear_election(a),
+        (When::Post, Operation::Promote) => clear_election(a.pacemaker()),
         (When::Pre, Operation::Demote) => pre_demote(a, &n),
         _ => Ok(()),
     };
@@ -47,9 +48,10 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
     Ok(OcfCode::Success)
 }
 
-fn clear_election(a: &Agent) -> OcfResult<()> {
-    let attrs = a.pacemaker();
-    attrs.delete_private_all(&[
+/// Removes what a previous election left: its positions, candidate list and verdict, and
+/// what a headless recovery published.
+fn clear_election(pm: &dyn Pacemaker) -> OcfResult<()> {
+    pm.delete_private_all(&[
         LSN_LOCATION,
         CANDIDATES,
         CANCEL_SWITCHOVER,
@@ -60,12 +62,11 @@ fn clear_election(a: &Agent) -> OcfResult<()> {
 
 fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
     let local = a.node();
-    let attrs = a.pacemaker();
-    clear_election(a)?;
+    clear_election(a.pacemaker())?;
     if let Some(promotee) = n.promotee() {
         log::info!("promotion of {promotee} announced");
     }
-    if let Some(old) = n.switchover_from(local) {
+    let cancel = n.switchover_from(local).and_then(|old| {
         log::info!("switchover from {old} to this node: checking this standby received {old}'s shutdown checkpoint");
         let verdict = match received_shutdown_checkpoint(a) {
             Ok(true) => None,
@@ -75,13 +76,32 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
                 Some(SWITCHOVER_CHECK_FAILED)
             }
         };
-        if let Some(value) = verdict {
-            log::warning!("switchover from {old} is not safe: the promotion will be cancelled");
-            return Ok(attrs.set_private(CANCEL_SWITCHOVER, value)?);
+        match verdict {
+            Some(_) => log::warning!(
+                "switchover from {old} is not safe: the promotion will be cancelled"
+            ),
+            None => log::info!("this standby received {old}'s shutdown checkpoint"),
         }
-        log::info!("this standby received {old}'s shutdown checkpoint");
+        verdict
+    });
+    publish_for_election(a.pacemaker(), local, n, cancel, || own_position(a))
+}
+
+/// This node's part of the election: the verdict that cancels an unsafe switchover, or
+/// else its WAL position ("unknown" when it cannot be read: it then cannot win), and, on
+/// the promotee, the candidates the promote must wait for.
+fn publish_for_election(
+    pm: &dyn Pacemaker,
+    local: &str,
+    n: &Notification,
+    cancel: Option<&str>,
+    position: impl FnOnce() -> OcfResult<WalPosition>,
+) -> OcfResult<()> {
+    if let Some(value) = cancel {
+        pm.set_private(CANCEL_SWITCHOVER, value)?;
+        return Ok(());
     }
-    let published = match own_position(a) {
+    let published = match position() {
         Ok(p) => {
             log::info!("WAL position of this node: {p}");
             p.to_attribute()
@@ -94,10 +114,10 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
             Published::UNKNOWN.to_string()
         }
     };
-    attrs.set_private(LSN_LOCATION, &published)?;
+    pm.set_private(LSN_LOCATION, &published)?;
     if n.promotee() == Some(local) {
         let list: Vec<String> = n.candidates().into_iter().collect();
-        attrs.set_private(CANDIDATES, &list.join(" "))?;
+        pm.set_private(CANDIDATES, &list.join(" "))?;
     }
     Ok(())
 }
@@ -174,4 +194,84 @@ fn pre_demote(a: &Agent, n: &Notification) -> OcfResult<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logic::election::test_support::pos;
+    use crate::logic::notify::NodeLists;
+    use crate::pacemaker::FakePacemaker;
+
+    fn promotion_of(promotee: &str) -> Notification {
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Notification {
+            when: When::Pre,
+            operation: Operation::Promote,
+            nodes: NodeLists {
+                active: set(&["n1", "n2", "n3"]),
+                promote: set(&[promotee]),
+                unpromoted: set(&["n1", "n2", "n3"]),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_promotee_publishes_its_position_and_the_candidates() {
+        let pm = FakePacemaker::new(&["n1", "n2", "n3"]);
+        publish_for_election(&pm, "n1", &promotion_of("n1"), None, || Ok(pos(2, 77))).unwrap();
+        assert_eq!(pm.attribute(LSN_LOCATION, "n1").as_deref(), Some("2#77"));
+        assert_eq!(pm.attribute(CANDIDATES, "n1").as_deref(), Some("n1 n2 n3"));
+    }
+
+    #[test]
+    fn another_candidate_publishes_only_its_position_unknown_if_unreadable() {
+        let pm = FakePacemaker::new(&["n2", "n1", "n3"]);
+        publish_for_election(&pm, "n2", &promotion_of("n1"), None, || {
+            Err(OcfError::generic("instance is not a running standby"))
+        })
+        .unwrap();
+        assert_eq!(
+            pm.attribute(LSN_LOCATION, "n2").as_deref(),
+            Some(Published::UNKNOWN)
+        );
+        assert_eq!(pm.attribute(CANDIDATES, "n2"), None);
+    }
+
+    #[test]
+    fn an_unsafe_switchover_publishes_only_the_cancellation() {
+        for verdict in [SWITCHOVER_UNSAFE, SWITCHOVER_CHECK_FAILED] {
+            let pm = FakePacemaker::new(&["n1", "n2"]);
+            let never =
+                || -> OcfResult<WalPosition> { panic!("position read for a cancelled switchover") };
+            publish_for_election(&pm, "n1", &promotion_of("n1"), Some(verdict), never).unwrap();
+            assert_eq!(
+                pm.attribute(CANCEL_SWITCHOVER, "n1").as_deref(),
+                Some(verdict)
+            );
+            assert_eq!(pm.attribute(LSN_LOCATION, "n1"), None);
+        }
+    }
+
+    #[test]
+    fn a_new_round_starts_from_nothing() {
+        let pm = [
+            LSN_LOCATION,
+            CANDIDATES,
+            CANCEL_SWITCHOVER,
+            headless_recovery::POSITION,
+        ]
+        .iter()
+        .fold(FakePacemaker::new(&["n1", "n2"]), |pm, attr| {
+            pm.with_attribute(attr, "n1", "x")
+        })
+        .with_attribute(LSN_LOCATION, "n2", "1#1");
+        clear_election(&pm).unwrap();
+        assert_eq!(
+            pm.attributes.borrow().keys().cloned().collect::<Vec<_>>(),
+            [(LSN_LOCATION.to_string(), "n2".to_string())],
+            "only this node's attributes are cleared"
+        );
+    }
 }
