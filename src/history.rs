@@ -8,7 +8,10 @@
 //! values when the node leaves, so the copies of the others survive the loss of any node.
 //! A full cluster restart loses them.
 
+use crate::election::Published;
 use crate::lsn::WalPosition;
+use crate::replication_view::PublishedView;
+use std::collections::BTreeMap;
 
 /// The private attribute (suffixed with the resource's name) that carries the records.
 pub const PROMOTIONS: &str = "promotions";
@@ -200,6 +203,106 @@ impl PromotionRecord {
     }
 }
 
+/// What promote learned, for its record.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    /// What each other candidate had published when the election ended.
+    pub published: BTreeMap<String, Published>,
+    pub mine: Option<WalPosition>,
+    /// Set where the decision is taken: outcome, winner, rule.
+    pub decision: Option<(Outcome, Option<String>, String)>,
+    pub steps: Vec<(String, u64)>,
+}
+
+impl Trace {
+    /// Records a step that began at `start` and ends now.
+    pub fn step(&mut self, name: &str, start: std::time::Instant) {
+        let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.steps.push((name.to_string(), ms));
+    }
+}
+
+/// Why a node that replicated from the former primary did not compete, from that
+/// primary's last published view.
+fn absent_because(view: Option<&PublishedView>, node: &str) -> String {
+    let sender = view.and_then(|v| {
+        v.replication
+            .senders
+            .iter()
+            .find(|s| s.row.application_name == node)
+    });
+    match sender {
+        Some(s) => format!(
+            "not a candidate (last seen {} {}, {} bytes behind)",
+            s.row.state,
+            s.sync_state,
+            s.row.lag.map_or("?".into(), |l| l.to_string())
+        ),
+        None => "not a candidate (not running as a standby)".into(),
+    }
+}
+
+/// The record of a promote action on `promotee` that ended at `at` as `trace` says. The
+/// former primary is the publisher of the newest replication view other than the promotee.
+pub fn record(
+    at: u64,
+    promotee: &str,
+    trace: &Trace,
+    views: &[PublishedView],
+) -> Option<PromotionRecord> {
+    let (outcome, winner, rule) = trace.decision.clone()?;
+    let former = views
+        .iter()
+        .filter(|v| v.primary != promotee)
+        .max_by_key(|v| v.published_at);
+    let mut candidates = vec![Candidate {
+        node: promotee.to_string(),
+        position: trace.mine,
+        took_part: true,
+        excluded: None,
+    }];
+    for (node, p) in &trace.published {
+        let (position, excluded) = match p {
+            Published::Known(pos) => (Some(*pos), None),
+            Published::Unknown => (None, Some("instance down: no WAL position".to_string())),
+            Published::Missing => (None, Some("no WAL position before the deadline".into())),
+        };
+        candidates.push(Candidate {
+            node: node.clone(),
+            position,
+            took_part: position.is_some(),
+            excluded,
+        });
+    }
+    let listed = |n: &str| candidates.iter().any(|c| c.node == n);
+    let mut absent: Vec<(String, String)> = Vec::new();
+    if let Some(f) = former.filter(|f| !listed(&f.primary)) {
+        absent.push((f.primary.clone(), "former primary".into()));
+    }
+    for s in former.iter().flat_map(|f| &f.replication.senders) {
+        let node = &s.row.application_name;
+        if !listed(node) && !absent.iter().any(|(n, _)| n == node) {
+            absent.push((node.clone(), absent_because(former, node)));
+        }
+    }
+    candidates.extend(absent.into_iter().map(|(node, why)| Candidate {
+        node,
+        position: None,
+        took_part: false,
+        excluded: Some(why),
+    }));
+    Some(PromotionRecord {
+        at,
+        promotee: promotee.to_string(),
+        former_primary: former.map(|f| f.primary.clone()),
+        candidates,
+        outcome,
+        winner,
+        rule,
+        steps: trace.steps.clone(),
+    })
+}
+
 /// The storage form of a list of records, newest first.
 pub fn render_all(records: &[PromotionRecord]) -> String {
     let mut out = VERSION.to_string();
@@ -312,6 +415,47 @@ mod tests {
         assert!(parse_all("").is_empty());
         let good = render_all(&[failover(5)]);
         assert_eq!(parse_all(&format!("{good};at=x,promotee=y")).len(), 1);
+    }
+
+    #[test]
+    fn builds_a_record_from_the_trace_and_the_former_primarys_view() {
+        use crate::election::test_support::pos;
+        use crate::replication_view::test_support::{sender, view};
+        let trace = Trace {
+            published: [
+                ("node3".to_string(), Published::Known(pos(3, 5))),
+                ("node4".to_string(), Published::Unknown),
+            ]
+            .into(),
+            mine: Some(pos(3, 9)),
+            decision: Some((Outcome::Promoted, Some("node2".into()), "best".into())),
+            steps: vec![("election".into(), 3)],
+        };
+        let old = view(100, vec![sender("node5", "catchup", "async", 1, 77)]);
+        let mut own = view(200, vec![]);
+        own.primary = "node2".into();
+        let r = record(300, "node2", &trace, &[own, old]).unwrap();
+        assert_eq!(r.former_primary.as_deref(), Some("node1"));
+        let rows: Vec<(&str, bool, Option<&str>)> = r
+            .candidates
+            .iter()
+            .map(|c| (c.node.as_str(), c.took_part, c.excluded.as_deref()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("node2", true, None),
+                ("node3", true, None),
+                ("node4", false, Some("instance down: no WAL position")),
+                ("node1", false, Some("former primary")),
+                (
+                    "node5",
+                    false,
+                    Some("not a candidate (last seen catchup async, 77 bytes behind)")
+                ),
+            ]
+        );
+        assert!(record(1, "node2", &Trace::default(), &[]).is_none());
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod processes;
 pub mod replication_view;
 pub mod scores;
 pub mod show;
+pub mod show_command;
 pub mod shutdown_checkpoint;
 pub mod state;
 pub mod statefile;

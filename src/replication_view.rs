@@ -158,6 +158,14 @@ impl PublishedView {
     }
 }
 
+/// The wall clock in Unix seconds: views and records are compared across nodes, whose
+/// clocks Pacemaker clusters keep in sync anyway.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 pub mod test_support {
     use super::*;

@@ -8,8 +8,8 @@ use crate::headless_recovery::{self, BEYOND_MAXLAG};
 use crate::instance;
 use crate::log::brief;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::pg::Db;
-use crate::scores::{self, Note};
+use crate::replication_view::{PublishedView, Replication, REPLICATION_VIEW};
+use crate::scores::{self, Note, ReplicationRow};
 use crate::state::InstanceState;
 use crate::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,11 +68,17 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
     // Scores are advice to Pacemaker: failing to refresh them must not fail the instance,
     // which Pacemaker would then restart.
     match (&probe.state, &probe.db) {
-        (InstanceState::RunningPrimary, Some(db)) => {
-            if let Err(e) = update_scores(a, db).and_then(|()| headless_recovery::settle(a)) {
-                crate::warn!("promotion scores not updated: {e}");
+        (InstanceState::RunningPrimary, Some(db)) => match db.replication() {
+            Ok(replication) => {
+                let rows = replication.rows();
+                if let Err(e) = update_scores(a, &rows).and_then(|()| headless_recovery::settle(a))
+                {
+                    crate::warn!("promotion scores not updated: {e}");
+                }
+                publish_view(a, replication);
             }
-        }
+            Err(e) => crate::warn!("promotion scores not updated: {e}"),
+        },
         (InstanceState::RunningStandby, Some(db)) => {
             if let Err(e) = headless_recovery::check_standby(a, db) {
                 crate::warn!("cannot check whether the cluster has a primary: {e}");
@@ -90,8 +96,7 @@ fn stopped_by_the_cluster(a: &Agent, control: &ControlData) -> bool {
 
 /// Sets every partition node's promotion score from pg_stat_replication, writing only the
 /// scores that change.
-fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
-    let rows = db.replication()?;
+fn update_scores(a: &Agent, rows: &[ReplicationRow]) -> Result<(), String> {
     let path = a.state_file();
     let cached = MonitorState::load(&path);
     let connected: BTreeSet<String> = rows.iter().map(|r| r.application_name.clone()).collect();
@@ -109,7 +114,7 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
         ),
     };
     let local = a.node();
-    let plan = scores::plan(local, &partition, &rows, a.params.maxlag, &grace);
+    let plan = scores::plan(local, &partition, rows, a.params.maxlag, &grace);
     let changes = scores::changes(&plan.scores, &known);
     let mut written = known.clone();
     for (node, score) in &changes {
@@ -213,5 +218,34 @@ fn record_beyond_maxlag(a: &Agent, node: &str, primary_lsn: Option<&str>) {
         .change_for(node, BEYOND_MAXLAG, true, primary_lsn)
     {
         crate::warn!("{}", e.message());
+    }
+}
+
+/// Publishes this primary's replication view for `pgsqlms show` when it replaces the last
+/// one published (see `replication_view`): a steady-state monitor spawns nothing. A
+/// failure is only logged: `show` then reports the view's age.
+fn publish_view(a: &Agent, replication: Replication) {
+    let path = a.published_view_file();
+    let last = statefile::load_text(&path).and_then(|t| PublishedView::parse(&t));
+    let view = PublishedView {
+        published_at: crate::replication_view::unix_now(),
+        primary: a.node().to_string(),
+        maxlag: a.params.maxlag,
+        replication,
+    };
+    if !view.replaces(last.as_ref()) {
+        return;
+    }
+    let text = view.render();
+    let published = a
+        .attributes()
+        .set_private(REPLICATION_VIEW, &text)
+        .map_err(|e| e.message())
+        .and_then(|()| {
+            statefile::save_text(&path, &text)
+                .map_err(|e| format!("cannot save {}: {e}", path.display()))
+        });
+    if let Err(e) = published {
+        crate::warn!("replication view not published for pgsqlms show: {e}");
     }
 }

@@ -6,15 +6,17 @@ use crate::agent::Agent;
 use crate::election::{
     self, Published, Verdict, CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_UNSAFE,
 };
+use crate::history::{self, Outcome, Trace, PROMOTIONS};
 use crate::instance;
 use crate::log::brief;
 use crate::lsn::WalPosition;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::pg::Db;
+use crate::replication_view::{unix_now, PublishedView, REPLICATION_VIEW};
 use crate::state::InstanceState;
 use crate::statefile::{self, PrimaryMemory};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Time kept for pg_promote itself out of the promote timeout.
 const PROMOTE_RESERVE: Duration = Duration::from_secs(5);
@@ -45,10 +47,35 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
         OcfError::generic("cannot promote: the standby does not answer")
             .with_remedy(remedy!("see the server log"))
     })?;
-    check_switchover(a)?;
-    elect(a, &db)?;
+    let mut trace = Trace::default();
+    let result = promote_standby(a, &db, &mut trace);
+    if let Err(e) = &result {
+        if trace.decision.is_none() {
+            trace.decision = Some((Outcome::Failed, None, e.problem.clone()));
+        }
+    }
+    record_promotion(a, &trace);
+    result
+}
+
+/// The switchover check, the election and pg_promote, each timed for the record.
+fn promote_standby(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<OcfCode> {
+    let step = Instant::now();
+    let checked = check_switchover(a);
+    trace.step("switchover check", step);
+    if let Err(e) = checked {
+        trace.decision = Some((Outcome::Cancelled, None, e.problem.clone()));
+        return Err(e);
+    }
+    let step = Instant::now();
+    let elected = elect(a, db, trace);
+    trace.step("election", step);
+    elected?;
     crate::info!("promoting the instance");
-    let done = db.promote(a.deadline).map_err(|e| {
+    let step = Instant::now();
+    let done = db.promote(a.deadline);
+    trace.step("pg_promote", step);
+    let done = done.map_err(|e| {
         OcfError::generic(format!("pg_promote failed: {}", brief(e)))
             .with_remedy(remedy!("see the server log"))
     })?;
@@ -109,17 +136,23 @@ fn own_position(a: &Agent, db: &Db) -> OcfResult<WalPosition> {
     })
 }
 
-fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
+fn elect(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<()> {
     let attrs = a.attributes();
     let local = a.node();
     let candidates: BTreeSet<String> = match attrs.private(CANDIDATES, local)? {
         Some(list) => list.split_whitespace().map(str::to_string).collect(),
         None => {
             crate::warn!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
+            trace.decision = Some((
+                Outcome::Promoted,
+                Some(local.to_string()),
+                "no election: promoted without a pre-promote notification".into(),
+            ));
             return Ok(());
         }
     };
     let mine = own_position(a, db)?;
+    trace.mine = Some(mine);
     let wait = a
         .deadline
         .capped(a.deadline.remaining().saturating_sub(PROMOTE_RESERVE));
@@ -134,12 +167,24 @@ fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
                 ))
             })
             .collect::<OcfResult<_>>()?;
+        trace.published = others.clone();
         match election::decide(mine, &others) {
             Verdict::Promote => {
                 crate::info!("this node is the most advanced candidate ({mine})");
+                let rule = if others.is_empty() {
+                    "only candidate"
+                } else {
+                    "most advanced candidate (highest timeline, then LSN; ties keep the promotee)"
+                };
+                trace.decision = Some((Outcome::Promoted, Some(local.to_string()), rule.into()));
                 return Ok(());
             }
             Verdict::HandOver { node, position } => {
+                trace.decision = Some((
+                    Outcome::HandedOver,
+                    Some(node.clone()),
+                    format!("{node} is more advanced ({position}) than the promotee ({mine})"),
+                ));
                 attrs.set_score(local, crate::scores::FIRST_START)?;
                 attrs.set_score(&node, crate::scores::BEST_STANDBY)?;
                 return Err(OcfError::generic(format!(
@@ -151,6 +196,11 @@ fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
             }
             Verdict::Waiting(missing) => {
                 if !wait.sleep(POLL) {
+                    trace.decision = Some((
+                        Outcome::Cancelled,
+                        None,
+                        format!("no WAL position from {} in time", missing.join(", ")),
+                    ));
                     return Err(OcfError::generic(format!(
                         "no WAL position from {} in time",
                         brief(missing.join(", "))
@@ -163,6 +213,44 @@ fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
             }
         }
     }
+}
+
+/// Writes the promotion's record to every node's copy (see `history`). A failure is only
+/// logged: the record is for people, the promotion stands.
+fn record_promotion(a: &Agent, trace: &Trace) {
+    let attrs = a.attributes();
+    let (views, copies) = std::thread::scope(|s| {
+        let copies = s.spawn(|| attrs.private_all(PROMOTIONS));
+        (attrs.private_all(REPLICATION_VIEW), copies.join())
+    });
+    let views: Vec<PublishedView> = views
+        .unwrap_or_default()
+        .values()
+        .filter_map(|v| PublishedView::parse(v))
+        .collect();
+    let Some(record) = history::record(unix_now(), a.node(), trace, &views) else {
+        return;
+    };
+    let copies = match copies {
+        Ok(Ok(c)) => c,
+        _ => BTreeMap::new(),
+    };
+    let mut nodes: BTreeSet<String> = copies.keys().cloned().collect();
+    nodes.extend(record.candidates.iter().map(|c| c.node.clone()));
+    let text = history::render_all(&history::with_record(
+        copies.values().map(String::as_str),
+        record,
+    ));
+    std::thread::scope(|s| {
+        for node in &nodes {
+            let (attrs, text) = (&attrs, &text);
+            s.spawn(move || {
+                if let Err(e) = attrs.change_for(node, PROMOTIONS, true, Some(text)) {
+                    crate::warn!("promotion record not kept on {node}: {}", e.message());
+                }
+            });
+        }
+    });
 }
 
 /// Starts the grace periods of this new primary's monitor (see `scores::unseen_score`).
