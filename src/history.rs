@@ -391,7 +391,7 @@ mod tests {
     #[test]
     fn records_render_and_parse_back() {
         let r = failover(1_700_000_000);
-        let text = render_all(&[r.clone()]);
+        let text = render_all(std::slice::from_ref(&r));
         assert_eq!(
             text,
             "v1;at=1700000000,promotee=node2,former=node1,outcome=promoted,winner=node2,rule=most%20advanced%20candidate%20%28highest%20timeline%2C%20then%20LSN%29,candidates=node2:3#805306696:1:-/node3:3#805306368:1:-/node1:-:0:former%20primary%2C%20not%20running%20as%20a%20standby,steps=election:12/pg_promote:340"
@@ -406,7 +406,7 @@ mod tests {
         r.winner = None;
         r.candidates.clear();
         r.steps.clear();
-        assert_eq!(parse_all(&render_all(&[r.clone()])), vec![r]);
+        assert_eq!(parse_all(&render_all(std::slice::from_ref(&r))), vec![r]);
     }
 
     #[test]
