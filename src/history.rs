@@ -243,18 +243,22 @@ fn absent_because(view: Option<&PublishedView>, node: &str) -> String {
 }
 
 /// The record of a promote action on `promotee` that ended at `at` as `trace` says. The
-/// former primary is the publisher of the newest replication view other than the promotee.
+/// former primary is the publisher of the newest replication view; when attrd dropped its
+/// view with the node, the winner of the `previous` promotion record.
 pub fn record(
     at: u64,
     promotee: &str,
     trace: &Trace,
     views: &[PublishedView],
+    previous: Option<&PromotionRecord>,
 ) -> Option<PromotionRecord> {
     let (outcome, winner, rule) = trace.decision.clone()?;
-    let former = views
-        .iter()
-        .filter(|v| v.primary != promotee)
-        .max_by_key(|v| v.published_at);
+    let former = views.iter().max_by_key(|v| v.published_at);
+    let former_primary = former.map(|f| f.primary.clone()).or_else(|| {
+        previous
+            .filter(|p| p.outcome == Outcome::Promoted)
+            .and_then(|p| p.winner.clone())
+    });
     let mut candidates = vec![Candidate {
         node: promotee.to_string(),
         position: trace.mine,
@@ -276,8 +280,8 @@ pub fn record(
     }
     let listed = |n: &str| candidates.iter().any(|c| c.node == n);
     let mut absent: Vec<(String, String)> = Vec::new();
-    if let Some(f) = former.filter(|f| !listed(&f.primary)) {
-        absent.push((f.primary.clone(), "former primary".into()));
+    if let Some(f) = former_primary.as_ref().filter(|f| !listed(f)) {
+        absent.push((f.clone(), "former primary".into()));
     }
     for s in former.iter().flat_map(|f| &f.replication.senders) {
         let node = &s.row.application_name;
@@ -294,7 +298,7 @@ pub fn record(
     Some(PromotionRecord {
         at,
         promotee: promotee.to_string(),
-        former_primary: former.map(|f| f.primary.clone()),
+        former_primary,
         candidates,
         outcome,
         winner,
@@ -432,9 +436,7 @@ mod tests {
             steps: vec![("election".into(), 3)],
         };
         let old = view(100, vec![sender("node5", "catchup", "async", 1, 77)]);
-        let mut own = view(200, vec![]);
-        own.primary = "node2".into();
-        let r = record(300, "node2", &trace, &[own, old]).unwrap();
+        let r = record(300, "node2", &trace, &[old.clone()], None).unwrap();
         assert_eq!(r.former_primary.as_deref(), Some("node1"));
         let rows: Vec<(&str, bool, Option<&str>)> = r
             .candidates
@@ -455,7 +457,21 @@ mod tests {
                 ),
             ]
         );
-        assert!(record(1, "node2", &Trace::default(), &[]).is_none());
+        assert!(record(1, "node2", &Trace::default(), &[], None).is_none());
+        // the newest view names the former primary, even the promotee itself (restarted
+        // in place after a crash)
+        let mut own = view(200, vec![]);
+        own.primary = "node2".into();
+        let r = record(300, "node2", &trace, &[own, old], None).unwrap();
+        assert_eq!(r.former_primary.as_deref(), Some("node2"));
+        // no view left (attrd dropped it with the lost primary): the last winner
+        let previous = failover(100);
+        let r = record(300, "node3", &trace, &[], Some(&previous)).unwrap();
+        assert_eq!(r.former_primary.as_deref(), Some("node2"));
+        let mut handed = failover(100);
+        handed.outcome = Outcome::HandedOver;
+        let r = record(300, "node3", &trace, &[], Some(&handed)).unwrap();
+        assert_eq!(r.former_primary, None);
     }
 
     #[test]

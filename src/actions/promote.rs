@@ -228,12 +228,16 @@ fn record_promotion(a: &Agent, trace: &Trace) {
         .values()
         .filter_map(|v| PublishedView::parse(v))
         .collect();
-    let Some(record) = history::record(unix_now(), a.node(), trace, &views) else {
-        return;
-    };
     let copies = match copies {
         Ok(Ok(c)) => c,
         _ => BTreeMap::new(),
+    };
+    let previous = history::merge(copies.values().map(String::as_str))
+        .into_iter()
+        .find(|r| r.outcome == Outcome::Promoted);
+    let Some(record) = history::record(unix_now(), a.node(), trace, &views, previous.as_ref())
+    else {
+        return;
     };
     let mut nodes: BTreeSet<String> = copies.keys().cloned().collect();
     nodes.extend(record.candidates.iter().map(|c| c.node.clone()));
