@@ -436,7 +436,7 @@ mod tests {
             steps: vec![("election".into(), 3)],
         };
         let old = view(100, vec![sender("node5", "catchup", "async", 1, 77)]);
-        let r = record(300, "node2", &trace, &[old.clone()], None).unwrap();
+        let r = record(300, "node2", &trace, std::slice::from_ref(&old), None).unwrap();
         assert_eq!(r.former_primary.as_deref(), Some("node1"));
         let rows: Vec<(&str, bool, Option<&str>)> = r
             .candidates
