@@ -2,7 +2,7 @@
 # `pgsqlms show` and `pgsqlms history` against what the harness observes (ocf:rust:pgsqlms
 # only: PAF has neither). After each scenario, on every live node, `show --json` must name
 # the promoted node as primary, the unpromoted ones as streaming standbys, every node on the
-# primary's timeline, and status 0; and `history` must hold a record for the scenario's
+# primary's timeline, and status 0 (on one node also as an unprivileged member of haclient); and `history` must hold a record for the scenario's
 # promotions, the newest promoted one won by the current primary.
 
 SHOW_BIN=/usr/lib/ocf/resource.d/rust/pgsqlms
@@ -27,11 +27,13 @@ primary_timeline() {
 }
 
 # show --json on <node> agrees with the harness; the reason of a disagreement in $STATE/show-why.
+# <as> "haclient": run as an unprivileged member of haclient (nobody with that group).
 show_agrees() {
-  local n=$1 p=$2 tl=$3 standbys=$4 j got
-  j=$(node_exec_t 10 "$n" "$SHOW_BIN" show --json) || true
+  local n=$1 p=$2 tl=$3 standbys=$4 as=${5:-root} j got run=("$SHOW_BIN")
+  [[ $as == haclient ]] && run=(setpriv --reuid=65534 --regid=65534 --groups="$(getent group haclient | cut -d: -f3)" "$SHOW_BIN")
+  j=$(node_exec_t 10 "$n" "${run[@]}" show --json) || true
   got=$(jq -r '[.status, .primary // "none"] | join(" ")' <<<"$j" 2>/dev/null)
-  [[ $got == "0 $p" ]] || { echo "$n: status/primary [$got], expected [0 $p]: $(jq -c .reasons <<<"$j" 2>/dev/null)" >"$STATE/show-why"; return 1; }
+  [[ $got == "0 $p" ]] || { echo "$n ($as): status/primary [$got], expected [0 $p]: $(jq -c .reasons <<<"$j" 2>/dev/null)" >"$STATE/show-why"; return 1; }
   got=$(jq -r '[.nodes[] | select(.role == "standby" and .postgres == "streaming") | .node] | sort | join(" ")' <<<"$j")
   [[ $got == "$standbys" ]] || { echo "$n: streaming standbys [$got], expected [$standbys]" >"$STATE/show-why"; return 1; }
   got=$(jq -r '[.nodes[] | .timeline] | unique | map(tostring) | join(" ")' <<<"$j")
@@ -46,6 +48,7 @@ show_agrees_everywhere() {
     node_up "$n" || continue
     show_agrees "$n" "$p" "$tl" "$standbys" || return 1
   done
+  show_agrees "$(any_up_node)" "$p" "$tl" "$standbys" haclient
 }
 
 # Called by scn_end once the cluster is healthy again.
