@@ -388,9 +388,22 @@ fn promote_is_bounded_when_a_candidate_never_publishes() {
         "promote took {:?}, more than its 10 s timeout",
         r.elapsed
     );
+    let copy = c.private_attr("node-b", "promotions").unwrap_or_default();
+    let records = pgsqlms::history::parse_all(&copy);
+    assert_eq!(records.len(), 1, "{copy:?}");
+    let missing = records[0].candidates.iter().find(|c| c.node == "node-c");
     if r.code != 0 {
         r.expect_code(ocf::ERR_GENERIC).expect_reason(&["node-c"]);
         assert!(c.in_recovery("node-b"));
+        // the record says why nobody won, and who did not answer
+        assert_eq!(records[0].outcome.as_str(), "cancelled", "{copy:?}");
+        assert_eq!(records[0].winner, None, "{copy:?}");
+        assert!(records[0].rule.contains("node-c"), "{copy:?}");
+        assert_eq!(
+            missing.and_then(|m| m.excluded.as_deref()),
+            Some("no WAL position before the deadline"),
+            "{copy:?}"
+        );
     } else {
         assert!(!c.in_recovery("node-b"));
     }
