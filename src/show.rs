@@ -186,6 +186,13 @@ pub fn build(i: &Inputs) -> Show {
                 reasons.push("the primary has published no replication view yet".into());
                 Status::Unknown
             }
+            Some(v) if primary.as_deref() != Some(v.published_by.as_str()) => {
+                reasons.push(format!(
+                    "the replication view comes from {}, not from the primary (its monitor has not published yet)",
+                    v.published_by
+                ));
+                Status::Unknown
+            }
             Some(v) if v.stale => {
                 reasons.push(format!(
                     "the replication view from {} is {} old: it may be stale",
@@ -741,7 +748,13 @@ mod tests {
         assert_eq!(show(&three(), Some(&old)).status, Status::Healthy);
         let mut other = healthy_view();
         other.primary = "node3".into();
-        assert_eq!(show(&three(), Some(&other)).status, Status::Unknown);
+        let s = show(&three(), Some(&other));
+        assert_eq!(s.status, Status::Unknown);
+        assert!(
+            s.reasons[0].contains("not from the primary"),
+            "{:?}",
+            s.reasons
+        );
         // degraded: a standby missing, not streaming, behind maxlag, out of the sync set
         let missing = view(NOW, vec![sender("node2", "streaming", "quorum", 1, 0)]);
         assert_eq!(show(&three(), Some(&missing)).status, Status::Degraded);
