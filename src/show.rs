@@ -52,7 +52,11 @@ pub struct NodeRow {
     pub sync: Option<String>,
     pub promotion_score: Option<i64>,
     pub fail_count: u64,
+    /// What needs attention now: these make the status degraded.
     pub notes: Vec<String>,
+    /// Failed operations Pacemaker still records, with the agent's exit reason: shown, but
+    /// history (a handed-over promotion is one), not health by themselves.
+    pub failed_ops: Vec<String>,
 }
 
 /// Where the replication columns come from.
@@ -136,6 +140,7 @@ pub fn build(i: &Inputs) -> Show {
                 promotion_score: n.promotion_score,
                 fail_count: n.fail_count,
                 notes: Vec::new(),
+                failed_ops: Vec::new(),
             };
             let published_by_it = i.view.filter(|v| v.primary == n.name);
             if let (Role::Primary, Some(v)) = (n.role, published_by_it) {
@@ -166,7 +171,8 @@ pub fn build(i: &Inputs) -> Show {
                 row.notes.push("not streaming".into());
             }
             for f in &n.failures {
-                row.notes.push(format!("{} failed: {}", f.task, f.reason));
+                row.failed_ops
+                    .push(format!("{} failed: {}", f.task, f.reason));
             }
             row
         })
@@ -433,7 +439,12 @@ impl Show {
                 dash(r.sync.clone()),
                 dash(r.promotion_score),
                 r.fail_count.to_string(),
-                r.notes.join("; "),
+                r.notes
+                    .iter()
+                    .chain(&r.failed_ops)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ]);
         }
         out.push_str(&columns(&rows));
@@ -464,6 +475,10 @@ impl Show {
                     ("promotion_score", Json::opt(r.promotion_score, Json::Int)),
                     ("fail_count", Json::uint(r.fail_count)),
                     ("notes", Json::Arr(r.notes.iter().map(Json::str).collect())),
+                    (
+                        "failed_operations",
+                        Json::Arr(r.failed_ops.iter().map(Json::str).collect()),
+                    ),
                 ])
             })
             .collect();
@@ -769,6 +784,16 @@ mod tests {
         let mut out_of_set = healthy_view();
         out_of_set.replication.senders[1].sync_state = "async".into();
         assert_eq!(show(&three(), Some(&out_of_set)).status, Status::Degraded);
+        // a failed operation Pacemaker still records (a handed-over promotion) on a standby
+        // that streams again: shown, not degraded
+        let mut handed = three();
+        handed.nodes[1].failures.push(Failure {
+            task: "promote".into(),
+            reason: "promotion handed over to the more advanced node3".into(),
+        });
+        let s = show(&handed, Some(&v));
+        assert_eq!(s.status, Status::Healthy);
+        assert!(s.table().contains("promote failed: promotion handed over"));
         // all async: no synchronous replication configured, nothing is out of a set
         let mut all_async = out_of_set;
         all_async.replication.senders[0].sync_state = "async".into();
@@ -817,7 +842,7 @@ mod tests {
         .unwrap();
         let s = show(&pm, None);
         assert_eq!(s.status, Status::NoPrimary);
-        assert!(s.nodes[1].notes[1].starts_with("start failed: refusing to start"));
+        assert!(s.nodes[1].failed_ops[0].starts_with("start failed: refusing to start"));
     }
 
     #[test]
