@@ -3,13 +3,15 @@
 //! publishes through attrd (the primary's replication view, the promotion records), as
 //! root or as a member of `haclient`; they connect to no PostgreSQL and write nothing.
 
-use crate::attributes::Attributes;
-use crate::command::{run, Output};
-use crate::crm_mon::{self, PacemakerView, Role};
-use crate::deadline::Deadline;
-use crate::history::{self, PROMOTIONS};
-use crate::replication_view::{unix_now, PublishedView, REPLICATION_VIEW};
-use crate::show::{self, Inputs, Status, STALE_AFTER_SECS};
+use crate::agent::statefile::unix_now;
+use crate::logic::crm_mon::{self, PacemakerView, Role};
+use crate::logic::history::{self, PROMOTIONS};
+use crate::logic::replication_view::{PublishedView, REPLICATION_VIEW};
+use crate::logic::show::{self, Inputs, Status, STALE_AFTER_SECS};
+use crate::ocf::deadline::Deadline;
+use crate::pacemaker::attributes::Attributes;
+use crate::pacemaker::Pacemaker;
+use crate::system::command::{run, Output};
 use clap::{Parser, ValueEnum};
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -88,7 +90,7 @@ pub fn main(command: &str, args: Vec<String>) -> i32 {
 
 fn output(cmd: Command, deadline: Deadline) -> Result<Output, String> {
     let name = cmd.get_program().to_string_lossy().into_owned();
-    let out = run(cmd, deadline).map_err(|e| e.message())?;
+    let out = run(cmd, deadline).map_err(|e| e.to_string())?;
     if out.success {
         Ok(out)
     } else {
@@ -123,7 +125,7 @@ fn published(
 ) -> Result<BTreeMap<String, String>, String> {
     Attributes::new(resource, deadline)
         .private_all(attr)
-        .map_err(|e| e.message())
+        .map_err(|e| e.to_string())
 }
 
 fn records(resource: &str, deadline: Deadline) -> Result<Vec<history::PromotionRecord>, String> {

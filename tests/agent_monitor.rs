@@ -142,7 +142,7 @@ fn primary_monitor_sets_promotion_scores_then_stays_quiet() {
     );
     // the replication view for `pgsqlms show`, published by the same monitor
     let published = c.private_attr("node-a", "replication").unwrap_or_default();
-    let view = pgsqlms::replication_view::PublishedView::parse(&published)
+    let view = pgsqlms::logic::replication_view::PublishedView::parse(&published)
         .unwrap_or_else(|| panic!("no replication view published: {published:?}"));
     assert_eq!(view.primary, "node-a");
     let mut streaming: Vec<&str> = view
@@ -449,4 +449,35 @@ fn primary_monitor_rescores_a_standby_that_left_and_came_back() {
         &[("node-b", 1000), ("node-c", 990)],
         "node-b is back and as advanced as node-c (tie, by name): it needs its score again",
     );
+}
+
+/// A setting wrong on every node (here a port that is no port): Pacemaker learns it from
+/// the probe and then stops the resource. That stop must succeed once no process of the
+/// instance is left, or a typo gets every node fenced; and while a postmaster works in the
+/// data directory, no answer may claim the instance is not running.
+#[test]
+fn a_setting_wrong_everywhere_still_lets_stop_stop_the_instance() {
+    let c = Cluster::new(1);
+    let bad = |action: &str| c.agent("node-a", action).param("pgport", "notaport");
+    c.probe("node-a")
+        .param("pgport", "notaport")
+        .run()
+        .expect_code(ocf::ERR_CONFIGURED)
+        .expect_reason(&["pgport"]);
+    bad("monitor")
+        .interval(PROMOTED_MONITOR_MS)
+        .run()
+        .expect_code(ocf::ERR_CONFIGURED);
+    assert!(c.is_running("node-a"));
+    bad("stop").run().expect_code(ocf::SUCCESS);
+    assert!(
+        !c.is_running("node-a"),
+        "stop answered success with the instance running"
+    );
+    // nothing left: stop again is a success, and the probe says "not configured" still
+    bad("stop").run().expect_code(ocf::SUCCESS);
+    c.probe("node-a")
+        .param("pgport", "notaport")
+        .run()
+        .expect_code(ocf::ERR_CONFIGURED);
 }

@@ -254,7 +254,7 @@ fn election_redirected_to_the_standby_ahead() {
     // both promote actions left a record, on every candidate's copy
     for node in STANDBYS {
         let copy = c.private_attr(node, "promotions").unwrap_or_default();
-        let records = pgsqlms::history::parse_all(&copy);
+        let records = pgsqlms::logic::history::parse_all(&copy);
         let summary: Vec<(&str, &str, Option<&str>)> = records
             .iter()
             .map(|r| (r.promotee.as_str(), r.outcome.as_str(), r.winner.as_deref()))
@@ -389,7 +389,7 @@ fn promote_is_bounded_when_a_candidate_never_publishes() {
         r.elapsed
     );
     let copy = c.private_attr("node-b", "promotions").unwrap_or_default();
-    let records = pgsqlms::history::parse_all(&copy);
+    let records = pgsqlms::logic::history::parse_all(&copy);
     assert_eq!(records.len(), 1, "{copy:?}");
     let missing = records[0].candidates.iter().find(|c| c.node == "node-c");
     if r.code != 0 {

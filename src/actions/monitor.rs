@@ -2,60 +2,44 @@
 //! promotion score up to date. A healthy instance costs one socket connection and no
 //! child process.
 
-use crate::agent::Agent;
-use crate::controldata::ControlData;
-use crate::headless_recovery::{self, BEYOND_MAXLAG};
-use crate::instance;
-use crate::log::brief;
+use crate::actions::Action;
+use crate::agent::headless_recovery::{self, BEYOND_MAXLAG};
+use crate::agent::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
+use crate::agent::{answer_unusable, Agent};
+use crate::logic::controldata::ControlData;
+use crate::logic::replication_view::{PublishedView, Replication, REPLICATION_VIEW};
+use crate::logic::scores::{self, Note, ReplicationRow};
+use crate::logic::state::InstanceState;
+use crate::ocf::log;
+use crate::ocf::log::brief;
+use crate::ocf::unusable::Caller;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::replication_view::{PublishedView, Replication, REPLICATION_VIEW};
-use crate::scores::{self, Note, ReplicationRow};
-use crate::state::InstanceState;
-use crate::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
-    let unusable = match instance::usable(a) {
-        Ok(true) => None,
-        Ok(false) if a.meta.is_probe() => Some(OcfError::installed(format!(
+    let caller = Action::Monitor.caller(&a.meta);
+    let missing = || {
+        OcfError::installed(format!(
             "no PostgreSQL data directory at {}",
             brief(a.params.datadir.display())
-        ))),
+        ))
+    };
+    match a.instance.usable() {
+        Ok(true) => {}
+        // A probe on a node that does not host the instance.
+        Ok(false) if caller == Caller::Probe => {
+            return answer_unusable(caller, &a.params.datadir, a.deadline, missing())
+        }
         // The data directory vanished under a running resource.
         Ok(false) => {
-            return Err(OcfError::installed(format!(
-                "no PostgreSQL data directory at {}",
-                brief(a.params.datadir.display())
-            ))
-            .with_remedy(remedy!(
+            return Err(missing().with_remedy(remedy!(
                 "restore it, or move the resource away from this node"
             )))
         }
-        Err(e) => Some(e),
-    };
-    match unusable {
-        // A probe on a node that does not host the instance, or where PostgreSQL is not
-        // usable: it is simply not running here, unless a postmaster still works in the
-        // data directory.
-        Some(why) if a.meta.is_probe() && why.code == OcfCode::ErrInstalled => {
-            return Err(match instance::postmaster_despite(a, &why)? {
-                None => OcfError::new(OcfCode::NotRunning, format!("not running: {}", why.problem)),
-                Some(pid) => OcfError::generic(format!(
-                    "postmaster {pid} runs in datadir, yet {}",
-                    why.problem
-                ))
-                .with_remedy(remedy!(
-                    "fix this node (see the log), then stop the instance"
-                ))
-                .with_detail(why.message()),
-            });
-        }
-        // Settings wrong everywhere, or on this node under a recurring monitor.
-        Some(why) => return Err(why),
-        None => {}
+        Err(why) => return answer_unusable(caller, &a.params.datadir, a.deadline, why.into()),
     }
-    let probe = instance::settled(a, a.deadline)?;
-    if probe.state.is_crashed() && stopped_by_the_cluster(a, &probe.control(a)?) {
+    let probe = a.instance.settled(a.deadline)?;
+    if probe.state.is_crashed() && stopped_by_the_cluster(a, &probe.control(&a.instance)?) {
         return Err(OcfError::new(
             OcfCode::NotRunning,
             format!(
@@ -73,15 +57,15 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
                 let rows = replication.rows();
                 if let Err(e) = update_scores(a, &rows).and_then(|()| headless_recovery::settle(a))
                 {
-                    crate::warn!("promotion scores not updated: {e}");
+                    log::warning!("promotion scores not updated: {e}");
                 }
                 publish_view(a, replication);
             }
-            Err(e) => crate::warn!("promotion scores not updated: {e}"),
+            Err(e) => log::warning!("promotion scores not updated: {e}"),
         },
         (InstanceState::RunningStandby, Some(db)) => {
             if let Err(e) = headless_recovery::check_standby(a, db) {
-                crate::warn!("cannot check whether the cluster has a primary: {e}");
+                log::warning!("cannot check whether the cluster has a primary: {e}");
             }
         }
         _ => {}
@@ -101,14 +85,14 @@ fn update_scores(a: &Agent, rows: &[ReplicationRow]) -> Result<(), String> {
     let cached = MonitorState::load(&path);
     let connected: BTreeSet<String> = rows.iter().map(|r| r.application_name.clone()).collect();
     let grace = remember_lost(a, cached.as_ref(), &connected)?;
-    let attrs = a.attributes();
+    let attrs = a.pacemaker();
     // Same replication connections as last time: trust what that monitor saw and wrote.
     // Otherwise the membership may have changed too, and Pacemaker purges the scores of a
     // node that leaves: ask again, and write every score.
     let (partition, known, membership_reread) = match cached {
         Some(c) if c.connected == connected => (c.partition, c.scores, false),
         _ => (
-            attrs.partition().map_err(|e| e.message())?,
+            attrs.partition().map_err(|e| e.to_string())?,
             BTreeMap::new(),
             true,
         ),
@@ -118,10 +102,10 @@ fn update_scores(a: &Agent, rows: &[ReplicationRow]) -> Result<(), String> {
     let changes = scores::changes(&plan.scores, &known);
     let mut written = known.clone();
     for (node, score) in &changes {
-        attrs.set_score(node, *score).map_err(|e| e.message())?;
+        attrs.set_score(node, *score).map_err(|e| e.to_string())?;
         match known.get(node) {
-            Some(old) => crate::info!("promotion score of {node}: {old} -> {score}"),
-            None => crate::info!("promotion score of {node} set to {score}"),
+            Some(old) => log::info!("promotion score of {node}: {old} -> {score}"),
+            None => log::info!("promotion score of {node} set to {score}"),
         }
         written.insert(node.clone(), *score);
     }
@@ -129,13 +113,13 @@ fn update_scores(a: &Agent, rows: &[ReplicationRow]) -> Result<(), String> {
     for note in &plan.notes {
         match note {
             Note::NotConnected(n) if changed(n) => {
-                crate::warn!("{n} is in the partition but does not replicate from this primary")
+                log::warning!("{n} is in the partition but does not replicate from this primary")
             }
             Note::NotReady { node, state } if changed(node) => {
-                crate::info!("{node} is in state {state:?}: not promotable yet")
+                log::info!("{node} is in state {state:?}: not promotable yet")
             }
             Note::LagAboveMax { node, lag, primary } if changed(node) => {
-                crate::warn!(
+                log::warning!(
                     "{node} lags {lag} bytes behind, more than maxlag={}: promotion score made negative",
                     a.params.maxlag
                 );
@@ -144,19 +128,19 @@ fn update_scores(a: &Agent, rows: &[ReplicationRow]) -> Result<(), String> {
                     record_beyond_maxlag(a, node, Some(&p.0.to_string()));
                 }
             }
-            Note::AwaitingConnection(n) if membership_reread => crate::info!(
+            Note::AwaitingConnection(n) if membership_reread => log::info!(
                 "{n} does not replicate from this primary yet: its promotion score is left as it is for up to {} s after the promotion",
                 scores::CONNECT_GRACE.as_secs()
             ),
-            Note::KeptRank(n) if membership_reread => crate::info!(
+            Note::KeptRank(n) if membership_reread => log::info!(
                 "{n} stopped replicating from this primary: it keeps its promotion score for up to {} s",
                 scores::LOST_GRACE.as_secs()
             ),
-            Note::SelfReplication if !changes.is_empty() => crate::warn!(
+            Note::SelfReplication if !changes.is_empty() => log::warning!(
                 "a standby connects with application_name={local}, this node's own name: it replicates from itself; reject it in pg_hba.conf"
             ),
             Note::UnknownStandby(n) if !changes.is_empty() => {
-                crate::debug!("ignoring replication connection {n:?}: not a node of this partition")
+                log::debug!("ignoring replication connection {n:?}: not a node of this partition")
             }
             _ => {}
         }
@@ -214,10 +198,10 @@ fn remember_lost(
 /// maxlag. A failure is only logged: the score already says it.
 fn record_beyond_maxlag(a: &Agent, node: &str, primary_lsn: Option<&str>) {
     if let Err(e) = a
-        .attributes()
+        .pacemaker()
         .change_for(node, BEYOND_MAXLAG, true, primary_lsn)
     {
-        crate::warn!("{}", e.message());
+        log::warning!("{e}");
     }
 }
 
@@ -228,7 +212,7 @@ fn publish_view(a: &Agent, replication: Replication) {
     let path = a.published_view_file();
     let last = statefile::load_text(&path).and_then(|t| PublishedView::parse(&t));
     let view = PublishedView {
-        published_at: crate::replication_view::unix_now(),
+        published_at: statefile::unix_now(),
         primary: a.node().to_string(),
         maxlag: a.params.maxlag,
         replication,
@@ -238,14 +222,14 @@ fn publish_view(a: &Agent, replication: Replication) {
     }
     let text = view.render();
     let published = a
-        .attributes()
+        .pacemaker()
         .set_private(REPLICATION_VIEW, &text)
-        .map_err(|e| e.message())
+        .map_err(|e| e.to_string())
         .and_then(|()| {
             statefile::save_text(&path, &text)
                 .map_err(|e| format!("cannot save {}: {e}", path.display()))
         });
     if let Err(e) = published {
-        crate::warn!("replication view not published for pgsqlms show: {e}");
+        log::warning!("replication view not published for pgsqlms show: {e}");
     }
 }

@@ -4,20 +4,20 @@
 //! pre-demote.
 //! Pacemaker ignores notify results, so problems are logged and success returned.
 
+use crate::agent::headless_recovery;
+use crate::agent::statefile::{self, CrashRecord};
 use crate::agent::Agent;
-use crate::command;
-use crate::election::Published;
-use crate::election::{
+use crate::logic::election::Published;
+use crate::logic::election::{
     CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_CHECK_FAILED, SWITCHOVER_UNSAFE,
 };
-use crate::headless_recovery;
-use crate::instance;
-use crate::lsn::WalPosition;
-use crate::notify::{Notification, Operation, When};
+use crate::logic::lsn::WalPosition;
+use crate::logic::notify::{Notification, Operation, When};
+use crate::logic::shutdown_checkpoint;
+use crate::logic::state::InstanceState;
+use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
-use crate::shutdown_checkpoint;
-use crate::state::InstanceState;
-use crate::statefile::{self, CrashRecord};
+use crate::system::command;
 
 pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
     let n = match Notification::from_env(&a.env) {
@@ -25,11 +25,11 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
         // Pacemaker always sets both variables; a manual run or ocf-tester may not, and a
         // notify result is ignored anyway: say why nothing was done.
         Err(e) => {
-            crate::warn!("notification ignored: {e}");
+            log::warning!("notification ignored: {e}");
             return Ok(OcfCode::Success);
         }
     };
-    crate::debug!("notification {:?}-{:?}: {:?}", n.when, n.operation, n.nodes);
+    log::debug!("notification {:?}-{:?}: {:?}", n.when, n.operation, n.nodes);
     let result = match (n.when, n.operation) {
         (When::Pre, Operation::Promote) => pre_promote(a, &n),
         (When::Post, Operation::Promote) => clear_election(a),
@@ -37,7 +37,7 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
         _ => Ok(()),
     };
     if let Err(e) = result {
-        crate::warn!(
+        log::warning!(
             "{:?}-{:?} notification: {}",
             n.when,
             n.operation,
@@ -48,45 +48,46 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
 }
 
 fn clear_election(a: &Agent) -> OcfResult<()> {
-    let attrs = a.attributes();
+    let attrs = a.pacemaker();
     attrs.delete_private_all(&[
         LSN_LOCATION,
         CANDIDATES,
         CANCEL_SWITCHOVER,
         headless_recovery::POSITION,
-    ])
+    ])?;
+    Ok(())
 }
 
 fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
     let local = a.node();
-    let attrs = a.attributes();
+    let attrs = a.pacemaker();
     clear_election(a)?;
     if let Some(promotee) = n.promotee() {
-        crate::info!("promotion of {promotee} announced");
+        log::info!("promotion of {promotee} announced");
     }
     if let Some(old) = n.switchover_from(local) {
-        crate::info!("switchover from {old} to this node: checking this standby received {old}'s shutdown checkpoint");
+        log::info!("switchover from {old} to this node: checking this standby received {old}'s shutdown checkpoint");
         let verdict = match received_shutdown_checkpoint(a) {
             Ok(true) => None,
             Ok(false) => Some(SWITCHOVER_UNSAFE),
             Err(e) => {
-                crate::warn!("switchover check failed: {}", e.message());
+                log::warning!("switchover check failed: {}", e.message());
                 Some(SWITCHOVER_CHECK_FAILED)
             }
         };
         if let Some(value) = verdict {
-            crate::warn!("switchover from {old} is not safe: the promotion will be cancelled");
-            return attrs.set_private(CANCEL_SWITCHOVER, value);
+            log::warning!("switchover from {old} is not safe: the promotion will be cancelled");
+            return Ok(attrs.set_private(CANCEL_SWITCHOVER, value)?);
         }
-        crate::info!("this standby received {old}'s shutdown checkpoint");
+        log::info!("this standby received {old}'s shutdown checkpoint");
     }
     let published = match own_position(a) {
         Ok(p) => {
-            crate::info!("WAL position of this node: {p}");
+            log::info!("WAL position of this node: {p}");
             p.to_attribute()
         }
         Err(e) => {
-            crate::warn!(
+            log::warning!(
                 "WAL position unknown ({}): this node cannot be promoted now",
                 e.message()
             );
@@ -104,7 +105,7 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
 /// Timeline and the furthest of received and replayed WAL, after a restartpoint so
 /// pg_control's timeline is current.
 fn own_position(a: &Agent) -> OcfResult<WalPosition> {
-    let probe = instance::probe(a)?;
+    let probe = a.instance.probe()?;
     let db = match (&probe.state, probe.db) {
         (InstanceState::RunningStandby, Some(db)) => db,
         (state, _) => {
@@ -120,7 +121,7 @@ fn own_position(a: &Agent) -> OcfResult<WalPosition> {
 /// Reads this standby's WAL from the last restartpoint to the last received record,
 /// looking for the shutdown checkpoint a cleanly stopped primary writes last.
 fn received_shutdown_checkpoint(a: &Agent) -> OcfResult<bool> {
-    let probe = instance::probe(a)?;
+    let probe = a.instance.probe()?;
     let db = probe
         .db
         .ok_or_else(|| OcfError::generic("the standby does not answer"))?;
@@ -131,7 +132,10 @@ fn received_shutdown_checkpoint(a: &Agent) -> OcfResult<bool> {
         .map_err(OcfError::generic)?
         .received
         .ok_or_else(|| OcfError::generic("this standby has received no WAL"))?;
-    let mut cmd = a.user()?.command(&a.program("pg_waldump")?);
+    let mut cmd = a
+        .instance
+        .user()?
+        .command(&a.instance.program("pg_waldump")?);
     cmd.arg("--path")
         .arg(a.params.datadir.join("pg_wal"))
         .arg("--timeline")
@@ -160,12 +164,12 @@ fn pre_demote(a: &Agent, n: &Notification) -> OcfResult<()> {
         statefile::forget(&approval);
         return Ok(());
     }
-    let probe = instance::probe(a)?;
+    let probe = a.instance.probe()?;
     if let InstanceState::CrashedPrimary(_) = probe.state {
-        CrashRecord::of(&probe.control(a)?)
+        CrashRecord::of(&probe.control(&a.instance)?)
             .save(&approval)
             .map_err(|e| OcfError::generic(format!("cannot write {}: {e}", approval.display())))?;
-        crate::warn!(
+        log::warning!(
             "primary crashed and Pacemaker recovers it in place: start will replay its WAL as a standby"
         );
     }

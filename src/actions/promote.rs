@@ -2,19 +2,21 @@
 //! switchover or another candidate holds more WAL, in which case the promotion is handed
 //! to it.
 
+use crate::agent::statefile::{self, PrimaryMemory};
 use crate::agent::Agent;
-use crate::election::{
+use crate::logic::election::{
     self, Published, Verdict, CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_UNSAFE,
 };
-use crate::history::{self, Outcome, Trace, PROMOTIONS};
-use crate::instance;
-use crate::log::brief;
-use crate::lsn::WalPosition;
+use crate::logic::history::{self, Outcome, Trace, PROMOTIONS};
+use crate::logic::lsn::WalPosition;
+use crate::logic::replication_view::{PublishedView, REPLICATION_VIEW};
+use crate::logic::transitions::{promote_step, PromoteStep};
+use crate::ocf::deadline::Deadline;
+use crate::ocf::log;
+use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::pg::Db;
-use crate::replication_view::{unix_now, PublishedView, REPLICATION_VIEW};
-use crate::state::InstanceState;
-use crate::statefile::{self, PrimaryMemory};
+use crate::pacemaker::Pacemaker;
+use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -24,24 +26,19 @@ const POLL: Duration = Duration::from_millis(100);
 
 pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;
-    a.check_identity_and_programs()?;
-    let mut probe = instance::settled(a, a.deadline)?;
-    match probe.state {
-        InstanceState::RunningPrimary => {
-            crate::info!("instance already running as a primary");
+    a.instance.check_identity_and_programs()?;
+    let mut probe = a.instance.settled(a.deadline)?;
+    match promote_step(&probe.state) {
+        PromoteStep::AlreadyPrimary => {
+            log::info!("instance already running as a primary");
             return Ok(OcfCode::Success);
         }
-        InstanceState::RunningStandby => {}
-        InstanceState::Stopped => {
-            instance::start_standby(a, a.deadline)?;
-            probe = instance::probe(a)?;
+        PromoteStep::Promote => {}
+        PromoteStep::StartThenPromote => {
+            a.instance.start_standby(a.deadline)?;
+            probe = a.instance.probe()?;
         }
-        _ => {
-            return Err(OcfError {
-                code: OcfCode::ErrGeneric,
-                ..probe.state.refusal().within("cannot promote")
-            });
-        }
+        PromoteStep::Refuse(e) => return Err(e),
     }
     let db = probe.db.ok_or_else(|| {
         OcfError::generic("cannot promote: the standby does not answer")
@@ -61,17 +58,23 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
 /// The switchover check, the election and pg_promote, each timed for the record.
 fn promote_standby(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<OcfCode> {
     let step = Instant::now();
-    let checked = check_switchover(a);
+    let checked = check_switchover(a.pacemaker(), a.node());
     trace.step("switchover check", step);
     if let Err(e) = checked {
         trace.decision = Some((Outcome::Cancelled, None, e.problem.clone()));
         return Err(e);
     }
     let step = Instant::now();
-    let elected = elect(a, db, trace);
+    let elected = elect(
+        a.pacemaker(),
+        a.node(),
+        || own_position(a, db),
+        a.deadline,
+        trace,
+    );
     trace.step("election", step);
     elected?;
-    crate::info!("promoting the instance");
+    log::info!("promoting the instance");
     let step = Instant::now();
     let done = db.promote(a.deadline);
     trace.step("pg_promote", step);
@@ -87,17 +90,17 @@ fn promote_standby(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<OcfCode> 
                 )),
         );
     }
-    crate::info!("promotion complete");
+    log::info!("promotion complete");
     start_primary_memory(a);
     Ok(OcfCode::Success)
 }
 
-fn check_switchover(a: &Agent) -> OcfResult<()> {
-    let attrs = a.attributes();
-    let Some(cancel) = attrs.private(CANCEL_SWITCHOVER, a.node())? else {
+/// Fails the promotion when the pre-promote round found the switchover unsafe.
+fn check_switchover(attrs: &dyn Pacemaker, local: &str) -> OcfResult<()> {
+    let Some(cancel) = attrs.private(CANCEL_SWITCHOVER, local)? else {
         return Ok(());
     };
-    let _ = attrs.delete_private(CANCEL_SWITCHOVER);
+    let _ = attrs.delete_private_all(&[CANCEL_SWITCHOVER]);
     let (code, why, detail) = match cancel.as_str() {
         SWITCHOVER_UNSAFE => (
             OcfCode::ErrGeneric,
@@ -121,7 +124,7 @@ fn check_switchover(a: &Agent) -> OcfResult<()> {
 /// notification came (a manual promote), read now.
 fn own_position(a: &Agent, db: &Db) -> OcfResult<WalPosition> {
     if let Some(Published::Known(p)) = a
-        .attributes()
+        .pacemaker()
         .private(LSN_LOCATION, a.node())?
         .map(|v| Published::parse(Some(&v)))
     {
@@ -136,13 +139,20 @@ fn own_position(a: &Agent, db: &Db) -> OcfResult<WalPosition> {
     })
 }
 
-fn elect(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<()> {
-    let attrs = a.attributes();
-    let local = a.node();
+/// Goes ahead only when this node is the most advanced of the candidates the pre-promote
+/// round named (waiting for their positions until shortly before the deadline); hands the
+/// promotion over to a more advanced one.
+fn elect(
+    attrs: &dyn Pacemaker,
+    local: &str,
+    own_position: impl FnOnce() -> OcfResult<WalPosition>,
+    deadline: Deadline,
+    trace: &mut Trace,
+) -> OcfResult<()> {
     let candidates: BTreeSet<String> = match attrs.private(CANDIDATES, local)? {
         Some(list) => list.split_whitespace().map(str::to_string).collect(),
         None => {
-            crate::warn!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
+            log::warning!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
             trace.decision = Some((
                 Outcome::Promoted,
                 Some(local.to_string()),
@@ -151,11 +161,9 @@ fn elect(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<()> {
             return Ok(());
         }
     };
-    let mine = own_position(a, db)?;
+    let mine = own_position()?;
     trace.mine = Some(mine);
-    let wait = a
-        .deadline
-        .capped(a.deadline.remaining().saturating_sub(PROMOTE_RESERVE));
+    let wait = deadline.capped(deadline.remaining().saturating_sub(PROMOTE_RESERVE));
     loop {
         let others: BTreeMap<String, Published> = candidates
             .iter()
@@ -170,7 +178,7 @@ fn elect(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<()> {
         trace.published = others.clone();
         match election::decide(mine, &others) {
             Verdict::Promote => {
-                crate::info!("this node is the most advanced candidate ({mine})");
+                log::info!("this node is the most advanced candidate ({mine})");
                 let rule = if others.is_empty() {
                     "only candidate"
                 } else {
@@ -185,8 +193,8 @@ fn elect(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<()> {
                     Some(node.clone()),
                     format!("{node} is more advanced ({position}) than the promotee ({mine})"),
                 ));
-                attrs.set_score(local, crate::scores::FIRST_START)?;
-                attrs.set_score(&node, crate::scores::BEST_STANDBY)?;
+                attrs.set_score(local, crate::logic::scores::FIRST_START)?;
+                attrs.set_score(&node, crate::logic::scores::BEST_STANDBY)?;
                 return Err(OcfError::generic(format!(
                     "promotion handed over to the more advanced {}",
                     brief(&node)
@@ -218,25 +226,26 @@ fn elect(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<()> {
 /// Writes the promotion's record to every node's copy (see `history`). A failure is only
 /// logged: the record is for people, the promotion stands.
 fn record_promotion(a: &Agent, trace: &Trace) {
-    let attrs = a.attributes();
-    let (views, copies) = std::thread::scope(|s| {
-        let copies = s.spawn(|| attrs.private_all(PROMOTIONS));
-        (attrs.private_all(REPLICATION_VIEW), copies.join())
-    });
+    let attrs = a.pacemaker();
+    // one attrd_updater call after the other: the port is not shared between threads
+    let views = attrs.private_all(REPLICATION_VIEW);
+    let copies = attrs.private_all(PROMOTIONS);
     let views: Vec<PublishedView> = views
         .unwrap_or_default()
         .values()
         .filter_map(|v| PublishedView::parse(v))
         .collect();
-    let copies = match copies {
-        Ok(Ok(c)) => c,
-        _ => BTreeMap::new(),
-    };
+    let copies = copies.unwrap_or_default();
     let previous = history::merge(copies.values().map(String::as_str))
         .into_iter()
         .find(|r| r.outcome == Outcome::Promoted);
-    let Some(record) = history::record(unix_now(), a.node(), trace, &views, previous.as_ref())
-    else {
+    let Some(record) = history::record(
+        statefile::unix_now(),
+        a.node(),
+        trace,
+        &views,
+        previous.as_ref(),
+    ) else {
         return;
     };
     let mut nodes: BTreeSet<String> = copies.keys().cloned().collect();
@@ -245,16 +254,11 @@ fn record_promotion(a: &Agent, trace: &Trace) {
         copies.values().map(String::as_str),
         record,
     ));
-    std::thread::scope(|s| {
-        for node in &nodes {
-            let (attrs, text) = (&attrs, &text);
-            s.spawn(move || {
-                if let Err(e) = attrs.change_for(node, PROMOTIONS, true, Some(text)) {
-                    crate::warn!("promotion record not kept on {node}: {}", e.message());
-                }
-            });
+    for node in &nodes {
+        if let Err(e) = attrs.change_for(node, PROMOTIONS, true, Some(&text)) {
+            log::warning!("promotion record not kept on {node}: {e}");
         }
-    });
+    }
 }
 
 /// Starts the grace periods of this new primary's monitor (see `scores::unseen_score`).
@@ -265,9 +269,105 @@ fn start_primary_memory(a: &Agent) {
         lost: Default::default(),
     };
     if let Err(e) = memory.save(&path) {
-        crate::warn!(
+        log::warning!(
             "cannot save {}: {e}; standbys get no grace period to connect",
             path.display()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logic::election::{test_support::pos, SWITCHOVER_CHECK_FAILED};
+    use crate::logic::scores::{BEST_STANDBY, FIRST_START};
+    use crate::pacemaker::FakePacemaker;
+
+    const MINE: fn() -> OcfResult<WalPosition> = || Ok(pos(1, 100));
+
+    fn cluster(published: &[(&str, &str)]) -> FakePacemaker {
+        published.iter().fold(
+            FakePacemaker::new(&["n1", "n2", "n3"]).with_attribute(CANDIDATES, "n1", "n1 n2 n3"),
+            |pm, (node, value)| pm.with_attribute(LSN_LOCATION, node, value),
+        )
+    }
+
+    fn soon() -> Deadline {
+        // past the promote reserve: the election does not wait
+        Deadline::after(PROMOTE_RESERVE)
+    }
+
+    #[test]
+    fn a_switchover_goes_ahead_unless_the_pre_promote_round_cancelled_it() {
+        let pm = FakePacemaker::new(&["n1", "n2"]);
+        assert_eq!(check_switchover(&pm, "n1"), Ok(()));
+        for (value, code) in [
+            (SWITCHOVER_UNSAFE, OcfCode::ErrGeneric),
+            (SWITCHOVER_CHECK_FAILED, OcfCode::ErrArgs),
+        ] {
+            let pm =
+                FakePacemaker::new(&["n1", "n2"]).with_attribute(CANCEL_SWITCHOVER, "n1", value);
+            assert_eq!(check_switchover(&pm, "n1").unwrap_err().code, code);
+            // consumed: Pacemaker's next attempt is not cancelled by the same verdict
+            assert_eq!(pm.attribute(CANCEL_SWITCHOVER, "n1"), None);
+        }
+    }
+
+    #[test]
+    fn a_promotion_without_a_pre_promote_round_has_no_election() {
+        let pm = FakePacemaker::new(&["n1", "n2"]);
+        let never = || -> OcfResult<WalPosition> { panic!("position read without an election") };
+        assert_eq!(
+            elect(&pm, "n1", never, soon(), &mut Trace::default()),
+            Ok(())
+        );
+        assert!(pm.score_writes.borrow().is_empty());
+    }
+
+    #[test]
+    fn the_most_advanced_candidate_is_promoted() {
+        for others in [
+            [("n2", "1#100"), ("n3", "1#99")],
+            [("n2", "1#50"), ("n3", Published::UNKNOWN)],
+            [("n2", "0#900"), ("n3", "1#100")],
+        ] {
+            let pm = cluster(&others);
+            assert_eq!(
+                elect(&pm, "n1", MINE, soon(), &mut Trace::default()),
+                Ok(()),
+                "{others:?}"
+            );
+            assert!(pm.score_writes.borrow().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_more_advanced_candidate_gets_the_promotion() {
+        let pm = cluster(&[("n2", "1#101"), ("n3", "2#5")]);
+        let e = elect(&pm, "n1", MINE, soon(), &mut Trace::default()).unwrap_err();
+        assert!(e.problem.contains("n3"), "{e:?}");
+        assert_eq!(
+            *pm.score_writes.borrow(),
+            [
+                ("n1".to_string(), FIRST_START),
+                ("n3".to_string(), BEST_STANDBY)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_candidate_that_never_publishes_fails_the_promotion_at_the_deadline() {
+        let pm = cluster(&[("n2", "1#1")]);
+        let e = elect(&pm, "n1", MINE, soon(), &mut Trace::default()).unwrap_err();
+        assert!(e.problem.contains("n3"), "{e:?}");
+        assert!(pm.score_writes.borrow().is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_candidate_list_fails_rather_than_skipping_the_election() {
+        let pm = cluster(&[]);
+        pm.down.set(true);
+        assert!(elect(&pm, "n1", MINE, soon(), &mut Trace::default()).is_err());
+        assert!(check_switchover(&pm, "n1").is_err());
     }
 }

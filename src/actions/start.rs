@@ -2,41 +2,37 @@
 //! may have diverged from the primary promoted after it, unless Pacemaker recovers it in
 //! place (approved at pre-demote): then it replays its own WAL as a standby.
 
+use crate::agent::statefile;
+use crate::agent::statefile::in_place_recovery_approved;
+use crate::agent::validate;
 use crate::agent::Agent;
-use crate::controldata::ClusterState;
-use crate::instance;
-use crate::instance::in_place_recovery_approved;
-use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::scores;
-use crate::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
-use crate::statefile;
-use crate::validate;
+use crate::logic::controldata::ClusterState;
+use crate::logic::scores;
+use crate::logic::state::REBUILD_CRASHED_PRIMARY;
+use crate::logic::transitions::{start_step, StartStep};
+use crate::ocf::log;
+use crate::ocf::{OcfCode, OcfError, OcfResult};
+use crate::pacemaker::Pacemaker;
 
 pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;
     validate::installation(a)?;
     validate::local_configuration(a)?;
-    let probe = instance::settled(a, a.deadline)?;
-    match probe.state {
-        InstanceState::RunningStandby => {
-            crate::info!("instance already running as a standby");
+    let probe = a.instance.settled(a.deadline)?;
+    match start_step(&probe.state, in_place_recovery_approved(a, &probe)) {
+        StartStep::AlreadyRunning => {
+            log::info!("instance already running as a standby");
             return Ok(OcfCode::Success);
         }
-        InstanceState::Stopped => {}
-        InstanceState::CrashedStandby => {
-            crate::warn!("the standby had crashed; it recovers as a standby");
+        StartStep::Start => {}
+        StartStep::RecoverCrashedStandby => {
+            log::warning!("the standby had crashed; it recovers as a standby");
         }
-        InstanceState::RunningPrimary => {
-            return Err(OcfError::generic(
-                "the instance already runs as a primary outside Pacemaker's control",
-            )
-            .with_remedy(remedy!("stop it, then crm_resource --cleanup")))
+        StartStep::RecoverInPlace => {
+            log::warning!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
+            a.instance.reap_orphans()?;
         }
-        InstanceState::CrashedPrimary(_) if in_place_recovery_approved(a, &probe) => {
-            crate::warn!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
-            instance::reap_orphans(a)?;
-        }
-        InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
+        StartStep::RefuseCrashedPrimary => {
             return Err(OcfError::generic(format!(
                 "refusing to start: {}",
                 probe.state.refusal().problem
@@ -48,40 +44,70 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
                 a.node()
             )))
         }
-        InstanceState::Transitional(_) | InstanceState::Unreachable(_) => {
-            return Err(probe.state.refusal())
-        }
+        StartStep::Refuse(e) => return Err(e),
     }
-    let was_clean_primary = !a.datadir()?.has_entry("backup_label")
-        && probe.control(a)?.state == ClusterState::ShutDown;
-    instance::start_standby(a, a.deadline)?;
-    crate::info!("instance started as a standby");
+    let was_clean_primary = !a.instance.datadir()?.has_entry("backup_label")
+        && probe.control(&a.instance)?.state == ClusterState::ShutDown;
+    a.instance.start_standby(a.deadline)?;
+    log::info!("instance started as a standby");
     statefile::forget(&a.crash_record_file());
     statefile::forget(&a.in_place_recovery_file());
     if was_clean_primary {
-        apply_first_start_rule(a);
+        apply_first_start_rule(a.pacemaker(), a.node());
     }
     Ok(OcfCode::Success)
 }
 
 /// A cleanly stopped primary that comes back when no node has a promotion score gets a
 /// small one, so Pacemaker can elect a primary on a cold start.
-fn apply_first_start_rule(a: &Agent) {
-    let attrs = a.attributes();
+fn apply_first_start_rule(attrs: &dyn Pacemaker, local: &str) {
     let result = attrs.partition().and_then(|partition| {
         let existing = partition
             .iter()
             .map(|n| attrs.score(n))
-            .collect::<OcfResult<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         match scores::first_start_score(true, &existing) {
             Some(score) => {
-                crate::info!("no promotion score in the partition and this instance was a cleanly stopped primary: setting its score to {score}");
-                attrs.set_score(a.node(), score)
+                log::info!("no promotion score in the partition and this instance was a cleanly stopped primary: setting its score to {score}");
+                attrs.set_score(local, score)
             }
             None => Ok(()),
         }
     });
     if let Err(e) = result {
-        crate::warn!("first-start promotion score not set: {}", e.message());
+        log::warning!("first-start promotion score not set: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pacemaker::FakePacemaker;
+
+    #[test]
+    fn a_clean_former_primary_gets_the_first_start_score_only_when_no_node_is_promotable() {
+        for pm in [
+            FakePacemaker::new(&["n1", "n2", "n3"]),
+            FakePacemaker::new(&["n1", "n2", "n3"]).with_score("n2", -1),
+        ] {
+            apply_first_start_rule(&pm, "n1");
+            assert_eq!(
+                *pm.score_writes.borrow(),
+                [("n1".to_string(), scores::FIRST_START)]
+            );
+        }
+        for existing in [scores::FIRST_START, 0, 1000] {
+            let pm = FakePacemaker::new(&["n1", "n2", "n3"]).with_score("n2", existing);
+            apply_first_start_rule(&pm, "n1");
+            assert!(pm.score_writes.borrow().is_empty(), "{existing}");
+        }
+    }
+
+    #[test]
+    fn scores_that_cannot_be_read_set_no_first_start_score() {
+        let pm = FakePacemaker::new(&["n1", "n2"]);
+        pm.down.set(true);
+        apply_first_start_rule(&pm, "n1");
+        assert!(pm.score_writes.borrow().is_empty());
     }
 }

@@ -1,8 +1,8 @@
 //! `validate-all`: every check the agent can make on this node.
 
+use crate::agent::validate;
 use crate::agent::Agent;
 use crate::ocf::{OcfCode, OcfResult};
-use crate::validate;
 
 pub fn validate_all(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;

@@ -8,9 +8,9 @@
 //! values when the node leaves, so the copies of the others survive the loss of any node.
 //! A full cluster restart loses them.
 
-use crate::election::Published;
-use crate::lsn::WalPosition;
-use crate::replication_view::PublishedView;
+use crate::logic::election::Published;
+use crate::logic::lsn::WalPosition;
+use crate::logic::replication_view::PublishedView;
 use std::collections::BTreeMap;
 
 /// The private attribute (suffixed with the resource's name) that carries the records.
@@ -351,7 +351,7 @@ pub fn with_record<'a>(
 #[cfg(test)]
 pub mod test_support {
     use super::*;
-    use crate::election::test_support::pos;
+    use crate::logic::election::test_support::pos;
 
     /// A failover from node1 won by node2 against node3.
     pub fn failover(at: u64) -> PromotionRecord {
@@ -423,8 +423,8 @@ mod tests {
 
     #[test]
     fn builds_a_record_from_the_trace_and_the_former_primarys_view() {
-        use crate::election::test_support::pos;
-        use crate::replication_view::test_support::{sender, view};
+        use crate::logic::election::test_support::pos;
+        use crate::logic::replication_view::test_support::{sender, view};
         let trace = Trace {
             published: [
                 ("node3".to_string(), Published::Known(pos(3, 5))),

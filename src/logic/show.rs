@@ -2,11 +2,11 @@
 //! the replication view the primary's monitor publishes. Pure: the model, the exit-code
 //! rules (monitoring-plugin convention) and the table and JSON renderings.
 
-use crate::crm_mon::{NodeState, PacemakerView, Role};
-use crate::history::PromotionRecord;
-use crate::json::Json;
-use crate::lsn::Lsn;
-use crate::replication_view::{PublishedView, WalSender};
+use crate::logic::crm_mon::{NodeState, PacemakerView, Role};
+use crate::logic::history::PromotionRecord;
+use crate::logic::json::Json;
+use crate::logic::lsn::Lsn;
+use crate::logic::replication_view::{PublishedView, WalSender};
 
 /// Identifies the JSON layout (docs/show-json.md); bumped on incompatible changes.
 pub const SCHEMA: &str = "pgsqlms-show/1";
@@ -623,9 +623,9 @@ pub fn history_json(records: &[PromotionRecord]) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crm_mon::{self, Failure, PacemakerNode};
-    use crate::history::test_support::failover;
-    use crate::replication_view::test_support::{sender, view};
+    use crate::logic::crm_mon::{self, Failure, PacemakerNode};
+    use crate::logic::history::test_support::failover;
+    use crate::logic::replication_view::test_support::{sender, view};
 
     /// Compares with tests/fixtures/<name>; `UPDATE_GOLDEN=1` rewrites the file instead
     /// (then review its diff).
@@ -836,7 +836,7 @@ mod tests {
     #[test]
     fn reads_a_real_crm_mon_output() {
         let pm = crm_mon::parse(
-            include_str!("../tests/fixtures/crm_mon-failed-start.xml"),
+            include_str!("../../tests/fixtures/crm_mon-failed-start.xml"),
             None,
         )
         .unwrap();
@@ -848,7 +848,7 @@ mod tests {
     #[test]
     fn history_golden() {
         let mut handed = failover(NOW);
-        handed.outcome = crate::history::Outcome::HandedOver;
+        handed.outcome = crate::logic::history::Outcome::HandedOver;
         handed.promotee = "node3".into();
         handed.rule = "node2 is more advanced (timeline 3 at 0/30000148)".into();
         let records = [handed, failover(NOW - 3600)];

@@ -213,8 +213,8 @@ pub fn parse(xml: &str, resource: Option<&str>) -> Result<PacemakerView, String>
 mod tests {
     use super::*;
 
-    const HEALTHY: &str = include_str!("../tests/fixtures/crm_mon-healthy.xml");
-    const FAILED_START: &str = include_str!("../tests/fixtures/crm_mon-failed-start.xml");
+    const HEALTHY: &str = include_str!("../../tests/fixtures/crm_mon-healthy.xml");
+    const FAILED_START: &str = include_str!("../../tests/fixtures/crm_mon-failed-start.xml");
 
     #[test]
     fn reads_roles_scores_and_the_vip() {

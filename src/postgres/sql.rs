@@ -1,14 +1,14 @@
 //! The agent's SQL: a direct protocol connection to the local instance over its socket
 //! (no psql), every call bounded in time.
 
-use crate::command::SystemUser;
-use crate::config::Params;
-use crate::deadline::Deadline;
-use crate::lsn::{standby_position, Lsn, WalPosition};
-use crate::ocf::OcfError;
-use crate::replication_view::{Replication, WalSender};
-use crate::scores::ReplicationRow;
-use crate::state::{Unreachable, UnreachableCause};
+use crate::logic::lsn::{standby_position, Lsn, WalPosition};
+use crate::logic::replication_view::{Replication, WalSender};
+use crate::logic::scores::ReplicationRow;
+use crate::logic::state::{Unreachable, UnreachableCause};
+use crate::ocf::config::Params;
+use crate::ocf::deadline::Deadline;
+use crate::postgres::PostgresError;
+use crate::system::command::SystemUser;
 use std::future::Future;
 use std::io::ErrorKind;
 use std::time::Duration;
@@ -27,7 +27,7 @@ pub enum ConnectError {
     /// The server is there but the connection failed, for the cause it gives.
     Failed(Unreachable),
     /// The agent could not try: its own error (the system user, the identity switch).
-    Agent(OcfError),
+    Local(PostgresError),
 }
 
 pub struct Db {
@@ -85,11 +85,7 @@ impl Db {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| {
-                ConnectError::Agent(OcfError::generic(format!(
-                    "cannot start the SQL client's runtime: {e}"
-                )))
-            })?;
+            .map_err(|e| ConnectError::Local(PostgresError::Runtime(e.to_string())))?;
         let mut cfg = tokio_postgres::Config::new();
         if params.pghost.starts_with('/') {
             cfg.host_path(&params.pghost);
@@ -112,7 +108,7 @@ impl Db {
             .as_effective(|| {
                 rt.block_on(async { tokio::time::timeout(timeout, cfg.connect(NoTls)).await })
             })
-            .map_err(ConnectError::Agent)?;
+            .map_err(|e| ConnectError::Local(e.into()))?;
         match connected {
             Err(_) => Err(classify_failure(
                 None,

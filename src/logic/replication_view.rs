@@ -5,8 +5,8 @@
 //! than `REFRESH`, so that a steady-state monitor spawns nothing. Pure: rendering, parsing
 //! and the decision to publish.
 
-use crate::lsn::Lsn;
-use crate::scores::ReplicationRow;
+use crate::logic::lsn::Lsn;
+use crate::logic::scores::ReplicationRow;
 
 /// The private attribute (suffixed with the resource's name) that carries the view.
 pub const REPLICATION_VIEW: &str = "replication";
@@ -156,14 +156,6 @@ impl PublishedView {
             || last.shape() != self.shape()
             || age.map_or(true, |a| a >= REFRESH_SECS)
     }
-}
-
-/// The wall clock in Unix seconds: views and records are compared across nodes, whose
-/// clocks Pacemaker clusters keep in sync anyway.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
