@@ -97,7 +97,11 @@ fn output(cmd: Command, deadline: Deadline) -> Result<Output, String> {
         let exit = out
             .code
             .map_or("a signal".to_string(), |c| format!("exit {c}"));
-        Err(format!("{name} failed ({exit}): {}", out.last_error_line()))
+        let said = match out.last_error_line() {
+            "" => "is Pacemaker running on this node?",
+            line => line,
+        };
+        Err(format!("{name} failed ({exit}): {said}"))
     }
 }
 
