@@ -3,9 +3,11 @@
 # only: PAF has neither). After each scenario, on every live node, `show --json` must name
 # the promoted node as primary, the unpromoted ones as streaming standbys, every node on the
 # primary's timeline, and status 0 (on one node also as an unprivileged member of haclient); and `history` must hold a record for the scenario's
-# promotions, the newest promoted one won by the current primary.
+# promotions, the newest promoted one won by the current primary; the view and the records
+# must never reach the CIB nor abort a transition.
 
 SHOW_BIN=/usr/lib/ocf/resource.d/rust/pgsqlms
+SHOW_RSC=${SHOW_RSC:-pgsqld}
 show_enabled() { [[ $AGENT == ocf:rust:* ]]; }
 
 # Promote operations the DCs initiated so far (every node's log: the DC may change).
@@ -51,6 +53,20 @@ show_agrees_everywhere() {
   show_agrees "$(any_up_node)" "$p" "$tl" "$standbys" haclient
 }
 
+# The replication view and the promotion records are private attrd attributes: never in the
+# CIB, so they can abort no transition (the controller names what aborted one in its log).
+# Prints what is wrong, nothing when all is right.
+show_attrs_outside_cib() {
+  local attrs=(-e "promotions-$SHOW_RSC" -e "replication-$SHOW_RSC")
+  # grep reads all its input (no -q): an early exit would fail the pipe under pipefail
+  if crm_exec cibadmin --query 2>/dev/null | grep "${attrs[@]}" >/dev/null; then
+    echo "the agent's private attributes reached the CIB"
+  fi
+  if grep -h 'aborted by' "$STATE"/nodes/node*/var-log/pacemaker/pacemaker.log 2>/dev/null | grep "${attrs[@]}" >/dev/null; then
+    echo "a transition was aborted by the agent's private attributes"
+  fi
+}
+
 # Called by scn_end once the cluster is healthy again.
 show_check() {
   show_enabled || return 0
@@ -58,6 +74,9 @@ show_check() {
   # the new primary's monitor publishes its view within one monitor interval
   wait_for 30 "pgsqlms show agrees on every node" show_agrees_everywhere ||
     scn_fail "pgsqlms show disagrees: $(cat "$STATE/show-why")"
+  local wrong
+  wrong=$(show_attrs_outside_cib)
+  [[ -z $wrong ]] || scn_fail "$wrong"
   ops=$(($(promote_ops) - ${SHOW_OPS0:-0}))
   new=$(crm_exec "$SHOW_BIN" history --json | jq -c --argjson t "${SHOW_T0:-0}" '[.records[] | select(.at >= $t)]')
   log "promote operations: $ops, new promotion records: $(jq -c '[.[] | [.outcome, .winner]]' <<<"$new")"
