@@ -2,10 +2,10 @@
 # `pgsqlms show` and `pgsqlms history` against what the harness observes (ocf:rust:pgsqlms
 # only: PAF has neither). After each scenario, on every live node, `show --json` must name
 # the promoted node as primary, the unpromoted ones as streaming standbys, every node on the
-# primary's timeline, and status 0 (on one node also as an unprivileged member of haclient); and `history` must hold a record for the scenario's
-# promotions, the newest promoted one won by the current primary; the view and the records
-# must never reach the CIB nor abort a transition.
-
+# primary's timeline, and status 0 (on one node also as an unprivileged member of
+# haclient); `history` must hold a record for the scenario's promotions, the newest
+# promoted one won by the current primary; the view and the records must never reach the
+# CIB nor abort a transition.
 SHOW_BIN=/usr/lib/ocf/resource.d/rust/pgsqlms
 SHOW_RSC=${SHOW_RSC:-pgsqld}
 show_enabled() { [[ $AGENT == ocf:rust:* ]]; }
