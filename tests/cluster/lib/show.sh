@@ -6,6 +6,7 @@
 # haclient); `history` must hold a record for the scenario's promotions, the newest
 # promoted one won by the current primary; the view and the records must never reach the
 # CIB nor abort a transition.
+
 SHOW_BIN=/usr/lib/ocf/resource.d/rust/pgsqlms
 SHOW_RSC=${SHOW_RSC:-pgsqld}
 show_enabled() { [[ $AGENT == ocf:rust:* ]]; }
