@@ -140,6 +140,21 @@ fn primary_monitor_sets_promotion_scores_then_stays_quiet() {
         ],
         "primary; best standby; second standby; partition member not connected",
     );
+    // the replication view for `pgsqlms show`, published by the same monitor
+    let published = c.private_attr("node-a", "replication").unwrap_or_default();
+    let view = pgsqlms::logic::replication_view::PublishedView::parse(&published)
+        .unwrap_or_else(|| panic!("no replication view published: {published:?}"));
+    assert_eq!(view.primary, "node-a");
+    let mut streaming: Vec<&str> = view
+        .replication
+        .senders
+        .iter()
+        .filter(|s| s.row.state == "streaming" && s.replay_lsn.is_some())
+        .map(|s| s.row.application_name.as_str())
+        .collect();
+    streaming.sort_unstable();
+    assert_eq!(streaming, ["node-b", "node-c"], "{published}");
+    assert!(view.replication.timeline >= 1, "{published}");
 
     c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
     c.clear_calls();

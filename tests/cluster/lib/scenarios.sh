@@ -42,6 +42,7 @@ scn_begin() {
   rm -rf "$RUN"; mkdir -p "$RUN"
   log "==== scenario $SCN ($AGENT)"
   ensure_full_cluster || scn_fail "cluster not healthy before the scenario: $(cat "$STATE/health")"
+  show_mark
   local nodeargs=() n
   for n in $(all_nodes); do nodeargs+=("$n=$(node_ip "$n")"); done
   bg_start writer ip netns exec "$CLNS" "$HDIR/writer.sh" "$TAG" "$VIP" "$RUN/writes" "$RUN/stop" "$SCN_MAX" "$PGBIN/psql"
@@ -59,6 +60,7 @@ scn_end() {
     log "healthy again $(awk -v a="$t_heal" -v b="${FAULT_T:-$t_heal}" 'BEGIN{printf "%.1f", a-b}') s after the fault"
     wait_for 30 "writes acknowledged after healing" awk -v t="$t_heal" '$4=="ok" && $1>=t {f=1} END{exit !f}' "$RUN/writes" ||
       scn_fail "no write acknowledged after healing"
+    show_check
   else
     scn_fail "cluster not healthy within ${HEALTH_TIMEOUT}s: $(cat "$STATE/health")"
   fi
