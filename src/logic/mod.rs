@@ -1,12 +1,13 @@
 //! The agent's decisions, as pure functions over plain data: no process, file, SQL or
 //! clock here. The facts they decide on come parsed from text (`lsn`, `conninfo`,
 //! `controldata`, `notify`, `shutdown_checkpoint`); the decisions are the instance's state
-//! (`state`), the promotion scores (`scores`), the election (`election`) and the recovery
+//! (`state`) and whether it hangs (`hang`), the promotion scores (`scores`), the election (`election`) and the recovery
 //! of a cluster without a primary (`headless`).
 
 pub mod conninfo;
 pub mod controldata;
 pub mod election;
+pub mod hang;
 pub mod headless;
 pub mod lsn;
 pub mod notify;
