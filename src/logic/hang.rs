@@ -184,9 +184,9 @@ pub fn blocking_shutdown(left: &[Sample]) -> Option<Hang> {
         .map(|s| Hang::ProcessStopped(s.pid))
 }
 
-/// What the instance's processes were doing while the server did not answer, for the
-/// reason of a slow instance: the postmaster's state and how many processes are in each
-/// state, e.g. `postmaster R; 12 processes: 3 R, 8 S, 1 D`.
+/// What the instance's processes were doing while the server did not answer, short enough
+/// for an exit reason: the postmaster's state and how many processes are in each state,
+/// e.g. `postmaster R, 12 processes 3R 1D 8S`.
 pub fn describe(postmaster: Option<&Sample>, all: &[Sample]) -> String {
     let head = postmaster.map_or_else(
         || "postmaster not found".to_string(),
@@ -201,8 +201,8 @@ pub fn describe(postmaster: Option<&Sample>, all: &[Sample]) -> String {
         }
     }
     counts.sort_by_key(|(c, _)| "RDTSZ".find(*c).unwrap_or(usize::MAX));
-    let by_state: Vec<String> = counts.iter().map(|(c, n)| format!("{n} {c}")).collect();
-    format!("{head}; {} processes: {}", all.len(), by_state.join(", "))
+    let by_state: Vec<String> = counts.iter().map(|(c, n)| format!("{n}{c}")).collect();
+    format!("{head}, {} processes {}", all.len(), by_state.join(" "))
 }
 
 #[cfg(test)]
@@ -365,9 +365,9 @@ mod tests {
         ];
         assert_eq!(
             describe(Some(&pm), &all),
-            "postmaster R; 4 processes: 1 R, 1 D, 2 S"
+            "postmaster R, 4 processes 1R 1D 2S"
         );
-        assert_eq!(describe(None, &[]), "postmaster not found; 0 processes: ");
+        assert_eq!(describe(None, &[]), "postmaster not found, 0 processes ");
     }
 
     #[test]

@@ -58,7 +58,7 @@ impl UnreachableCause {
                 remedy!("the server is stopping or ended the session: see its log")
             }
             UnreachableCause::Timeout => {
-                remedy!("the server hangs or is overloaded: see its log and load")
+                remedy!("overloaded or hung: see the server log and load")
             }
             UnreachableCause::Hung => {
                 remedy!("fencing recovers the node; then find what stopped it")
@@ -238,8 +238,10 @@ impl InstanceState {
             .with_remedy(remedy!(
                 "wait for it; a warm standby (hot_standby=off) is not supported"
             ))),
-            // its message says all: "hung: ..."
-            InstanceState::Unreachable(u) if u.cause == UnreachableCause::Hung => {
+            // its message says all ("hung: ...", "slow: ...") and needs the room
+            InstanceState::Unreachable(u)
+                if matches!(u.cause, UnreachableCause::Hung | UnreachableCause::Timeout) =>
+            {
                 Err(OcfError::generic(u.message.clone()).with_remedy(u.cause.remedy()))
             }
             InstanceState::Unreachable(u) => Err(OcfError::generic(format!(
@@ -400,6 +402,22 @@ mod tests {
     }
 
     #[test]
+    fn a_slow_servers_reason_shows_what_was_slow_whole() {
+        let message =
+            "slow: no answer within 4999 ms; postmaster R, 1400 processes 300R 100D 999S 1T";
+        let e = InstanceState::Unreachable(Unreachable {
+            cause: UnreachableCause::Timeout,
+            message: message.into(),
+        })
+        .monitor_result()
+        .unwrap_err();
+        assert_eq!(
+            e.reason(),
+            format!("{message}; {}", UnreachableCause::Timeout.remedy().as_str())
+        );
+    }
+
+    #[test]
     fn a_full_server_keeps_the_role_pg_control_gives() {
         for s in ALL_STATES {
             let expected = match s {
@@ -536,7 +554,7 @@ mod tests {
             let reason = e.reason();
             assert!(reason.len() <= crate::ocf::log::MAX_REASON, "{reason}");
             assert!(reason.ends_with(cause.remedy().as_str()), "{reason}");
-            let head = if cause == UnreachableCause::Hung {
+            let head = if matches!(cause, UnreachableCause::Hung | UnreachableCause::Timeout) {
                 "password authentication"
             } else {
                 "cannot query the instance: password authentication"

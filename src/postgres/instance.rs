@@ -261,7 +261,7 @@ impl Instance {
             .unwrap_or_default();
         Ok(Unreachable {
             message: format!(
-                "{}; slow: {}",
+                "slow: {}; {}",
                 timeout.message,
                 hang::describe(after.as_ref(), &all)
             ),
