@@ -11,6 +11,7 @@ pub mod conninfo;
 pub mod controldata;
 pub mod datadir;
 pub mod deadline;
+pub mod divergence;
 pub mod election;
 pub mod headless;
 pub mod headless_recovery;
