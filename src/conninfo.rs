@@ -14,7 +14,8 @@ pub fn value_of(conninfo: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-fn keyword_pairs(s: &str) -> Option<Vec<(String, String)>> {
+/// The keyword=value pairs of a conninfo string in that form, in order; `None` when malformed.
+pub fn keyword_pairs(s: &str) -> Option<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();
     loop {

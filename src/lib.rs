@@ -22,6 +22,7 @@ pub mod notify;
 pub mod ocf;
 pub mod pg;
 pub mod processes;
+pub mod rejoin;
 pub mod scores;
 pub mod shutdown_checkpoint;
 pub mod state;

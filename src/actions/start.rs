@@ -3,10 +3,12 @@
 //! place (approved at pre-demote): then it replays its own WAL as a standby.
 
 use crate::agent::Agent;
-use crate::controldata::ClusterState;
+use crate::config::Rejoin;
+use crate::controldata::{ClusterState, ControlData};
 use crate::instance;
 use crate::instance::in_place_recovery_approved;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
+use crate::rejoin::{self, Verdict};
 use crate::scores;
 use crate::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
 use crate::statefile;
@@ -36,6 +38,10 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
             crate::warn!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
             instance::reap_orphans(a)?;
         }
+        // Rewound below when another node is promoted; refused there when none is.
+        InstanceState::CrashedPrimary(_) if a.params.rejoin == Rejoin::Rewind => {
+            instance::reap_orphans(a)?;
+        }
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
             return Err(OcfError::generic(format!(
                 "refusing to start: {}",
@@ -52,8 +58,15 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
             return Err(probe.state.refusal())
         }
     }
-    let was_clean_primary = !a.datadir()?.has_entry("backup_label")
-        && probe.control(a)?.state == ClusterState::ShutDown;
+    let control = probe.control(a)?;
+    rejoin::refuse_if_needs_rebuild(a, &control)?;
+    let was_clean_primary =
+        !a.datadir()?.has_entry("backup_label") && control.state == ClusterState::ShutDown;
+    if let InstanceState::CrashedPrimary(_) = probe.state {
+        rejoin_crashed_primary(a, &probe, &control)?;
+    } else if was_clean_primary {
+        rejoin_stopped_primary(a, &control)?;
+    }
     instance::start_standby(a, a.deadline)?;
     crate::info!("instance started as a standby");
     statefile::forget(&a.crash_record_file());
@@ -62,6 +75,48 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
         apply_first_start_rule(a);
     }
     Ok(OcfCode::Success)
+}
+
+/// A crashed primary starts as a standby only when it can follow the promoted instance
+/// (after a rewind with rejoin=rewind), or, when none is promoted, when Pacemaker approved
+/// its recovery in place.
+fn rejoin_crashed_primary(
+    a: &Agent,
+    probe: &instance::Probe,
+    control: &ControlData,
+) -> OcfResult<()> {
+    match rejoin::check(a, control) {
+        Ok(Verdict::CanFollow | Verdict::Rewound) => Ok(()),
+        Ok(Verdict::Diverged(refusal)) => Err(refusal),
+        Ok(Verdict::NoPrimary) if in_place_recovery_approved(a, probe) => Ok(()),
+        Ok(Verdict::NoPrimary) => Err(OcfError::generic(
+            "refusing to start a crashed primary while no instance is promoted",
+        )
+        .with_remedy(REBUILD_CRASHED_PRIMARY)),
+        // Promoted elsewhere, so an approved recovery in place was abandoned: unchecked, it
+        // is refused as every crashed primary is.
+        Err(e) => {
+            Err(e.within("the crashed primary cannot be checked against the promoted instance"))
+        }
+    }
+}
+
+/// A cleanly stopped primary may have written WAL the promoted instance never got (its
+/// standbys lagged): it then cannot follow it. When the check cannot be made, rejoin=manual
+/// starts it as before; rejoin=rewind refuses, having changed nothing.
+fn rejoin_stopped_primary(a: &Agent, control: &ControlData) -> OcfResult<()> {
+    match (rejoin::check(a, control), a.params.rejoin) {
+        (Ok(Verdict::Diverged(refusal)), _) => Err(refusal),
+        (Ok(_), _) => Ok(()),
+        (Err(e), Rejoin::Rewind) => Err(e),
+        (Err(e), Rejoin::Manual) => {
+            crate::warn!(
+                "could not check that this former primary can follow the promoted instance: {}",
+                e.message()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// A cleanly stopped primary that comes back when no node has a promotion score gets a
