@@ -566,7 +566,8 @@ fn relation_names(
         };
         for r in d.relations.iter().filter(|r| r.database == oid) {
             let sql = format!(
-                "SELECT pg_filenode_relation(CASE WHEN {t} = (SELECT dattablespace FROM pg_database WHERE datname = current_database()) THEN 0 ELSE {t} END, {n})::regclass::text",
+                "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.oid = pg_filenode_relation(CASE WHEN {t} = (SELECT dattablespace FROM pg_database WHERE datname = current_database()) THEN 0 ELSE {t} END, {n})",
                 t = r.tablespace,
                 n = r.relfilenode
             );
