@@ -419,8 +419,7 @@ fn rewind(
 
 /// pg_rewind needs wal_log_hints or data checksums, from before the divergence.
 pub fn check_rewind_possible(a: &Agent) -> OcfResult<()> {
-    if validate::setting(a, "wal_log_hints")? == "on"
-        || validate::setting(a, "data_checksums")? == "on"
+    if validate::setting(a, "wal_log_hints")? == "on" || crate::instance::controldata(a)?.checksums
     {
         return Ok(());
     }

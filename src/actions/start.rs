@@ -95,9 +95,7 @@ fn rejoin_crashed_primary(
         .with_remedy(REBUILD_CRASHED_PRIMARY)),
         // Promoted elsewhere, so an approved recovery in place was abandoned: unchecked, it
         // is refused as every crashed primary is.
-        Err(e) => {
-            Err(e.within("the crashed primary cannot be checked against the promoted instance"))
-        }
+        Err(e) => Err(e),
     }
 }
 
