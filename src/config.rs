@@ -122,10 +122,10 @@ impl Params {
             None => 3,
             Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
                 OcfError::configured(format!(
-                    "parameter rejoin_keep={:?} is not a positive number",
+                    "rejoin_keep={:?} is not a positive number",
                     brief(v)
                 ))
-                .with_remedy(remedy!("set it to how many rejoins to keep (1 or more)"))
+                .with_remedy(remedy!("set it to 1 or more"))
             })?,
         };
         let rejoin_dir = param(env, "rejoin_dir").map_or_else(

@@ -14,6 +14,7 @@ use crate::log::brief;
 use crate::lsn::Lsn;
 use crate::ocf::{remedy, OcfError, OcfResult};
 use crate::pg::{ConnectError, Db};
+use crate::state::REBUILD_CRASHED_PRIMARY;
 use crate::statefile::CrashRecord;
 use crate::validate;
 use std::collections::BTreeMap;
@@ -103,9 +104,8 @@ pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
     );
     let records = local_wal(a, control, fork)?;
     let (last_record, _) = divergence::wal_end(&records).ok_or_else(|| {
-        OcfError::generic("pg_waldump found no valid record in the local WAL").with_remedy(remedy!(
-            "rebuild it from the new primary, then crm_resource --cleanup"
-        ))
+        OcfError::generic("pg_waldump found no valid record in the local WAL")
+            .with_remedy(REBUILD_CRASHED_PRIMARY)
     })?;
     match divergence::decide(fork, last_record) {
         Divergence::None => {
@@ -116,23 +116,26 @@ pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
             );
             Ok(Verdict::CanFollow)
         }
-        Divergence::Unrelated => Err(OcfError::generic(format!(
-            "timeline {} shares no history with the primary's {}",
+        Divergence::Unrelated => Err(OcfError::generic(
+            "the local WAL shares no timeline with the primary's",
+        )
+        .with_remedy(REBUILD_CRASHED_PRIMARY)
+        .with_detail(format!(
+            "local timeline {}, primary's timeline {}",
             control.timeline, facts.timeline
-        ))
-        .with_remedy(remedy!(
-            "rebuild it from the new primary, then crm_resource --cleanup"
         ))),
         Divergence::Diverged { timeline, fork } => {
             let discarded = Discarded::from_records(timeline, fork, &records);
             match a.params.rejoin {
                 Rejoin::Manual => Ok(Verdict::Diverged(OcfError::generic(format!(
-                    "diverged from the primary at {fork}: {} bytes, {} transactions",
-                    discarded.bytes(),
-                    discarded.commits.len()
+                    "diverged from the primary at {fork}"
                 ))
                 .with_remedy(remedy!("rebuild it or set rejoin=rewind, then crm_resource --cleanup"))
-                .with_detail("it holds WAL the promoted instance never got, so it cannot stream from it as it is"))),
+                .with_detail(format!(
+                    "it holds WAL the promoted instance never got ({} bytes, {} committed transactions), so it cannot stream from it as it is",
+                    discarded.bytes(),
+                    discarded.commits.len()
+                )))),
                 Rejoin::Rewind => {
                     rewind(a, &source, &primary, &facts, &discarded)?;
                     Ok(Verdict::Rewound)
@@ -209,7 +212,7 @@ impl Source {
             self.value("sslmode"),
             Some("require" | "verify-ca" | "verify-full")
         ) {
-            return Err(OcfError::configured(
+            return Err(OcfError::generic(
                 "primary_conninfo requires TLS, which the rejoin check cannot use",
             )
             .with_remedy(remedy!(
@@ -231,14 +234,14 @@ impl Source {
                 ConnectError::Failed(u) => u.message,
                 ConnectError::Agent(e) => return e,
             };
-            OcfError::generic(format!(
-                "cannot reach the primary as {}: {}",
-                brief(&a.params.rewind_user),
-                brief(&why)
-            ))
-            .with_remedy(remedy!(
-                "check primary_conninfo, rewind_user and the primary's pg_hba"
-            ))
+            OcfError::generic(format!("cannot reach the primary: {}", brief(&why)))
+                .with_detail(format!(
+                    "connecting as rewind_user {} to {} with primary_conninfo's host and port",
+                    a.params.rewind_user, database
+                ))
+                .with_remedy(remedy!(
+                    "check primary_conninfo, rewind_user and the primary's pg_hba"
+                ))
         })
     }
 }
@@ -304,14 +307,12 @@ fn local_history(a: &Agent, timeline: u32) -> OcfResult<Vec<HistoryEntry>> {
         .user()?
         .as_effective(|| fs::read_to_string(&path))?
         .map_err(|e| {
-            OcfError::generic(format!("cannot read {}: {e}", brief(path.display()))).with_remedy(
-                remedy!("rebuild it from the new primary, then crm_resource --cleanup"),
-            )
+            OcfError::generic(format!("cannot read {}: {e}", brief(path.display())))
+                .with_remedy(REBUILD_CRASHED_PRIMARY)
         })?;
     divergence::parse_history(&text).map_err(|e| {
-        OcfError::generic(format!("{}: {}", brief(path.display()), brief(&e))).with_remedy(remedy!(
-            "rebuild it from the new primary, then crm_resource --cleanup"
-        ))
+        OcfError::generic(format!("{}: {}", brief(path.display()), brief(&e)))
+            .with_remedy(REBUILD_CRASHED_PRIMARY)
     })
 }
 
@@ -360,7 +361,7 @@ fn rewind(
     discarded: &Discarded,
 ) -> OcfResult<()> {
     check_rewind_possible(a)?;
-    check_rights(a, primary)?;
+    check_rights(primary)?;
     wait_for_checkpoint(a, primary, facts)?;
     let user = a.user()?;
     let saved = save_discarded(a, primary, source, discarded)?;
@@ -430,7 +431,7 @@ pub fn check_rewind_possible(a: &Agent) -> OcfResult<()> {
     )
 }
 
-fn check_rights(a: &Agent, primary: &Db) -> OcfResult<()> {
+fn check_rights(primary: &Db) -> OcfResult<()> {
     let sql = format!(
         "SELECT rolsuper OR ({}) FROM pg_roles WHERE rolname = current_user",
         REWIND_FUNCTIONS
@@ -441,11 +442,10 @@ fn check_rights(a: &Agent, primary: &Db) -> OcfResult<()> {
     );
     match single(primary, &sql) {
         Ok(Some(v)) if v == "t" => Ok(()),
-        Ok(_) => Err(OcfError::configured(format!(
-            "rewind_user {} lacks the rights pg_rewind needs",
-            brief(&a.params.rewind_user)
-        ))
-        .with_remedy(remedy!("GRANT EXECUTE on the functions the README lists"))),
+        Ok(_) => Err(
+            OcfError::generic("rewind_user lacks the rights pg_rewind needs")
+                .with_remedy(remedy!("GRANT EXECUTE on the functions the README lists")),
+        ),
         Err(e) => Err(OcfError::generic(format!(
             "cannot check rewind_user's rights: {}",
             brief(&e)
