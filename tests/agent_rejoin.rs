@@ -157,3 +157,35 @@ fn rewind_without_wal_log_hints_is_refused_by_validate_all() {
         .expect_code(ocf::ERR_ARGS)
         .expect_reason(&["wal_log_hints"]);
 }
+
+#[test]
+fn a_failed_rewind_is_recorded_and_start_refuses_until_the_node_is_rebuilt() {
+    let c = promote_b_then_write_on_a(1);
+    c.kill9("node-a");
+    // pg_rewind (as postgres) cannot write this file: it fails part-way.
+    let hba = c.node("node-a").pgdata.join("pg_hba.conf");
+    std::os::unix::fs::chown(&hba, Some(0), Some(0)).unwrap();
+    chmod(&hba, 0o644);
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["pg_rewind failed"]);
+    assert!(rejoin_dir(&c).join("needs-rebuild").exists());
+    assert_eq!(reports(&c).len(), 1, "the report stays");
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["needs a rebuild"]);
+    assert!(!c.is_running("node-a"));
+    // The administrator rebuilds it.
+    fs::remove_dir_all(&c.node("node-a").pgdata).unwrap();
+    c.basebackup("node-a", "node-b");
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_streaming("node-b", &["node-a"]);
+    assert!(!rejoin_dir(&c).join("needs-rebuild").exists());
+}
