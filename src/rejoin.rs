@@ -175,7 +175,6 @@ impl Source {
 
     /// The conninfo pg_rewind gets (it may hold a password: never logged).
     fn conninfo(&self, a: &Agent) -> String {
-        let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
         self.pairs
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -183,7 +182,7 @@ impl Source {
                 ("user", a.params.rewind_user.as_str()),
                 ("dbname", a.params.rewind_database.as_str()),
             ])
-            .map(|(k, v)| format!("{k}={}", quote(v)))
+            .map(|(k, v)| format!("{k}={}", conninfo::quoted(v)))
             .collect::<Vec<_>>()
             .join(" ")
     }
