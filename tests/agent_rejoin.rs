@@ -189,3 +189,30 @@ fn a_failed_rewind_is_recorded_and_start_refuses_until_the_node_is_rebuilt() {
     c.wait_streaming("node-b", &["node-a"]);
     assert!(!rejoin_dir(&c).join("needs-rebuild").exists());
 }
+
+/// Pacemaker approved the in-place recovery of crashed node-a at pre-demote, then abandoned
+/// it and promoted node-b, which node-a's WAL has diverged from. With rejoin=manual, start
+/// must refuse it (before, it started as a standby that could never follow node-b).
+#[test]
+fn an_abandoned_in_place_recovery_does_not_start_a_diverged_primary() {
+    let c = promote_b_then_write_on_a(2);
+    c.kill9("node-a");
+    let approval = NotifyEnv {
+        active: v(&["node-a", "node-b"]),
+        promoted: v(&["node-a"]),
+        unpromoted: v(&["node-b"]),
+        demote: v(&["node-a"]),
+        stop: v(&["node-a"]),
+        start: v(&["node-a"]),
+        promote: v(&["node-a"]),
+        ..NotifyEnv::new("pre", "demote")
+    };
+    c.notify("node-a", &approval).run().expect_code(ocf::SUCCESS);
+    let before = datadir_fingerprint(&c, "node-a");
+    c.agent("node-a", "start")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["diverged from the primary"]);
+    assert!(!c.is_running("node-a"));
+    assert_eq!(datadir_fingerprint(&c, "node-a"), before);
+}
