@@ -51,7 +51,7 @@ scn_begin() {
   for n in $(all_nodes); do nodeargs+=("$n=$(node_ip "$n")"); done
   bg_start writer ip netns exec "$CLNS" "$HDIR/writer.sh" "$TAG" "$VIP" "$RUN/writes" "$RUN/stop" "$SCN_MAX" "$PGBIN/psql"
   bg_start poller "$HDIR/poller.sh" "$RUN/poll" "$RUN/stop" "$SCN_MAX" "$PGBIN/psql" "$PFX" "${nodeargs[@]}"
-  wait_for 30 "first acknowledged write" grep -q ' ok$' "$RUN/writes" || scn_fail "no write acknowledged before the fault"
+  wait_for 30 "first acknowledged write" grep -Eq ' ok( |$)' "$RUN/writes" || scn_fail "no write acknowledged before the fault"
   sleep 2
 }
 scn_fault() { FAULT_T=$(now); log "fault: $*"; echo "$FAULT_T $*" >"$RUN/fault"; }
