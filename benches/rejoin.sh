@@ -2,15 +2,18 @@
 # Rejoin of a former primary after a failover, in the tests/cluster sandbox: time from the
 # moment it is brought back to a healthy cluster where it streams from the new primary,
 #   rebuild: pg_basebackup from the new primary, power-on, crm_resource --cleanup (rejoin=manual)
-#   rewind:  power-on only; Pacemaker starts it and the agent rewinds it (rejoin=rewind)
+#   power-on: power-on only, rejoin=rewind, synchronous replication (ANY 1): the agent finds
+#            whether it diverged, and rewinds it only then
+#   rewound: power-on only, rejoin=rewind, asynchronous replication with the WAL stream cut
+#            before the power-off: it always diverged and is rewound
 # As root, from the repository root, after `cargo build --release`:
 #
 #   flock /tmp/pgsqlms-cluster.lock benches/rejoin.sh
 #
 # One sandbox (cluster.sh up), REJOIN_FILL_MB of data loaded on the primary (so that
 # pg_basebackup has a database to copy), then REJOIN_REPS rounds of the scenarios
-# rejoin-former-primary and rejoin-former-primary-rewind; each prints "rejoined as a standby
-# (<s> s, <how>)". Appends the medians to benches/RESULTS.md; the run's log goes to
+# rejoin-former-primary, rejoin-former-primary-rewind and rejoin-former-primary-async; each
+# prints "rejoined as a standby (<s> s, <how>)". Appends the medians to benches/RESULTS.md; the run's log goes to
 # benches/rejoin-logs/.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,11 +32,11 @@ $H exec node1 runuser -u postgres -- "$PGBIN/psql" -h /run/postgresql -XAtq -c \
   "CREATE TABLE fill AS SELECT g AS id, repeat('x', 1000) AS pad FROM generate_series(1, $((FILL_MB * 1000))) g" >>"$LOG" 2>&1
 for r in $(seq 1 "$REPS"); do
   echo "round $r" >>"$LOG"
-  $H scenario rejoin-former-primary rejoin-former-primary-rewind >>"$LOG" 2>&1 || echo "round $r: a scenario failed" >>"$LOG"
+  $H scenario rejoin-former-primary rejoin-former-primary-rewind rejoin-former-primary-async >>"$LOG" 2>&1 || echo "round $r: a scenario failed" >>"$LOG"
 done
 times() { sed -n "s/.*rejoined as a standby (\([0-9.]*\) s, $1)/\1/p" "$LOG"; }
 median() { sort -n | awk '{v[NR]=$1} END{if (NR==0) print "NA"; else if (NR%2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}'; }
-rebuild=$(times rebuild | paste -sd' '); rewind=$(times poweron | paste -sd' ')
+rebuild=$(times rebuild | paste -sd' '); poweron=$(times poweron | paste -sd' '); rewound=$(times rewound | paste -sd' ')
 {
   echo
   echo "## Rejoin of a former primary: pg_rewind (rejoin=rewind) against pg_basebackup"
@@ -47,6 +50,7 @@ rebuild=$(times rebuild | paste -sd' '); rewind=$(times poweron | paste -sd' ')
   echo "| Method | What the harness does | Median | Runs (s) |"
   echo "|---|---|---|---|"
   echo "| rebuild | pg_basebackup from the new primary, power-on, crm_resource --cleanup | $(times rebuild | median) s | $rebuild |"
-  echo "| rewind | power-on only (rejoin=rewind) | $(times poweron | median) s | $rewind |"
+  echo "| power-on | power-on only (rejoin=rewind, synchronous replication: rewound only if it diverged) | $(times poweron | median) s | $poweron |"
+  echo "| rewound | power-on only (rejoin=rewind, asynchronous, diverged: always rewound) | $(times rewound | median) s | $rewound |"
 } >>benches/RESULTS.md
 tail -12 benches/RESULTS.md

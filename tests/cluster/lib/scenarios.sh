@@ -299,6 +299,7 @@ with_rewind() { # with_rewind <name> <base>
   local rc=0
   set_rejoin || scn_fail "cannot set rejoin=rewind"
   REJOIN_HOW=poweron SCN_NAME=$1 "scn_${2//-/_}" || rc=1
+  [[ -n ${FORMER:-} ]] && log "rewinds recorded on $FORMER so far: $(rejoin_reports "$FORMER" | wc -l)"
   unset_rejoin
   return $rc
 }
@@ -315,7 +316,7 @@ rejoin_reports() { ls -d "$STATE/nodes/$1/pgmnt/data-rejoin"/rejoin-* 2>/dev/nul
 scn_rejoin_former_primary_async() {
   set_rejoin || scn_fail "cannot set rejoin=rewind"
   scn_begin rejoin-former-primary-async || true
-  local p n before report lost listed extra
+  local p n before report lost listed extra t0
   p=$(promoted_node)
   before=$(rejoin_reports "$p" | wc -l)
   npsql "$p" -c "ALTER SYSTEM SET synchronous_standby_names = ''" -c "SELECT pg_reload_conf()" >/dev/null ||
@@ -326,8 +327,11 @@ scn_rejoin_former_primary_async() {
   SCN_LOSS_ACCEPTED=1
   if primary_loss poweroff; then
     unblock_wal "$p"
+    t0=$(now)
     rejoin_node "$FORMER" poweron || scn_fail "$FORMER did not rejoin"
     wait_for "$HEALTH_TIMEOUT" "healthy cluster" cluster_healthy || true
+    # benches/rejoin.sh reads this line
+    log "former primary $FORMER rejoined as a standby ($(awk -v a="$(now)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s, rewound)"
     report=$(rejoin_reports "$FORMER" | tail -1)
     if (($(rejoin_reports "$FORMER" | wc -l) <= before)) || [[ ! -s $report ]]; then
       scn_fail "no rejoin report written on $FORMER"
@@ -363,10 +367,10 @@ scn_rejoin_former_primary_async() {
 # the advanced standby must win.
 block_wal_to() { # block_wal_to <primary> <standby>
   ip -n "$(node_ns "$1")" rule add from "$VIP" to "$(node_ip "$2")" table 100 prio 100
-  ip -n "$(node_ns "$1")" route add blackhole default table 100
+  ip -n "$(node_ns "$1")" route replace blackhole default table 100
 }
 unblock_wal() {
-  ip -n "$(node_ns "$1")" rule del prio 100 2>/dev/null || true
+  while ip -n "$(node_ns "$1")" rule del prio 100 2>/dev/null; do :; done
   ip -n "$(node_ns "$1")" route flush table 100 2>/dev/null || true
 }
 
