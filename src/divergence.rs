@@ -254,7 +254,10 @@ impl Discarded {
             let _ = writeln!(out, "commit: xid {xid} at {time}");
         }
         for r in &self.relations {
-            let name = names.get(r).map_or("(not resolved)", String::as_str);
+            // a relation's name may hold any character: one line, so it forges no report line
+            let name = names
+                .get(r)
+                .map_or_else(|| "(not resolved)".to_string(), |n| crate::log::sanitize(n));
             let _ = writeln!(
                 out,
                 "relation: {}/{}/{} {name}",
@@ -478,6 +481,23 @@ pg_waldump: error: error in WAL record at 0/30001B0: invalid record length at 0/
         assert!(
             text.contains("relation: 1663/5/16390 (not resolved)\n"),
             "{text}"
+        );
+        // A name the primary gives is one line in the report, whatever it holds.
+        let mut forged = names.clone();
+        forged.insert(
+            RelFile {
+                tablespace: 1663,
+                database: 5,
+                relfilenode: 16390,
+            },
+            "postgres.public.\"x\ntransactions: 0\"".to_string(),
+        );
+        let text = d.render(&forged);
+        let starting = |p: &str| text.lines().filter(|l| l.starts_with(p)).count();
+        assert_eq!(starting("transactions: "), 1, "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("relation: ")).count(),
+            2
         );
         let line = d.summary("/var/lib/pgsql/data-rejoin/x");
         assert!(

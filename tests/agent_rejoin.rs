@@ -207,7 +207,9 @@ fn an_abandoned_in_place_recovery_does_not_start_a_diverged_primary() {
         promote: v(&["node-a"]),
         ..NotifyEnv::new("pre", "demote")
     };
-    c.notify("node-a", &approval).run().expect_code(ocf::SUCCESS);
+    c.notify("node-a", &approval)
+        .run()
+        .expect_code(ocf::SUCCESS);
     let before = datadir_fingerprint(&c, "node-a");
     c.agent("node-a", "start")
         .run()
