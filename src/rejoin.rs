@@ -46,8 +46,9 @@ pub enum Verdict {
     CanFollow,
     /// The instance was rewound and can follow the primary now.
     Rewound,
-    /// It diverged and `rejoin=manual`: start refuses it with this reason.
-    Diverged(OcfError),
+    /// It cannot follow the primary as it is (diverged with `rejoin=manual`, or another
+    /// history altogether): start refuses it with this reason.
+    CannotFollow(OcfError),
 }
 
 /// Refuses a start while a rewind that failed part-way is recorded for this very
@@ -81,7 +82,14 @@ pub fn refuse_if_needs_rebuild(a: &Agent, control: &ControlData) -> OcfResult<()
 /// means the check could not be made (and nothing was changed), or the rewind failed.
 pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
     let local = a.node();
-    let promoted = a.attributes().locate()?;
+    // Without Pacemaker's answer, today's rules decide, as on a cold start.
+    let promoted = a.attributes().locate().unwrap_or_else(|e| {
+        crate::warn!(
+            "cannot tell whether another instance is promoted: {}",
+            e.message()
+        );
+        Vec::new()
+    });
     let Some(primary_node) = promoted.iter().find(|i| i.promoted && i.node != local) else {
         return Ok(Verdict::NoPrimary);
     };
@@ -116,18 +124,18 @@ pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
             );
             Ok(Verdict::CanFollow)
         }
-        Divergence::Unrelated => Err(OcfError::generic(
-            "the local WAL shares no timeline with the primary's",
-        )
-        .with_remedy(REBUILD_CRASHED_PRIMARY)
-        .with_detail(format!(
-            "local timeline {}, primary's timeline {}",
-            control.timeline, facts.timeline
-        ))),
+        Divergence::Unrelated => Ok(Verdict::CannotFollow(
+            OcfError::generic("the local WAL shares no timeline with the primary's")
+                .with_remedy(REBUILD_CRASHED_PRIMARY)
+                .with_detail(format!(
+                    "local timeline {}, primary's timeline {}",
+                    control.timeline, facts.timeline
+                )),
+        )),
         Divergence::Diverged { timeline, fork } => {
             let discarded = Discarded::from_records(timeline, fork, &records);
             match a.params.rejoin {
-                Rejoin::Manual => Ok(Verdict::Diverged(OcfError::generic(format!(
+                Rejoin::Manual => Ok(Verdict::CannotFollow(OcfError::generic(format!(
                     "diverged from the primary at {fork}"
                 ))
                 .with_remedy(remedy!("rebuild it or set rejoin=rewind, then crm_resource --cleanup"))

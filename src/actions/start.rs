@@ -87,7 +87,7 @@ fn rejoin_crashed_primary(
 ) -> OcfResult<()> {
     match rejoin::check(a, control) {
         Ok(Verdict::CanFollow | Verdict::Rewound) => Ok(()),
-        Ok(Verdict::Diverged(refusal)) => Err(refusal),
+        Ok(Verdict::CannotFollow(refusal)) => Err(refusal),
         Ok(Verdict::NoPrimary) if in_place_recovery_approved(a, probe) => Ok(()),
         Ok(Verdict::NoPrimary) => Err(OcfError::generic(
             "refusing to start a crashed primary while no instance is promoted",
@@ -104,7 +104,7 @@ fn rejoin_crashed_primary(
 /// starts it as before; rejoin=rewind refuses, having changed nothing.
 fn rejoin_stopped_primary(a: &Agent, control: &ControlData) -> OcfResult<()> {
     match (rejoin::check(a, control), a.params.rejoin) {
-        (Ok(Verdict::Diverged(refusal)), _) => Err(refusal),
+        (Ok(Verdict::CannotFollow(refusal)), _) => Err(refusal),
         (Ok(_), _) => Ok(()),
         (Err(e), Rejoin::Rewind) => Err(e),
         (Err(e), Rejoin::Manual) => {
