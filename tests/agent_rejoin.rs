@@ -218,3 +218,45 @@ fn an_abandoned_in_place_recovery_does_not_start_a_diverged_primary() {
     assert!(!c.is_running("node-a"));
     assert_eq!(datadir_fingerprint(&c, "node-a"), before);
 }
+
+/// The grants the README gives a non-superuser rewind_user.
+const README_GRANTS: &str = "
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO rewind;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO rewind;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO rewind;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO rewind;
+GRANT pg_checkpoint TO rewind;
+";
+
+#[test]
+fn a_rewind_user_without_rights_is_refused_and_nothing_changes() {
+    let c = promote_b_then_write_on_a(1);
+    c.sql("node-b", "CREATE ROLE rewind LOGIN");
+    c.kill9("node-a");
+    let before = datadir_fingerprint(&c, "node-a");
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .param("rewind_user", "rewind")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["grant rewind_user the rights"]);
+    assert!(!c.is_running("node-a"));
+    assert_eq!(datadir_fingerprint(&c, "node-a"), before);
+    assert!(!rejoin_dir(&c).exists());
+}
+
+#[test]
+fn the_readme_grants_are_enough_for_a_non_superuser() {
+    let c = promote_b_then_write_on_a(2);
+    c.sql("node-b", "CREATE ROLE rewind LOGIN");
+    c.sql("node-b", README_GRANTS);
+    c.kill9("node-a");
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .param("rewind_user", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_streaming("node-b", &["node-a"]);
+    let reports = reports(&c);
+    assert!(reports[0].contains("transactions: 2\n"), "{}", reports[0]);
+}
