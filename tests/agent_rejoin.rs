@@ -82,14 +82,28 @@ fn crashed_diverged_primary_is_rewound_reported_and_streams() {
 }
 
 #[test]
-fn cleanly_stopped_diverged_primary_is_rewound() {
+fn cleanly_stopped_diverged_primary_is_rewound_and_old_rejoins_pruned() {
     let c = promote_b_then_write_on_a(2);
     c.stop_pg("node-a", "fast");
+    // Two rejoins saved before: rejoin_keep=2 keeps the newer and this one.
+    let saved = rejoin_dir(&c);
+    for old in ["rejoin-000000000001-tl1", "rejoin-000000000002-tl1"] {
+        fs::create_dir_all(saved.join(old)).unwrap();
+        fs::write(saved.join(old).join("report.txt"), "transactions: 9\n").unwrap();
+        chown_postgres(&saved.join(old).join("report.txt"));
+        chown_postgres(&saved.join(old));
+    }
+    chown_postgres(&saved);
+    chmod(&saved, 0o700);
     c.agent("node-a", "start")
         .param("rejoin", "rewind")
+        .param("rejoin_keep", "2")
         .run()
         .expect_code(ocf::SUCCESS);
     c.wait_streaming("node-b", &["node-a"]);
+    assert!(!saved.join("rejoin-000000000001-tl1").exists());
+    assert!(saved.join("rejoin-000000000002-tl1").exists());
+    fs::remove_dir_all(saved.join("rejoin-000000000002-tl1")).unwrap();
     let reports = reports(&c);
     assert_eq!(reports.len(), 1, "{reports:?}");
     // The two inserts, and the shutdown checkpoint, which is no transaction.
