@@ -1,36 +1,16 @@
 //! pgsqlms: Pacemaker OCF resource agent for PostgreSQL streaming replication. The binary
 //! (`main.rs`) only parses its command line and calls `run`.
 
-pub mod accounts;
+// Layers, each using only those listed after it: actions (one file per OCF action), agent
+// (what the actions share), postgres and pacemaker (the two sides the agent talks to),
+// system (programs and accounts), logic (pure decisions), ocf (codes, errors, logs).
 pub mod actions;
 pub mod agent;
-pub mod attributes;
-pub mod command;
-pub mod config;
-pub mod conninfo;
-pub mod controldata;
-pub mod datadir;
-pub mod deadline;
-pub mod divergence;
-pub mod election;
-pub mod headless;
-pub mod headless_recovery;
-pub mod instance;
-pub mod log;
-pub mod lsn;
-pub mod notify;
+pub mod logic;
 pub mod ocf;
-pub mod pg;
-pub mod processes;
-pub mod rejoin;
-pub mod scores;
-pub mod shutdown_checkpoint;
-pub mod state;
-pub mod statefile;
-pub mod validate;
-
-#[cfg(test)]
-mod exit_reason_texts;
+pub mod pacemaker;
+pub mod postgres;
+pub mod system;
 
 use actions::{Action, Dispatch};
 use ocf::OcfCode;
@@ -42,10 +22,10 @@ pub fn run(action: &str) -> OcfCode {
         init_logging(&std::env::vars().collect());
         ocf::OcfError::new(
             OcfCode::ErrUnimplemented,
-            format!("action {:?} is not implemented", log::brief(action)),
+            format!("action {:?} is not implemented", ocf::log::brief(action)),
         )
         .with_remedy(ocf::remedy!("see 'pgsqlms methods'"))
-        .report(log::Level::Error);
+        .report(ocf::log::Level::Error);
         return OcfCode::ErrUnimplemented;
     };
     let with_agent = match action.dispatch() {
@@ -55,25 +35,35 @@ pub fn run(action: &str) -> OcfCode {
         }
         Dispatch::WithAgent(f) => f,
     };
-    let env: config::Env = std::env::vars().collect();
+    let env: ocf::config::Env = std::env::vars().collect();
     init_logging(&env);
     // PostgreSQL's programs run as the system user, who may not enter the caller's cwd.
     let _ = std::env::set_current_dir("/");
-    let result = agent::Agent::new(env).and_then(|agent| {
-        if action != Action::Monitor {
-            // Transitions change scores outside the monitor: its cache is stale now.
-            statefile::forget(&agent.state_file());
+    let meta = ocf::config::Meta::from_env(&env);
+    let (_, datadir) = ocf::config::Params::data_directories(&env);
+    let result = match agent::Agent::new(env) {
+        Ok(agent) => {
+            if action != Action::Monitor {
+                // Transitions change scores outside the monitor: its cache is stale now.
+                agent::statefile::forget(&agent.state_file());
+            }
+            with_agent(&agent)
         }
-        with_agent(&agent)
-    });
+        Err(why) => agent::answer_unusable(
+            action.caller(&meta),
+            &datadir,
+            ocf::deadline::Deadline::for_action(meta.timeout),
+            why,
+        ),
+    };
     match result {
         Ok(code) => code,
         Err(e) => {
             // A stopped instance is a normal answer, not an error to shout about.
             let level = if e.code == OcfCode::NotRunning {
-                log::Level::Info
+                ocf::log::Level::Info
             } else {
-                log::Level::Error
+                ocf::log::Level::Error
             };
             e.report(level);
             e.code
@@ -82,15 +72,15 @@ pub fn run(action: &str) -> OcfCode {
 }
 
 /// Logging as Pacemaker set it up for the resource (see `log.rs`).
-fn init_logging(env: &config::Env) {
-    let resource = config::Meta::from_env(env).resource;
+fn init_logging(env: &ocf::config::Env) {
+    let resource = ocf::config::Meta::from_env(env).resource;
     // Pacemaker exports the facility as HA_logfacility (and PCMK_logfacility); the
     // shell agents' HA_LOGFACILITY takes precedence when set.
     let facility = ["HA_LOGFACILITY", "HA_logfacility", "PCMK_logfacility"]
         .iter()
         .find_map(|k| env.get(*k))
         .map(String::as_str);
-    log::init(
+    ocf::log::init(
         &resource,
         facility,
         env.get("HA_debug").is_some_and(|v| v == "1"),

@@ -435,3 +435,34 @@ fn primary_monitor_rescores_a_standby_that_left_and_came_back() {
         "node-b is back and as advanced as node-c (tie, by name): it needs its score again",
     );
 }
+
+/// A setting wrong on every node (here a port that is no port): Pacemaker learns it from
+/// the probe and then stops the resource. That stop must succeed once no process of the
+/// instance is left, or a typo gets every node fenced; and while a postmaster works in the
+/// data directory, no answer may claim the instance is not running.
+#[test]
+fn a_setting_wrong_everywhere_still_lets_stop_stop_the_instance() {
+    let c = Cluster::new(1);
+    let bad = |action: &str| c.agent("node-a", action).param("pgport", "notaport");
+    c.probe("node-a")
+        .param("pgport", "notaport")
+        .run()
+        .expect_code(ocf::ERR_CONFIGURED)
+        .expect_reason(&["pgport"]);
+    bad("monitor")
+        .interval(PROMOTED_MONITOR_MS)
+        .run()
+        .expect_code(ocf::ERR_CONFIGURED);
+    assert!(c.is_running("node-a"));
+    bad("stop").run().expect_code(ocf::SUCCESS);
+    assert!(
+        !c.is_running("node-a"),
+        "stop answered success with the instance running"
+    );
+    // nothing left: stop again is a success, and the probe says "not configured" still
+    bad("stop").run().expect_code(ocf::SUCCESS);
+    c.probe("node-a")
+        .param("pgport", "notaport")
+        .run()
+        .expect_code(ocf::ERR_CONFIGURED);
+}

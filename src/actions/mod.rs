@@ -12,6 +12,8 @@ pub mod stop;
 pub mod validate_all;
 
 use crate::agent::Agent;
+use crate::ocf::config::Meta;
+use crate::ocf::unusable::Caller;
 use crate::ocf::{OcfCode, OcfResult};
 
 /// The OCF actions the agent implements.
@@ -68,6 +70,15 @@ impl Action {
 
     pub fn parse(name: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// Who this action is for `ocf::unusable`'s policy.
+    pub fn caller(self, meta: &Meta) -> Caller {
+        match self {
+            Action::Stop => Caller::Stop,
+            Action::Monitor if meta.is_probe() => Caller::Probe,
+            _ => Caller::Other,
+        }
     }
 
     pub fn dispatch(self) -> Dispatch {

@@ -2,60 +2,45 @@
 //! promotion score up to date. A healthy instance costs one socket connection and no
 //! child process.
 
-use crate::agent::Agent;
-use crate::controldata::ControlData;
-use crate::headless_recovery::{self, BEYOND_MAXLAG};
-use crate::instance;
-use crate::log::brief;
+use crate::actions::Action;
+use crate::agent::headless_recovery::{self, BEYOND_MAXLAG};
+use crate::agent::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
+use crate::agent::{answer_unusable, Agent};
+use crate::logic::controldata::ControlData;
+use crate::logic::scores::{self, Note, ReplicationRow};
+use crate::logic::state::InstanceState;
+use crate::ocf::log;
+use crate::ocf::log::brief;
+use crate::ocf::unusable::Caller;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::pg::Db;
-use crate::scores::{self, Note};
-use crate::state::InstanceState;
-use crate::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
+use crate::pacemaker::Pacemaker;
+use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
-    let unusable = match instance::usable(a) {
-        Ok(true) => None,
-        Ok(false) if a.meta.is_probe() => Some(OcfError::installed(format!(
+    let caller = Action::Monitor.caller(&a.meta);
+    let missing = || {
+        OcfError::installed(format!(
             "no PostgreSQL data directory at {}",
             brief(a.params.datadir.display())
-        ))),
+        ))
+    };
+    match a.instance.usable() {
+        Ok(true) => {}
+        // A probe on a node that does not host the instance.
+        Ok(false) if caller == Caller::Probe => {
+            return answer_unusable(caller, &a.params.datadir, a.deadline, missing())
+        }
         // The data directory vanished under a running resource.
         Ok(false) => {
-            return Err(OcfError::installed(format!(
-                "no PostgreSQL data directory at {}",
-                brief(a.params.datadir.display())
-            ))
-            .with_remedy(remedy!(
+            return Err(missing().with_remedy(remedy!(
                 "restore it, or move the resource away from this node"
             )))
         }
-        Err(e) => Some(e),
-    };
-    match unusable {
-        // A probe on a node that does not host the instance, or where PostgreSQL is not
-        // usable: it is simply not running here, unless a postmaster still works in the
-        // data directory.
-        Some(why) if a.meta.is_probe() && why.code == OcfCode::ErrInstalled => {
-            return Err(match instance::postmaster_despite(a, &why)? {
-                None => OcfError::new(OcfCode::NotRunning, format!("not running: {}", why.problem)),
-                Some(pid) => OcfError::generic(format!(
-                    "postmaster {pid} runs in datadir, yet {}",
-                    why.problem
-                ))
-                .with_remedy(remedy!(
-                    "fix this node (see the log), then stop the instance"
-                ))
-                .with_detail(why.message()),
-            });
-        }
-        // Settings wrong everywhere, or on this node under a recurring monitor.
-        Some(why) => return Err(why),
-        None => {}
+        Err(why) => return answer_unusable(caller, &a.params.datadir, a.deadline, why.into()),
     }
-    let probe = instance::settled(a, a.deadline)?;
-    if probe.state.is_crashed() && stopped_by_the_cluster(a, &probe.control(a)?) {
+    let probe = a.instance.settled(a.deadline)?;
+    if probe.state.is_crashed() && stopped_by_the_cluster(a, &probe.control(&a.instance)?) {
         return Err(OcfError::new(
             OcfCode::NotRunning,
             format!(
@@ -70,12 +55,12 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
     match (&probe.state, &probe.db) {
         (InstanceState::RunningPrimary, Some(db)) => {
             if let Err(e) = update_scores(a, db).and_then(|()| headless_recovery::settle(a)) {
-                crate::warn!("promotion scores not updated: {e}");
+                log::warning!("promotion scores not updated: {e}");
             }
         }
         (InstanceState::RunningStandby, Some(db)) => {
             if let Err(e) = headless_recovery::check_standby(a, db) {
-                crate::warn!("cannot check whether the cluster has a primary: {e}");
+                log::warning!("cannot check whether the cluster has a primary: {e}");
             }
         }
         _ => {}
@@ -96,41 +81,24 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
     let cached = MonitorState::load(&path);
     let connected: BTreeSet<String> = rows.iter().map(|r| r.application_name.clone()).collect();
     let grace = remember_lost(a, cached.as_ref(), &connected)?;
-    let attrs = a.attributes();
-    // Same replication connections as last time: trust what that monitor saw and wrote.
-    // Otherwise the membership may have changed too, and Pacemaker purges the scores of a
-    // node that leaves: ask again, and write every score.
-    let (partition, known, membership_reread) = match cached {
-        Some(c) if c.connected == connected => (c.partition, c.scores, false),
-        _ => (
-            attrs.partition().map_err(|e| e.message())?,
-            BTreeMap::new(),
-            true,
-        ),
-    };
     let local = a.node();
-    let plan = scores::plan(local, &partition, &rows, a.params.maxlag, &grace);
-    let changes = scores::changes(&plan.scores, &known);
-    let mut written = known.clone();
-    for (node, score) in &changes {
-        attrs.set_score(node, *score).map_err(|e| e.message())?;
-        match known.get(node) {
-            Some(old) => crate::info!("promotion score of {node}: {old} -> {score}"),
-            None => crate::info!("promotion score of {node} set to {score}"),
-        }
-        written.insert(node.clone(), *score);
-    }
+    let ScoreRound {
+        plan,
+        changes,
+        membership_reread,
+        state,
+    } = write_scores(a.pacemaker(), local, &rows, cached, a.params.maxlag, &grace)?;
     let changed = |n: &str| changes.iter().any(|(c, _)| c == n);
     for note in &plan.notes {
         match note {
             Note::NotConnected(n) if changed(n) => {
-                crate::warn!("{n} is in the partition but does not replicate from this primary")
+                log::warning!("{n} is in the partition but does not replicate from this primary")
             }
             Note::NotReady { node, state } if changed(node) => {
-                crate::info!("{node} is in state {state:?}: not promotable yet")
+                log::info!("{node} is in state {state:?}: not promotable yet")
             }
             Note::LagAboveMax { node, lag, primary } if changed(node) => {
-                crate::warn!(
+                log::warning!(
                     "{node} lags {lag} bytes behind, more than maxlag={}: promotion score made negative",
                     a.params.maxlag
                 );
@@ -139,19 +107,19 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
                     record_beyond_maxlag(a, node, Some(&p.0.to_string()));
                 }
             }
-            Note::AwaitingConnection(n) if membership_reread => crate::info!(
+            Note::AwaitingConnection(n) if membership_reread => log::info!(
                 "{n} does not replicate from this primary yet: its promotion score is left as it is for up to {} s after the promotion",
                 scores::CONNECT_GRACE.as_secs()
             ),
-            Note::KeptRank(n) if membership_reread => crate::info!(
+            Note::KeptRank(n) if membership_reread => log::info!(
                 "{n} stopped replicating from this primary: it keeps its promotion score for up to {} s",
                 scores::LOST_GRACE.as_secs()
             ),
-            Note::SelfReplication if !changes.is_empty() => crate::warn!(
+            Note::SelfReplication if !changes.is_empty() => log::warning!(
                 "a standby connects with application_name={local}, this node's own name: it replicates from itself; reject it in pg_hba.conf"
             ),
             Note::UnknownStandby(n) if !changes.is_empty() => {
-                crate::debug!("ignoring replication connection {n:?}: not a node of this partition")
+                log::debug!("ignoring replication connection {n:?}: not a node of this partition")
             }
             _ => {}
         }
@@ -166,14 +134,65 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
         // the state file already says all this: the steady state writes nothing
         return Ok(());
     }
-    let state = MonitorState {
-        partition,
-        connected,
-        scores: written,
-    };
     state
         .save(&path)
         .map_err(|e| format!("cannot save {}: {e}", path.display()))
+}
+
+/// What one primary monitor decided and wrote.
+struct ScoreRound {
+    plan: scores::ScorePlan,
+    /// The scores written, in order.
+    changes: Vec<(String, i64)>,
+    /// Whether the partition was asked for again (the replication connections changed).
+    membership_reread: bool,
+    /// What the next monitor may trust without asking Pacemaker again.
+    state: MonitorState,
+}
+
+/// The primary monitor's score-writing policy. With the same replication connections as
+/// last time, it trusts what that monitor saw and wrote (`cached`) and writes only the
+/// scores that change: the steady state costs Pacemaker nothing. Otherwise the membership
+/// may have changed too, and Pacemaker purges the scores of a node that leaves: it asks for
+/// the partition again and writes every score.
+fn write_scores(
+    pm: &dyn Pacemaker,
+    local: &str,
+    rows: &[ReplicationRow],
+    cached: Option<MonitorState>,
+    maxlag: u64,
+    grace: &scores::Grace,
+) -> Result<ScoreRound, String> {
+    let connected: BTreeSet<String> = rows.iter().map(|r| r.application_name.clone()).collect();
+    let (partition, known, membership_reread) = match cached {
+        Some(c) if c.connected == connected => (c.partition, c.scores, false),
+        _ => (
+            pm.partition().map_err(|e| e.to_string())?,
+            BTreeMap::new(),
+            true,
+        ),
+    };
+    let plan = scores::plan(local, &partition, rows, maxlag, grace);
+    let changes = scores::changes(&plan.scores, &known);
+    let mut written = known.clone();
+    for (node, score) in &changes {
+        pm.set_score(node, *score).map_err(|e| e.to_string())?;
+        match known.get(node) {
+            Some(old) => log::info!("promotion score of {node}: {old} -> {score}"),
+            None => log::info!("promotion score of {node} set to {score}"),
+        }
+        written.insert(node.clone(), *score);
+    }
+    Ok(ScoreRound {
+        plan,
+        changes,
+        membership_reread,
+        state: MonitorState {
+            partition,
+            connected,
+            scores: written,
+        },
+    })
 }
 
 /// The grace periods' memory, updated with the standbys missing since the last monitor
@@ -209,9 +228,103 @@ fn remember_lost(
 /// maxlag. A failure is only logged: the score already says it.
 fn record_beyond_maxlag(a: &Agent, node: &str, primary_lsn: Option<&str>) {
     if let Err(e) = a
-        .attributes()
+        .pacemaker()
         .change_for(node, BEYOND_MAXLAG, true, primary_lsn)
     {
-        crate::warn!("{}", e.message());
+        log::warning!("{e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logic::lsn::Lsn;
+    use crate::pacemaker::FakePacemaker;
+
+    fn streaming(name: &str, lag: u64) -> ReplicationRow {
+        ReplicationRow {
+            application_name: name.into(),
+            state: "streaming".into(),
+            write_lsn: Some(Lsn(1000 - lag)),
+            lag: Some(lag),
+        }
+    }
+
+    fn round(
+        pm: &FakePacemaker,
+        rows: &[ReplicationRow],
+        cached: Option<MonitorState>,
+    ) -> ScoreRound {
+        write_scores(pm, "n1", rows, cached, 0, &scores::Grace::default()).unwrap()
+    }
+
+    #[test]
+    fn the_first_monitor_asks_for_the_partition_and_writes_every_score() {
+        let pm = FakePacemaker::new(&["n1", "n2", "n3"]);
+        let r = round(&pm, &[streaming("n2", 0), streaming("n3", 10)], None);
+        assert!(r.membership_reread);
+        assert_eq!(*pm.score_writes.borrow(), r.changes);
+        assert_eq!(r.changes.len(), 3, "{:?}", r.changes);
+        assert_eq!(r.state.scores, *pm.scores.borrow());
+    }
+
+    #[test]
+    fn the_steady_state_asks_pacemaker_nothing() {
+        let pm = FakePacemaker::new(&["n1", "n2", "n3"]);
+        let rows = [streaming("n2", 0), streaming("n3", 10)];
+        let first = round(&pm, &rows, None);
+        // any call now fails: the next monitor must make none
+        pm.down.set(true);
+        let next = round(&pm, &rows, Some(first.state.clone()));
+        assert!(!next.membership_reread);
+        assert!(next.changes.is_empty());
+        assert_eq!(next.state, first.state);
+    }
+
+    #[test]
+    fn only_a_score_that_moves_is_written() {
+        let pm = FakePacemaker::new(&["n1", "n2", "n3"]);
+        let first = round(&pm, &[streaming("n2", 0), streaming("n3", 10)], None);
+        pm.score_writes.borrow_mut().clear();
+        // n3 overtakes n2: both ranks move, the primary's does not
+        let next = round(
+            &pm,
+            &[streaming("n2", 20), streaming("n3", 0)],
+            Some(first.state),
+        );
+        assert_eq!(*pm.score_writes.borrow(), next.changes);
+        assert_eq!(
+            next.changes
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>(),
+            ["n2", "n3"]
+        );
+    }
+
+    #[test]
+    fn a_membership_change_rewrites_every_score() {
+        let pm = FakePacemaker::new(&["n1", "n2", "n3"]);
+        let first = round(&pm, &[streaming("n2", 0), streaming("n3", 10)], None);
+        pm.score_writes.borrow_mut().clear();
+        // n3 disconnected: Pacemaker may have purged scores, so all are written again
+        let next = round(&pm, &[streaming("n2", 0)], Some(first.state));
+        assert!(next.membership_reread);
+        assert_eq!(pm.score_writes.borrow().len(), 3);
+    }
+
+    #[test]
+    fn a_failing_pacemaker_fails_the_round_before_anything_is_trusted() {
+        let pm = FakePacemaker::new(&["n1", "n2"]);
+        pm.down.set(true);
+        assert!(write_scores(
+            &pm,
+            "n1",
+            &[streaming("n2", 0)],
+            None,
+            0,
+            &scores::Grace::default()
+        )
+        .is_err());
     }
 }

@@ -4,20 +4,21 @@
 //! pre-demote.
 //! Pacemaker ignores notify results, so problems are logged and success returned.
 
+use crate::agent::headless_recovery;
+use crate::agent::statefile::{self, CrashRecord};
 use crate::agent::Agent;
-use crate::command;
-use crate::election::Published;
-use crate::election::{
+use crate::logic::election::Published;
+use crate::logic::election::{
     CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_CHECK_FAILED, SWITCHOVER_UNSAFE,
 };
-use crate::headless_recovery;
-use crate::instance;
-use crate::lsn::WalPosition;
-use crate::notify::{Notification, Operation, When};
+use crate::logic::lsn::WalPosition;
+use crate::logic::notify::{Notification, Operation, When};
+use crate::logic::shutdown_checkpoint;
+use crate::logic::state::InstanceState;
+use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
-use crate::shutdown_checkpoint;
-use crate::state::InstanceState;
-use crate::statefile::{self, CrashRecord};
+use crate::pacemaker::Pacemaker;
+use crate::system::command;
 
 pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
     let n = match Notification::from_env(&a.env) {
@@ -25,19 +26,19 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
         // Pacemaker always sets both variables; a manual run or ocf-tester may not, and a
         // notify result is ignored anyway: say why nothing was done.
         Err(e) => {
-            crate::warn!("notification ignored: {e}");
+            log::warning!("notification ignored: {e}");
             return Ok(OcfCode::Success);
         }
     };
-    crate::debug!("notification {:?}-{:?}: {:?}", n.when, n.operation, n.nodes);
+    log::debug!("notification {:?}-{:?}: {:?}", n.when, n.operation, n.nodes);
     let result = match (n.when, n.operation) {
         (When::Pre, Operation::Promote) => pre_promote(a, &n),
-        (When::Post, Operation::Promote) => clear_election(a),
+        (When::Post, Operation::Promote) => clear_election(a.pacemaker()),
         (When::Pre, Operation::Demote) => pre_demote(a, &n),
         _ => Ok(()),
     };
     if let Err(e) = result {
-        crate::warn!(
+        log::warning!(
             "{:?}-{:?} notification: {}",
             n.when,
             n.operation,
@@ -47,56 +48,76 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
     Ok(OcfCode::Success)
 }
 
-fn clear_election(a: &Agent) -> OcfResult<()> {
-    let attrs = a.attributes();
-    attrs.delete_private_all(&[
+/// Removes what a previous election left: its positions, candidate list and verdict, and
+/// what a headless recovery published.
+fn clear_election(pm: &dyn Pacemaker) -> OcfResult<()> {
+    pm.delete_private_all(&[
         LSN_LOCATION,
         CANDIDATES,
         CANCEL_SWITCHOVER,
         headless_recovery::POSITION,
-    ])
+    ])?;
+    Ok(())
 }
 
 fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
     let local = a.node();
-    let attrs = a.attributes();
-    clear_election(a)?;
+    clear_election(a.pacemaker())?;
     if let Some(promotee) = n.promotee() {
-        crate::info!("promotion of {promotee} announced");
+        log::info!("promotion of {promotee} announced");
     }
-    if let Some(old) = n.switchover_from(local) {
-        crate::info!("switchover from {old} to this node: checking this standby received {old}'s shutdown checkpoint");
+    let cancel = n.switchover_from(local).and_then(|old| {
+        log::info!("switchover from {old} to this node: checking this standby received {old}'s shutdown checkpoint");
         let verdict = match received_shutdown_checkpoint(a) {
             Ok(true) => None,
             Ok(false) => Some(SWITCHOVER_UNSAFE),
             Err(e) => {
-                crate::warn!("switchover check failed: {}", e.message());
+                log::warning!("switchover check failed: {}", e.message());
                 Some(SWITCHOVER_CHECK_FAILED)
             }
         };
-        if let Some(value) = verdict {
-            crate::warn!("switchover from {old} is not safe: the promotion will be cancelled");
-            return attrs.set_private(CANCEL_SWITCHOVER, value);
+        match verdict {
+            Some(_) => log::warning!(
+                "switchover from {old} is not safe: the promotion will be cancelled"
+            ),
+            None => log::info!("this standby received {old}'s shutdown checkpoint"),
         }
-        crate::info!("this standby received {old}'s shutdown checkpoint");
+        verdict
+    });
+    publish_for_election(a.pacemaker(), local, n, cancel, || own_position(a))
+}
+
+/// This node's part of the election: the verdict that cancels an unsafe switchover, or
+/// else its WAL position ("unknown" when it cannot be read: it then cannot win), and, on
+/// the promotee, the candidates the promote must wait for.
+fn publish_for_election(
+    pm: &dyn Pacemaker,
+    local: &str,
+    n: &Notification,
+    cancel: Option<&str>,
+    position: impl FnOnce() -> OcfResult<WalPosition>,
+) -> OcfResult<()> {
+    if let Some(value) = cancel {
+        pm.set_private(CANCEL_SWITCHOVER, value)?;
+        return Ok(());
     }
-    let published = match own_position(a) {
+    let published = match position() {
         Ok(p) => {
-            crate::info!("WAL position of this node: {p}");
+            log::info!("WAL position of this node: {p}");
             p.to_attribute()
         }
         Err(e) => {
-            crate::warn!(
+            log::warning!(
                 "WAL position unknown ({}): this node cannot be promoted now",
                 e.message()
             );
             Published::UNKNOWN.to_string()
         }
     };
-    attrs.set_private(LSN_LOCATION, &published)?;
+    pm.set_private(LSN_LOCATION, &published)?;
     if n.promotee() == Some(local) {
         let list: Vec<String> = n.candidates().into_iter().collect();
-        attrs.set_private(CANDIDATES, &list.join(" "))?;
+        pm.set_private(CANDIDATES, &list.join(" "))?;
     }
     Ok(())
 }
@@ -104,7 +125,7 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
 /// Timeline and the furthest of received and replayed WAL, after a restartpoint so
 /// pg_control's timeline is current.
 fn own_position(a: &Agent) -> OcfResult<WalPosition> {
-    let probe = instance::probe(a)?;
+    let probe = a.instance.probe()?;
     let db = match (&probe.state, probe.db) {
         (InstanceState::RunningStandby, Some(db)) => db,
         (state, _) => {
@@ -120,7 +141,7 @@ fn own_position(a: &Agent) -> OcfResult<WalPosition> {
 /// Reads this standby's WAL from the last restartpoint to the last received record,
 /// looking for the shutdown checkpoint a cleanly stopped primary writes last.
 fn received_shutdown_checkpoint(a: &Agent) -> OcfResult<bool> {
-    let probe = instance::probe(a)?;
+    let probe = a.instance.probe()?;
     let db = probe
         .db
         .ok_or_else(|| OcfError::generic("the standby does not answer"))?;
@@ -131,7 +152,10 @@ fn received_shutdown_checkpoint(a: &Agent) -> OcfResult<bool> {
         .map_err(OcfError::generic)?
         .received
         .ok_or_else(|| OcfError::generic("this standby has received no WAL"))?;
-    let mut cmd = a.user()?.command(&a.program("pg_waldump")?);
+    let mut cmd = a
+        .instance
+        .user()?
+        .command(&a.instance.program("pg_waldump")?);
     cmd.arg("--path")
         .arg(a.params.datadir.join("pg_wal"))
         .arg("--timeline")
@@ -160,14 +184,94 @@ fn pre_demote(a: &Agent, n: &Notification) -> OcfResult<()> {
         statefile::forget(&approval);
         return Ok(());
     }
-    let probe = instance::probe(a)?;
+    let probe = a.instance.probe()?;
     if let InstanceState::CrashedPrimary(_) = probe.state {
-        CrashRecord::of(&probe.control(a)?)
+        CrashRecord::of(&probe.control(&a.instance)?)
             .save(&approval)
             .map_err(|e| OcfError::generic(format!("cannot write {}: {e}", approval.display())))?;
-        crate::warn!(
+        log::warning!(
             "primary crashed and Pacemaker recovers it in place: start will replay its WAL as a standby"
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logic::election::test_support::pos;
+    use crate::logic::notify::NodeLists;
+    use crate::pacemaker::FakePacemaker;
+
+    fn promotion_of(promotee: &str) -> Notification {
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        Notification {
+            when: When::Pre,
+            operation: Operation::Promote,
+            nodes: NodeLists {
+                active: set(&["n1", "n2", "n3"]),
+                promote: set(&[promotee]),
+                unpromoted: set(&["n1", "n2", "n3"]),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_promotee_publishes_its_position_and_the_candidates() {
+        let pm = FakePacemaker::new(&["n1", "n2", "n3"]);
+        publish_for_election(&pm, "n1", &promotion_of("n1"), None, || Ok(pos(2, 77))).unwrap();
+        assert_eq!(pm.attribute(LSN_LOCATION, "n1").as_deref(), Some("2#77"));
+        assert_eq!(pm.attribute(CANDIDATES, "n1").as_deref(), Some("n1 n2 n3"));
+    }
+
+    #[test]
+    fn another_candidate_publishes_only_its_position_unknown_if_unreadable() {
+        let pm = FakePacemaker::new(&["n2", "n1", "n3"]);
+        publish_for_election(&pm, "n2", &promotion_of("n1"), None, || {
+            Err(OcfError::generic("instance is not a running standby"))
+        })
+        .unwrap();
+        assert_eq!(
+            pm.attribute(LSN_LOCATION, "n2").as_deref(),
+            Some(Published::UNKNOWN)
+        );
+        assert_eq!(pm.attribute(CANDIDATES, "n2"), None);
+    }
+
+    #[test]
+    fn an_unsafe_switchover_publishes_only_the_cancellation() {
+        for verdict in [SWITCHOVER_UNSAFE, SWITCHOVER_CHECK_FAILED] {
+            let pm = FakePacemaker::new(&["n1", "n2"]);
+            let never =
+                || -> OcfResult<WalPosition> { panic!("position read for a cancelled switchover") };
+            publish_for_election(&pm, "n1", &promotion_of("n1"), Some(verdict), never).unwrap();
+            assert_eq!(
+                pm.attribute(CANCEL_SWITCHOVER, "n1").as_deref(),
+                Some(verdict)
+            );
+            assert_eq!(pm.attribute(LSN_LOCATION, "n1"), None);
+        }
+    }
+
+    #[test]
+    fn a_new_round_starts_from_nothing() {
+        let pm = [
+            LSN_LOCATION,
+            CANDIDATES,
+            CANCEL_SWITCHOVER,
+            headless_recovery::POSITION,
+        ]
+        .iter()
+        .fold(FakePacemaker::new(&["n1", "n2"]), |pm, attr| {
+            pm.with_attribute(attr, "n1", "x")
+        })
+        .with_attribute(LSN_LOCATION, "n2", "1#1");
+        clear_election(&pm).unwrap();
+        assert_eq!(
+            pm.attributes.borrow().keys().cloned().collect::<Vec<_>>(),
+            [(LSN_LOCATION.to_string(), "n2".to_string())],
+            "only this node's attributes are cleared"
+        );
+    }
 }

@@ -2,17 +2,19 @@
 //! switchover or another candidate holds more WAL, in which case the promotion is handed
 //! to it.
 
+use crate::agent::statefile::{self, PrimaryMemory};
 use crate::agent::Agent;
-use crate::election::{
+use crate::logic::election::{
     self, Published, Verdict, CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_UNSAFE,
 };
-use crate::instance;
-use crate::log::brief;
-use crate::lsn::WalPosition;
+use crate::logic::lsn::WalPosition;
+use crate::logic::transitions::{promote_step, PromoteStep};
+use crate::ocf::deadline::Deadline;
+use crate::ocf::log;
+use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::pg::Db;
-use crate::state::InstanceState;
-use crate::statefile::{self, PrimaryMemory};
+use crate::pacemaker::Pacemaker;
+use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -22,32 +24,27 @@ const POLL: Duration = Duration::from_millis(100);
 
 pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;
-    a.check_identity_and_programs()?;
-    let mut probe = instance::settled(a, a.deadline)?;
-    match probe.state {
-        InstanceState::RunningPrimary => {
-            crate::info!("instance already running as a primary");
+    a.instance.check_identity_and_programs()?;
+    let mut probe = a.instance.settled(a.deadline)?;
+    match promote_step(&probe.state) {
+        PromoteStep::AlreadyPrimary => {
+            log::info!("instance already running as a primary");
             return Ok(OcfCode::Success);
         }
-        InstanceState::RunningStandby => {}
-        InstanceState::Stopped => {
-            instance::start_standby(a, a.deadline)?;
-            probe = instance::probe(a)?;
+        PromoteStep::Promote => {}
+        PromoteStep::StartThenPromote => {
+            a.instance.start_standby(a.deadline)?;
+            probe = a.instance.probe()?;
         }
-        _ => {
-            return Err(OcfError {
-                code: OcfCode::ErrGeneric,
-                ..probe.state.refusal().within("cannot promote")
-            });
-        }
+        PromoteStep::Refuse(e) => return Err(e),
     }
     let db = probe.db.ok_or_else(|| {
         OcfError::generic("cannot promote: the standby does not answer")
             .with_remedy(remedy!("see the server log"))
     })?;
-    check_switchover(a)?;
-    elect(a, &db)?;
-    crate::info!("promoting the instance");
+    check_switchover(a.pacemaker(), a.node())?;
+    elect(a.pacemaker(), a.node(), || own_position(a, &db), a.deadline)?;
+    log::info!("promoting the instance");
     let done = db.promote(a.deadline).map_err(|e| {
         OcfError::generic(format!("pg_promote failed: {}", brief(e)))
             .with_remedy(remedy!("see the server log"))
@@ -60,17 +57,17 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
                 )),
         );
     }
-    crate::info!("promotion complete");
+    log::info!("promotion complete");
     start_primary_memory(a);
     Ok(OcfCode::Success)
 }
 
-fn check_switchover(a: &Agent) -> OcfResult<()> {
-    let attrs = a.attributes();
-    let Some(cancel) = attrs.private(CANCEL_SWITCHOVER, a.node())? else {
+/// Fails the promotion when the pre-promote round found the switchover unsafe.
+fn check_switchover(attrs: &dyn Pacemaker, local: &str) -> OcfResult<()> {
+    let Some(cancel) = attrs.private(CANCEL_SWITCHOVER, local)? else {
         return Ok(());
     };
-    let _ = attrs.delete_private(CANCEL_SWITCHOVER);
+    let _ = attrs.delete_private_all(&[CANCEL_SWITCHOVER]);
     let (code, why, detail) = match cancel.as_str() {
         SWITCHOVER_UNSAFE => (
             OcfCode::ErrGeneric,
@@ -94,7 +91,7 @@ fn check_switchover(a: &Agent) -> OcfResult<()> {
 /// notification came (a manual promote), read now.
 fn own_position(a: &Agent, db: &Db) -> OcfResult<WalPosition> {
     if let Some(Published::Known(p)) = a
-        .attributes()
+        .pacemaker()
         .private(LSN_LOCATION, a.node())?
         .map(|v| Published::parse(Some(&v)))
     {
@@ -109,20 +106,24 @@ fn own_position(a: &Agent, db: &Db) -> OcfResult<WalPosition> {
     })
 }
 
-fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
-    let attrs = a.attributes();
-    let local = a.node();
+/// Goes ahead only when this node is the most advanced of the candidates the pre-promote
+/// round named (waiting for their positions until shortly before the deadline); hands the
+/// promotion over to a more advanced one.
+fn elect(
+    attrs: &dyn Pacemaker,
+    local: &str,
+    own_position: impl FnOnce() -> OcfResult<WalPosition>,
+    deadline: Deadline,
+) -> OcfResult<()> {
     let candidates: BTreeSet<String> = match attrs.private(CANDIDATES, local)? {
         Some(list) => list.split_whitespace().map(str::to_string).collect(),
         None => {
-            crate::warn!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
+            log::warning!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
             return Ok(());
         }
     };
-    let mine = own_position(a, db)?;
-    let wait = a
-        .deadline
-        .capped(a.deadline.remaining().saturating_sub(PROMOTE_RESERVE));
+    let mine = own_position()?;
+    let wait = deadline.capped(deadline.remaining().saturating_sub(PROMOTE_RESERVE));
     loop {
         let others: BTreeMap<String, Published> = candidates
             .iter()
@@ -136,12 +137,12 @@ fn elect(a: &Agent, db: &Db) -> OcfResult<()> {
             .collect::<OcfResult<_>>()?;
         match election::decide(mine, &others) {
             Verdict::Promote => {
-                crate::info!("this node is the most advanced candidate ({mine})");
+                log::info!("this node is the most advanced candidate ({mine})");
                 return Ok(());
             }
             Verdict::HandOver { node, position } => {
-                attrs.set_score(local, crate::scores::FIRST_START)?;
-                attrs.set_score(&node, crate::scores::BEST_STANDBY)?;
+                attrs.set_score(local, crate::logic::scores::FIRST_START)?;
+                attrs.set_score(&node, crate::logic::scores::BEST_STANDBY)?;
                 return Err(OcfError::generic(format!(
                     "promotion handed over to the more advanced {}",
                     brief(&node)
@@ -173,9 +174,98 @@ fn start_primary_memory(a: &Agent) {
         lost: Default::default(),
     };
     if let Err(e) = memory.save(&path) {
-        crate::warn!(
+        log::warning!(
             "cannot save {}: {e}; standbys get no grace period to connect",
             path.display()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logic::election::{test_support::pos, SWITCHOVER_CHECK_FAILED};
+    use crate::logic::scores::{BEST_STANDBY, FIRST_START};
+    use crate::pacemaker::FakePacemaker;
+
+    const MINE: fn() -> OcfResult<WalPosition> = || Ok(pos(1, 100));
+
+    fn cluster(published: &[(&str, &str)]) -> FakePacemaker {
+        published.iter().fold(
+            FakePacemaker::new(&["n1", "n2", "n3"]).with_attribute(CANDIDATES, "n1", "n1 n2 n3"),
+            |pm, (node, value)| pm.with_attribute(LSN_LOCATION, node, value),
+        )
+    }
+
+    fn soon() -> Deadline {
+        // past the promote reserve: the election does not wait
+        Deadline::after(PROMOTE_RESERVE)
+    }
+
+    #[test]
+    fn a_switchover_goes_ahead_unless_the_pre_promote_round_cancelled_it() {
+        let pm = FakePacemaker::new(&["n1", "n2"]);
+        assert_eq!(check_switchover(&pm, "n1"), Ok(()));
+        for (value, code) in [
+            (SWITCHOVER_UNSAFE, OcfCode::ErrGeneric),
+            (SWITCHOVER_CHECK_FAILED, OcfCode::ErrArgs),
+        ] {
+            let pm =
+                FakePacemaker::new(&["n1", "n2"]).with_attribute(CANCEL_SWITCHOVER, "n1", value);
+            assert_eq!(check_switchover(&pm, "n1").unwrap_err().code, code);
+            // consumed: Pacemaker's next attempt is not cancelled by the same verdict
+            assert_eq!(pm.attribute(CANCEL_SWITCHOVER, "n1"), None);
+        }
+    }
+
+    #[test]
+    fn a_promotion_without_a_pre_promote_round_has_no_election() {
+        let pm = FakePacemaker::new(&["n1", "n2"]);
+        let never = || -> OcfResult<WalPosition> { panic!("position read without an election") };
+        assert_eq!(elect(&pm, "n1", never, soon()), Ok(()));
+        assert!(pm.score_writes.borrow().is_empty());
+    }
+
+    #[test]
+    fn the_most_advanced_candidate_is_promoted() {
+        for others in [
+            [("n2", "1#100"), ("n3", "1#99")],
+            [("n2", "1#50"), ("n3", Published::UNKNOWN)],
+            [("n2", "0#900"), ("n3", "1#100")],
+        ] {
+            let pm = cluster(&others);
+            assert_eq!(elect(&pm, "n1", MINE, soon()), Ok(()), "{others:?}");
+            assert!(pm.score_writes.borrow().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_more_advanced_candidate_gets_the_promotion() {
+        let pm = cluster(&[("n2", "1#101"), ("n3", "2#5")]);
+        let e = elect(&pm, "n1", MINE, soon()).unwrap_err();
+        assert!(e.problem.contains("n3"), "{e:?}");
+        assert_eq!(
+            *pm.score_writes.borrow(),
+            [
+                ("n1".to_string(), FIRST_START),
+                ("n3".to_string(), BEST_STANDBY)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_candidate_that_never_publishes_fails_the_promotion_at_the_deadline() {
+        let pm = cluster(&[("n2", "1#1")]);
+        let e = elect(&pm, "n1", MINE, soon()).unwrap_err();
+        assert!(e.problem.contains("n3"), "{e:?}");
+        assert!(pm.score_writes.borrow().is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_candidate_list_fails_rather_than_skipping_the_election() {
+        let pm = cluster(&[]);
+        pm.down.set(true);
+        assert!(elect(&pm, "n1", MINE, soon()).is_err());
+        assert!(check_switchover(&pm, "n1").is_err());
     }
 }

@@ -2,9 +2,10 @@
 //! parameter needs no restart of PostgreSQL.
 
 use crate::agent::Agent;
+use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfResult};
 
 pub fn reload(_a: &Agent) -> OcfResult<OcfCode> {
-    crate::info!("settings reloaded; they apply from the next action on");
+    log::info!("settings reloaded; they apply from the next action on");
     Ok(OcfCode::Success)
 }

@@ -1,48 +1,48 @@
 //! `start`: always as a standby. A former primary that crashed is refused, since its WAL
 //! may have diverged from the primary promoted after it, unless Pacemaker recovers it in
-//! place (approved at pre-demote): then it replays its own WAL as a standby.
+//! place (approved at pre-demote): then it replays its own WAL as a standby. Every former
+//! primary is first checked against the instance promoted elsewhere, and with
+//! rejoin=rewind rewound when it diverged (`agent::rejoin`).
 
+use crate::agent::rejoin;
+use crate::agent::statefile;
+use crate::agent::statefile::in_place_recovery_approved;
+use crate::agent::validate;
 use crate::agent::Agent;
-use crate::config::Rejoin;
-use crate::controldata::{ClusterState, ControlData};
-use crate::instance;
-use crate::instance::in_place_recovery_approved;
-use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
-use crate::rejoin::{self, Verdict};
-use crate::scores;
-use crate::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
-use crate::statefile;
-use crate::validate;
+use crate::logic::controldata::{ClusterState, ControlData};
+use crate::logic::scores;
+use crate::logic::state::REBUILD_CRASHED_PRIMARY;
+use crate::logic::transitions::{rejoin_step, start_step, FormerPrimary, RejoinStep, StartStep};
+use crate::ocf::log;
+use crate::ocf::{OcfCode, OcfError, OcfResult};
+use crate::pacemaker::Pacemaker;
 
 pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;
     validate::installation(a)?;
     validate::local_configuration(a)?;
-    let probe = instance::settled(a, a.deadline)?;
-    match probe.state {
-        InstanceState::RunningStandby => {
-            crate::info!("instance already running as a standby");
+    let probe = a.instance.settled(a.deadline)?;
+    let in_place = in_place_recovery_approved(a, &probe);
+    let mut crashed_primary = None;
+    match start_step(&probe.state, in_place, a.params.rejoin) {
+        StartStep::AlreadyRunning => {
+            log::info!("instance already running as a standby");
             return Ok(OcfCode::Success);
         }
-        InstanceState::Stopped => {}
-        InstanceState::CrashedStandby => {
-            crate::warn!("the standby had crashed; it recovers as a standby");
+        StartStep::Start => {}
+        StartStep::RecoverCrashedStandby => {
+            log::warning!("the standby had crashed; it recovers as a standby");
         }
-        InstanceState::RunningPrimary => {
-            return Err(OcfError::generic(
-                "the instance already runs as a primary outside Pacemaker's control",
-            )
-            .with_remedy(remedy!("stop it, then crm_resource --cleanup")))
+        StartStep::RecoverInPlace => {
+            log::warning!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
+            a.instance.reap_orphans()?;
+            crashed_primary = Some(FormerPrimary::Crashed { in_place: true });
         }
-        InstanceState::CrashedPrimary(_) if in_place_recovery_approved(a, &probe) => {
-            crate::warn!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
-            instance::reap_orphans(a)?;
+        StartStep::RejoinCrashedPrimary => {
+            a.instance.reap_orphans()?;
+            crashed_primary = Some(FormerPrimary::Crashed { in_place: false });
         }
-        // Rewound below when another node is promoted; refused there when none is.
-        InstanceState::CrashedPrimary(_) if a.params.rejoin == Rejoin::Rewind => {
-            instance::reap_orphans(a)?;
-        }
-        InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
+        StartStep::RefuseCrashedPrimary => {
             return Err(OcfError::generic(format!(
                 "refusing to start: {}",
                 probe.state.refusal().problem
@@ -54,87 +54,93 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
                 a.node()
             )))
         }
-        InstanceState::Transitional(_) | InstanceState::Unreachable(_) => {
-            return Err(probe.state.refusal())
-        }
+        StartStep::Refuse(e) => return Err(e),
     }
-    let control = probe.control(a)?;
+    let control = probe.control(&a.instance)?;
     rejoin::refuse_if_needs_rebuild(a, &control)?;
     let was_clean_primary =
-        !a.datadir()?.has_entry("backup_label") && control.state == ClusterState::ShutDown;
-    if let InstanceState::CrashedPrimary(_) = probe.state {
-        rejoin_crashed_primary(a, &probe, &control)?;
-    } else if was_clean_primary {
-        rejoin_stopped_primary(a, &control)?;
+        !a.instance.datadir()?.has_entry("backup_label") && control.state == ClusterState::ShutDown;
+    let former_primary =
+        crashed_primary.or(was_clean_primary.then_some(FormerPrimary::CleanlyStopped));
+    if let Some(former) = former_primary {
+        check_former_primary(a, former, &control)?;
     }
-    instance::start_standby(a, a.deadline)?;
-    crate::info!("instance started as a standby");
+    a.instance.start_standby(a.deadline)?;
+    log::info!("instance started as a standby");
     statefile::forget(&a.crash_record_file());
     statefile::forget(&a.in_place_recovery_file());
     if was_clean_primary {
-        apply_first_start_rule(a);
+        apply_first_start_rule(a.pacemaker(), a.node());
     }
     Ok(OcfCode::Success)
 }
 
-/// A crashed primary starts as a standby only when it can follow the promoted instance
-/// (after a rewind with rejoin=rewind), or, when none is promoted, when Pacemaker approved
-/// its recovery in place.
-fn rejoin_crashed_primary(
-    a: &Agent,
-    probe: &instance::Probe,
-    control: &ControlData,
-) -> OcfResult<()> {
-    match rejoin::check(a, control) {
-        Ok(Verdict::CanFollow | Verdict::Rewound) => Ok(()),
-        Ok(Verdict::CannotFollow(refusal)) => Err(refusal),
-        Ok(Verdict::NoPrimary) if in_place_recovery_approved(a, probe) => Ok(()),
-        Ok(Verdict::NoPrimary) => Err(OcfError::generic(
-            "refusing to start a crashed primary while no instance is promoted",
-        )
-        .with_remedy(REBUILD_CRASHED_PRIMARY)),
-        // Promoted elsewhere, so an approved recovery in place was abandoned: unchecked, it
-        // is refused as every crashed primary is.
-        Err(e) => Err(e),
-    }
-}
-
-/// A cleanly stopped primary may have written WAL the promoted instance never got (its
-/// standbys lagged): it then cannot follow it. When the check cannot be made, rejoin=manual
-/// starts it as before; rejoin=rewind refuses, having changed nothing.
-fn rejoin_stopped_primary(a: &Agent, control: &ControlData) -> OcfResult<()> {
-    match (rejoin::check(a, control), a.params.rejoin) {
-        (Ok(Verdict::CannotFollow(refusal)), _) => Err(refusal),
-        (Ok(_), _) => Ok(()),
-        (Err(e), Rejoin::Rewind) => Err(e),
-        (Err(e), Rejoin::Manual) => {
-            crate::warn!(
+/// A former primary starts as a standby only when it can follow the instance promoted
+/// elsewhere (after a rewind with rejoin=rewind); see `rejoin_step` for the rest.
+fn check_former_primary(a: &Agent, former: FormerPrimary, control: &ControlData) -> OcfResult<()> {
+    match rejoin_step(former, rejoin::check(a, control), a.params.rejoin) {
+        RejoinStep::Start => Ok(()),
+        RejoinStep::StartUnchecked(e) => {
+            log::warning!(
                 "could not check that this former primary can follow the promoted instance: {}",
                 e.message()
             );
             Ok(())
         }
+        RejoinStep::Refuse(e) => Err(e),
     }
 }
 
 /// A cleanly stopped primary that comes back when no node has a promotion score gets a
 /// small one, so Pacemaker can elect a primary on a cold start.
-fn apply_first_start_rule(a: &Agent) {
-    let attrs = a.attributes();
+fn apply_first_start_rule(attrs: &dyn Pacemaker, local: &str) {
     let result = attrs.partition().and_then(|partition| {
         let existing = partition
             .iter()
             .map(|n| attrs.score(n))
-            .collect::<OcfResult<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         match scores::first_start_score(true, &existing) {
             Some(score) => {
-                crate::info!("no promotion score in the partition and this instance was a cleanly stopped primary: setting its score to {score}");
-                attrs.set_score(a.node(), score)
+                log::info!("no promotion score in the partition and this instance was a cleanly stopped primary: setting its score to {score}");
+                attrs.set_score(local, score)
             }
             None => Ok(()),
         }
     });
     if let Err(e) = result {
-        crate::warn!("first-start promotion score not set: {}", e.message());
+        log::warning!("first-start promotion score not set: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pacemaker::FakePacemaker;
+
+    #[test]
+    fn a_clean_former_primary_gets_the_first_start_score_only_when_no_node_is_promotable() {
+        for pm in [
+            FakePacemaker::new(&["n1", "n2", "n3"]),
+            FakePacemaker::new(&["n1", "n2", "n3"]).with_score("n2", -1),
+        ] {
+            apply_first_start_rule(&pm, "n1");
+            assert_eq!(
+                *pm.score_writes.borrow(),
+                [("n1".to_string(), scores::FIRST_START)]
+            );
+        }
+        for existing in [scores::FIRST_START, 0, 1000] {
+            let pm = FakePacemaker::new(&["n1", "n2", "n3"]).with_score("n2", existing);
+            apply_first_start_rule(&pm, "n1");
+            assert!(pm.score_writes.borrow().is_empty(), "{existing}");
+        }
+    }
+
+    #[test]
+    fn scores_that_cannot_be_read_set_no_first_start_score() {
+        let pm = FakePacemaker::new(&["n1", "n2"]);
+        pm.down.set(true);
+        apply_first_start_rule(&pm, "n1");
+        assert!(pm.score_writes.borrow().is_empty());
     }
 }

@@ -6,15 +6,17 @@
 //! in-place recovery, see start) may bring it back, and later probes report it stopped
 //! rather than crashed again.
 
-use crate::agent::Agent;
-use crate::controldata::ControlData;
-use crate::deadline::Deadline;
-use crate::instance::in_place_recovery_approved;
-use crate::instance::{self, StopMode};
-use crate::log::brief;
+use crate::agent::statefile::in_place_recovery_approved;
+use crate::agent::statefile::CrashRecord;
+use crate::agent::{answer_unusable, Agent};
+use crate::logic::controldata::ControlData;
+use crate::logic::transitions::{stop_step, StopStep};
+use crate::ocf::deadline::Deadline;
+use crate::ocf::log;
+use crate::ocf::log::brief;
+use crate::ocf::unusable::Caller;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
-use crate::state::InstanceState;
-use crate::statefile::CrashRecord;
+use crate::postgres::instance::StopMode;
 
 /// Share of the stop timeout a standby gets for its fast shutdown before the immediate one,
 /// and a crashed standby for its recovery.
@@ -24,65 +26,54 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
     // Whatever keeps the agent from looking at the instance as usual (settings it cannot
     // use, no data directory, files it refuses to read), stop answers success only once no
     // process of the instance is left.
-    let looked = instance::usable(a).and_then(|has_instance| {
-        if has_instance {
-            instance::probe(a)
-        } else {
-            Err(OcfError::installed(format!(
-                "no data directory at {}",
-                brief(a.params.datadir.display())
-            )))
-        }
-    });
+    let looked = match a.instance.usable() {
+        Ok(true) => a.instance.probe().map_err(OcfError::from),
+        Ok(false) => Err(OcfError::installed(format!(
+            "no data directory at {}",
+            brief(a.params.datadir.display())
+        ))),
+        Err(e) => Err(e.into()),
+    };
     let probe = match looked {
         Ok(probe) => probe,
-        Err(why) => {
-            instance::stop_despite(a, &why)?;
-            crate::info!(
-                "{}; no process of the instance left: stopped",
-                why.message()
-            );
-            return Ok(OcfCode::Success);
-        }
+        Err(why) => return answer_unusable(Caller::Stop, &a.params.datadir, a.deadline, why),
     };
     let state = &probe.state;
-    match state {
-        InstanceState::Stopped => {
-            crate::info!("instance already stopped");
+    match stop_step(state, in_place_recovery_approved(a, &probe)) {
+        StopStep::AlreadyStopped => {
+            log::info!("instance already stopped");
             Ok(OcfCode::Success)
         }
-        InstanceState::CrashedStandby => {
-            instance::reap_orphans(a)?;
-            crate::warn!(
+        StopStep::RecoverStandbyThenStop => {
+            a.instance.reap_orphans()?;
+            log::warning!(
                 "the standby had crashed: replaying its WAL as a standby, then stopping it cleanly"
             );
             let recovery = Deadline::after(a.deadline.remaining() / FAST_SHARE);
-            match instance::start_standby(a, recovery) {
+            match a.instance.start_standby(recovery) {
                 Ok(()) => stop_standby(a),
                 Err(e) => {
-                    crate::warn!("recovery of the crashed standby failed: {}", e.message());
-                    instance::stop(a, StopMode::Immediate, a.deadline)?;
+                    log::warning!("recovery of the crashed standby failed: {e}");
+                    a.instance.stop(StopMode::Immediate, a.deadline)?;
                     // the recovery attempt may have changed pg_control
-                    leave_crashed(a, &instance::controldata(a)?)
+                    leave_crashed(a, &a.instance.controldata()?)
                 }
             }
         }
-        InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
-            if in_place_recovery_approved(a, &probe) {
-                crate::info!("crashed primary left down for its recovery in place: start replays its WAL as a standby");
+        StopStep::LeaveCrashed { in_place } => {
+            if in_place {
+                log::info!("crashed primary left down for its recovery in place: start replays its WAL as a standby");
             } else {
-                crate::warn!(
+                log::warning!(
                     "instance had crashed ({state:?}); nothing left to stop. Start will refuse it until it is rebuilt from the current primary"
                 );
             }
-            instance::reap_orphans(a)?;
-            leave_crashed(a, &probe.control(a)?)
+            a.instance.reap_orphans()?;
+            leave_crashed(a, &probe.control(&a.instance)?)
         }
-        InstanceState::RunningStandby => stop_standby(a),
-        InstanceState::RunningPrimary
-        | InstanceState::Transitional(_)
-        | InstanceState::Unreachable(_) => {
-            instance::stop(a, StopMode::Fast, a.deadline)?;
+        StopStep::StopStandby => stop_standby(a),
+        StopStep::FastStop => {
+            a.instance.stop(StopMode::Fast, a.deadline)?;
             Ok(OcfCode::Success)
         }
     }
@@ -90,9 +81,9 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
 
 fn stop_standby(a: &Agent) -> OcfResult<OcfCode> {
     let fast = Deadline::after(a.deadline.remaining() / FAST_SHARE);
-    if instance::stop(a, StopMode::Fast, fast).is_err() {
-        crate::warn!("fast shutdown of the standby did not finish in time: immediate shutdown");
-        instance::stop(a, StopMode::Immediate, a.deadline)?;
+    if a.instance.stop(StopMode::Fast, fast).is_err() {
+        log::warning!("fast shutdown of the standby did not finish in time: immediate shutdown");
+        a.instance.stop(StopMode::Immediate, a.deadline)?;
     }
     Ok(OcfCode::Success)
 }
@@ -104,7 +95,7 @@ fn leave_crashed(a: &Agent, control: &ControlData) -> OcfResult<OcfCode> {
     if let Err(e) = CrashRecord::of(control).save(&path) {
         // Stopped all the same: later probes will report the crash again, which only
         // makes Pacemaker stop it again.
-        crate::warn!("cannot write {}: {e}", path.display());
+        log::warning!("cannot write {}: {e}", path.display());
     }
     Ok(OcfCode::Success)
 }

@@ -1,10 +1,10 @@
 //! `validate-all`: every check the agent can make on this node.
 
+use crate::agent::rejoin;
+use crate::agent::validate;
 use crate::agent::Agent;
-use crate::config::Rejoin;
+use crate::ocf::config::Rejoin;
 use crate::ocf::{OcfCode, OcfResult};
-use crate::rejoin;
-use crate::validate;
 
 pub fn validate_all(a: &Agent) -> OcfResult<OcfCode> {
     a.meta.check_clone_settings()?;

@@ -3,8 +3,8 @@
 //! standbys publish their WAL positions, the most advanced one takes a promotion score,
 //! and Pacemaker promotes it through the usual notifications and election. Pure.
 
-use crate::election::Published;
-use crate::lsn::{Lsn, WalPosition};
+use crate::logic::election::Published;
+use crate::logic::lsn::{Lsn, WalPosition};
 use std::collections::BTreeMap;
 
 /// One instance of the clone, as `crm_resource --locate` lists it.
@@ -159,7 +159,7 @@ impl Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::election::test_support::{others, pos};
+    use crate::logic::election::test_support::{others, pos};
 
     #[test]
     fn parses_crm_resource_locate() {

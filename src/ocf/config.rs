@@ -1,7 +1,7 @@
 //! The resource's settings (`OCF_RESKEY_*`) and Pacemaker's meta attributes, read from a
 //! snapshot of the environment. Pure.
 
-use crate::log::brief;
+use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfError, OcfResult};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -81,10 +81,17 @@ fn parse_millis(v: &str) -> Option<Duration> {
 }
 
 impl Params {
-    /// Reads the parameters. A malformed value is a configuration error on every node.
-    pub fn from_env(env: &Env) -> OcfResult<Self> {
+    /// `pgdata` and `datadir` (the data directory, `pgdata` unless set apart), which every
+    /// environment names, however wrong its other settings.
+    pub fn data_directories(env: &Env) -> (PathBuf, PathBuf) {
         let pgdata = PathBuf::from(param(env, "pgdata").unwrap_or("/var/lib/pgsql/data"));
         let datadir = param(env, "datadir").map_or_else(|| pgdata.clone(), PathBuf::from);
+        (pgdata, datadir)
+    }
+
+    /// Reads the parameters. A malformed value is a configuration error on every node.
+    pub fn from_env(env: &Env) -> OcfResult<Self> {
+        let (pgdata, datadir) = Self::data_directories(env);
         let recovery_template = param(env, "recovery_template")
             .map_or_else(|| pgdata.join("recovery.conf.pcmk"), PathBuf::from);
         let pgport = match param(env, "pgport") {

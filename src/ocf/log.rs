@@ -168,12 +168,11 @@ pub fn exit_reason(problem: &str, remedy: &str) {
     );
 }
 
-#[macro_export]
-macro_rules! debug { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Debug, &format!($($a)*)) } }
-#[macro_export]
-macro_rules! info { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Info, &format!($($a)*)) } }
-#[macro_export]
-macro_rules! warn { ($($a:tt)*) => { $crate::log::log($crate::log::Level::Warning, &format!($($a)*)) } }
+// Called as `log::info!(...)`: the macros live here, not at the crate root.
+macro_rules! debug { ($($a:tt)*) => { $crate::ocf::log::log($crate::ocf::log::Level::Debug, &format!($($a)*)) } }
+macro_rules! info { ($($a:tt)*) => { $crate::ocf::log::log($crate::ocf::log::Level::Info, &format!($($a)*)) } }
+macro_rules! warning { ($($a:tt)*) => { $crate::ocf::log::log($crate::ocf::log::Level::Warning, &format!($($a)*)) } }
+pub(crate) use {debug, info, warning};
 
 #[cfg(test)]
 mod tests {

@@ -1,26 +1,36 @@
 //! What every action works with: the settings, Pacemaker's meta data, the action's
-//! deadline, and lazily the node name and the system user.
+//! deadline, the local instance, and lazily the node name; and the procedures several
+//! actions share (`validate`, `statefile`, `headless_recovery`).
 
-use crate::attributes::Attributes;
-use crate::command::{self, SystemUser};
-use crate::config::{Env, Meta, Params};
-use crate::datadir::{DataDir, DataDirError};
-use crate::deadline::Deadline;
-use crate::ocf::{OcfCode, OcfResult};
+pub mod errors;
+pub mod headless_recovery;
+pub mod rejoin;
+pub mod statefile;
+pub mod validate;
+
+use crate::ocf::config::{Env, Meta, Params};
+use crate::ocf::deadline::Deadline;
+use crate::ocf::log;
+use crate::ocf::unusable::{self, Answer, Caller};
+use crate::ocf::OcfResult;
+use crate::ocf::{OcfCode, OcfError};
+use crate::pacemaker::{Attributes, Pacemaker};
+use crate::postgres::instance::Instance;
+use crate::postgres::instance::{postmaster_despite, stop_despite};
+use crate::postgres::PostgresError;
 use std::cell::OnceCell;
+use std::path::Path;
 use std::path::PathBuf;
-
-/// Programs the agent runs from bindir.
-pub const PROGRAMS: [&str; 3] = ["postgres", "pg_controldata", "pg_waldump"];
 
 pub struct Agent {
     pub env: Env,
     pub params: Params,
     pub meta: Meta,
     pub deadline: Deadline,
+    /// The local PostgreSQL instance, with the settings and deadline of this action.
+    pub instance: Instance,
+    pacemaker: Box<dyn Pacemaker>,
     node: OnceCell<String>,
-    user: OnceCell<SystemUser>,
-    datadir: OnceCell<DataDir>,
 }
 
 impl Agent {
@@ -30,17 +40,18 @@ impl Agent {
         let deadline = Deadline::for_action(meta.timeout);
         Ok(Agent {
             env,
+            instance: Instance::new(params.clone(), deadline),
+            pacemaker: Box::new(Attributes::new(&meta.resource, deadline)),
             params,
             meta,
             deadline,
             node: OnceCell::new(),
-            user: OnceCell::new(),
-            datadir: OnceCell::new(),
         })
     }
 
-    pub fn attributes(&self) -> Attributes {
-        Attributes::new(&self.meta.resource, self.deadline)
+    /// The port to Pacemaker (its tools, bounded by this action's deadline).
+    pub fn pacemaker(&self) -> &dyn Pacemaker {
+        self.pacemaker.as_ref()
     }
 
     /// This node's name: Pacemaker passes it to every action; outside a cluster
@@ -50,53 +61,12 @@ impl Agent {
             self.meta
                 .node_name
                 .clone()
-                .or_else(|| self.attributes().local_node().ok())
+                .or_else(|| self.pacemaker.local_node().ok())
                 .unwrap_or_else(|| {
                     nix::sys::utsname::uname()
                         .map(|u| u.nodename().to_string_lossy().into_owned())
                         .unwrap_or_default()
                 })
-        })
-    }
-
-    pub fn user(&self) -> OcfResult<&SystemUser> {
-        if let Some(u) = self.user.get() {
-            return Ok(u);
-        }
-        let u = SystemUser::lookup(&self.params.system_user)?;
-        Ok(self.user.get_or_init(|| u))
-    }
-
-    /// `bindir/name`, when it is safe to run (see `command::trusted_program`).
-    pub fn program(&self, name: &str) -> OcfResult<PathBuf> {
-        command::trusted_program(&self.params.bindir, name)
-    }
-
-    /// What every action that runs the instance needs of its settings on this node: a
-    /// system user that is not root, and programs only root can change.
-    pub fn check_identity_and_programs(&self) -> OcfResult<()> {
-        self.user()?;
-        PROGRAMS.iter().try_for_each(|p| self.program(p).map(drop))
-    }
-
-    /// The data directory, opened once for the action (see `datadir.rs`); `None` when it
-    /// does not exist on this node.
-    pub fn existing_datadir(&self) -> OcfResult<Option<&DataDir>> {
-        if let Some(d) = self.datadir.get() {
-            return Ok(Some(d));
-        }
-        let owner = self.user()?.uid;
-        match DataDir::open(&self.params.datadir, Some(owner)) {
-            Ok(d) => Ok(Some(self.datadir.get_or_init(|| d))),
-            Err(DataDirError::Missing(_)) => Ok(None),
-            Err(e) => Err(e.to_ocf_error(OcfCode::ErrInstalled)),
-        }
-    }
-
-    /// The data directory, which must exist.
-    pub fn datadir(&self) -> OcfResult<&DataDir> {
-        self.existing_datadir()?.ok_or_else(|| {
-            DataDirError::Missing(self.params.datadir.clone()).to_ocf_error(OcfCode::ErrInstalled)
         })
     }
 
@@ -136,5 +106,40 @@ impl Agent {
             .filter(|d| !d.is_empty())
             .map_or("/run/resource-agents", String::as_str);
         PathBuf::from(dir).join(format!("pgsqlms-{}.{kind}", self.meta.resource))
+    }
+}
+
+/// Carries out `ocf::unusable`'s answer for an action that cannot use its settings or this
+/// node (`why`), with the data directory they name.
+pub fn answer_unusable(
+    caller: Caller,
+    datadir: &Path,
+    deadline: Deadline,
+    why: OcfError,
+) -> OcfResult<OcfCode> {
+    // The problem stays the one the action met; the data directory's only adds to it.
+    let unknown = |e: &dyn std::fmt::Display| OcfError {
+        detail: Some(format!(
+            "and no telling whether a postmaster runs in datadir: {e}"
+        )),
+        ..why.clone()
+    };
+    let postmaster = match caller {
+        Caller::Probe => postmaster_despite(datadir).map_err(|e| unknown(&e))?,
+        Caller::Stop | Caller::Other => None,
+    };
+    match unusable::answer(caller, why.clone(), postmaster) {
+        Answer::NotRunning(e) | Answer::Fail(e) => Err(e),
+        Answer::StopDespite => {
+            stop_despite(datadir, deadline, &why.message()).map_err(|e| match e {
+                PostgresError::DataDir(e) => unknown(&e),
+                e => e.into(),
+            })?;
+            log::info!(
+                "{}; no process of the instance left: stopped",
+                why.message()
+            );
+            Ok(OcfCode::Success)
+        }
     }
 }

@@ -4,11 +4,11 @@
 //! PostgreSQL configuration being wrong is OCF_ERR_ARGS (Pacemaker bans the node).
 
 use crate::agent::Agent;
-use crate::command;
-use crate::conninfo;
-use crate::instance;
-use crate::log::brief;
-use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
+use crate::logic::conninfo;
+use crate::ocf::log::brief;
+use crate::ocf::{remedy, OcfError, OcfResult};
+use crate::postgres::PostgresError;
+use crate::system::command;
 
 pub const MIN_MAJOR: u32 = 12;
 
@@ -16,7 +16,7 @@ pub const MIN_MAJOR: u32 = 12;
 /// its programs and the system user.
 pub fn installation(a: &Agent) -> OcfResult<()> {
     let p = &a.params;
-    let user = a.user()?;
+    let user = a.instance.user()?;
     // The configuration directory is only read by `postgres` itself: look at it with the
     // system user's rights, so a path the CIB names tells nothing about root's files.
     if !user.as_effective(|| p.pgdata.is_dir())? {
@@ -29,10 +29,10 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
         ))
         .with_detail("it does not exist on this node, or the system user cannot enter it"));
     }
-    let dir = a.datadir()?;
+    let dir = a.instance.datadir()?;
     let version = dir
         .read("PG_VERSION", 64)
-        .map_err(|e| e.to_ocf_error(OcfCode::ErrInstalled))?
+        .map_err(PostgresError::UnsafeVersionFile)?
         .ok_or_else(|| {
             OcfError::installed(format!(
                 "{} holds no PG_VERSION",
@@ -55,12 +55,12 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
         ))
         .with_remedy(remedy!("use PAF for older versions, or upgrade")));
     }
-    a.check_identity_and_programs()
+    Ok(a.instance.check_identity_and_programs()?)
 }
 
 /// A server setting as this node's configuration files give it (`postgres -C`).
 pub fn setting(a: &Agent, name: &str) -> OcfResult<String> {
-    let mut cmd = a.user()?.command(&a.program("postgres")?);
+    let mut cmd = a.instance.user()?.command(&a.instance.program("postgres")?);
     cmd.arg("-C")
         .arg(name)
         .arg("-D")
@@ -83,7 +83,7 @@ pub fn setting(a: &Agent, name: &str) -> OcfResult<String> {
 pub fn local_configuration(a: &Agent) -> OcfResult<()> {
     let p = &a.params;
     // Whether the name exists (a link counts), as the system user sees it.
-    let user = a.user()?;
+    let user = a.instance.user()?;
     if user.as_effective(|| p.recovery_template.symlink_metadata().is_ok())? {
         return Err(OcfError::args(format!(
             "recovery_template {} exists",
@@ -124,7 +124,7 @@ pub fn local_configuration(a: &Agent) -> OcfResult<()> {
             "application_name must be this node's Pacemaker name, {node}"
         )));
     }
-    let cd = instance::controldata(a)?;
+    let cd = a.instance.controldata()?;
     if !matches!(cd.wal_level.as_str(), "replica" | "logical") {
         return Err(OcfError::args(format!(
             "wal_level is {:?} in pg_control",

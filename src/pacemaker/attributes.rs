@@ -2,16 +2,15 @@
 //! the election's private attributes through `attrd_updater --private`, membership through
 //! `crm_node`. Thin wrappers; every call is bounded.
 
-use crate::command::Output;
-use crate::deadline::Deadline;
-use crate::log::brief;
-use crate::ocf::{remedy, OcfError, OcfResult, Remedy};
+use crate::logic::headless::{self, Located};
+use crate::ocf::deadline::Deadline;
+use crate::ocf::log;
+use crate::ocf::log::brief;
+use crate::pacemaker::{Pacemaker, PacemakerError, PacemakerResult};
+use crate::system::command::Output;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
-
-/// What to do when Pacemaker's tools fail.
-const PACEMAKER_RUNS: Remedy = remedy!("check that Pacemaker runs on this node");
 
 /// No single tool call may take more than this, whatever the action's budget.
 const CALL_LIMIT: Duration = Duration::from_secs(10);
@@ -45,49 +44,23 @@ impl Attributes {
         }
     }
 
-    fn run(&self, cmd: Command) -> OcfResult<Output> {
-        crate::command::run(cmd, self.deadline.capped(CALL_LIMIT))
+    fn run(&self, cmd: Command) -> PacemakerResult<Output> {
+        Ok(crate::system::command::run(
+            cmd,
+            self.deadline.capped(CALL_LIMIT),
+        )?)
     }
 
-    fn run_ok(&self, cmd: Command, what: &str) -> OcfResult<()> {
+    fn run_ok(&self, cmd: Command, what: &str) -> PacemakerResult<()> {
         let out = self.run(cmd)?;
         if out.success {
             Ok(())
         } else {
-            Err(OcfError::generic(format!(
-                "could not {what}: {}",
-                brief(out.last_error_line())
-            ))
-            .with_remedy(PACEMAKER_RUNS))
+            Err(PacemakerError::Failed {
+                what: what.to_string(),
+                message: out.last_error_line().to_string(),
+            })
         }
-    }
-
-    /// The local node's name, as Pacemaker knows it.
-    pub fn local_node(&self) -> OcfResult<String> {
-        let out = self.run(tool("crm_node", &["-n"]))?;
-        let name = out.stdout.trim().to_string();
-        if out.success && !name.is_empty() {
-            Ok(name)
-        } else {
-            Err(OcfError::generic(format!(
-                "crm_node -n did not give this node's name: {}",
-                brief(out.last_error_line())
-            ))
-            .with_remedy(PACEMAKER_RUNS))
-        }
-    }
-
-    /// Names of the nodes in this node's partition.
-    pub fn partition(&self) -> OcfResult<BTreeSet<String>> {
-        let out = self.run(tool("crm_node", &["-p"]))?;
-        if !out.success {
-            return Err(OcfError::generic(format!(
-                "crm_node -p failed: {}",
-                brief(out.last_error_line())
-            ))
-            .with_remedy(PACEMAKER_RUNS));
-        }
-        Ok(out.stdout.split_whitespace().map(str::to_string).collect())
     }
 
     fn promotion_cmd(&self, node: &str) -> Command {
@@ -101,47 +74,13 @@ impl Attributes {
         c
     }
 
-    /// The promotion score of `node`, if it has one.
-    pub fn score(&self, node: &str) -> OcfResult<Option<i64>> {
-        let mut c = self.promotion_cmd(node);
-        c.args(["--query", "--quiet"]);
-        let out = self.run(c)?;
-        let what = format!("the promotion score of {}", brief(node));
-        match out.code {
-            Some(0) => {
-                let value = out.stdout.trim();
-                value.parse().map(Some).map_err(|_| {
-                    OcfError::generic(format!(
-                        "promotion score {:?} is not an integer",
-                        brief(value)
-                    ))
-                    .with_remedy(remedy!(
-                        "set it with crm_attribute --promotion, or delete it"
-                    ))
-                    .with_detail(format!("{what} is {value:?}"))
-                })
-            }
-            Some(CRM_EX_NOSUCH) => Ok(None),
-            _ => Err(query_failed("crm_attribute", &what, &out)),
-        }
-    }
-
-    pub fn set_score(&self, node: &str, score: i64) -> OcfResult<()> {
-        let mut c = self.promotion_cmd(node);
-        c.args(["--update", &score.to_string()]);
-        self.run_ok(
-            c,
-            &format!("set the promotion score of {} to {score}", brief(node)),
-        )
-    }
-
     fn private_name(&self, attr: &str) -> String {
         format!("{attr}-{}", self.resource)
     }
 
     /// Changes one of the election's attributes for the local node. Private attributes
     /// stay in attrd's memory: they never reach the CIB, so they do not abort transitions.
-    fn change_private(&self, attr: &str, change: &[&str], what: &str) -> OcfResult<()> {
+    fn change_private(&self, attr: &str, change: &[&str], what: &str) -> PacemakerResult<()> {
         let name = self.private_name(attr);
         let mut c = tool(
             "attrd_updater",
@@ -151,33 +90,84 @@ impl Attributes {
         self.run_ok(c, &format!("{what} attribute {name}"))
     }
 
-    pub fn set_private(&self, attr: &str, value: &str) -> OcfResult<()> {
+    fn delete_private(&self, attr: &str) -> PacemakerResult<()> {
+        self.change_private(attr, &["--delete"], "delete")
+    }
+}
+
+impl Pacemaker for Attributes {
+    fn local_node(&self) -> PacemakerResult<String> {
+        let out = self.run(tool("crm_node", &["-n"]))?;
+        let name = out.stdout.trim().to_string();
+        if out.success && !name.is_empty() {
+            Ok(name)
+        } else {
+            Err(PacemakerError::Failed {
+                what: "get this node's name from crm_node -n".into(),
+                message: out.last_error_line().to_string(),
+            })
+        }
+    }
+
+    fn partition(&self) -> PacemakerResult<BTreeSet<String>> {
+        let out = self.run(tool("crm_node", &["-p"]))?;
+        if !out.success {
+            return Err(PacemakerError::Failed {
+                what: "list the partition with crm_node -p".into(),
+                message: out.last_error_line().to_string(),
+            });
+        }
+        Ok(out.stdout.split_whitespace().map(str::to_string).collect())
+    }
+
+    fn score(&self, node: &str) -> PacemakerResult<Option<i64>> {
+        let mut c = self.promotion_cmd(node);
+        c.args(["--query", "--quiet"]);
+        let out = self.run(c)?;
+        let what = format!("the promotion score of {}", brief(node));
+        match out.code {
+            Some(0) => {
+                let value = out.stdout.trim();
+                value
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| PacemakerError::BadScore {
+                        node: node.to_string(),
+                        value: value.to_string(),
+                    })
+            }
+            Some(CRM_EX_NOSUCH) => Ok(None),
+            _ => Err(query_failed("crm_attribute", &what, &out)),
+        }
+    }
+
+    fn set_score(&self, node: &str, score: i64) -> PacemakerResult<()> {
+        let mut c = self.promotion_cmd(node);
+        c.args(["--update", &score.to_string()]);
+        self.run_ok(
+            c,
+            &format!("set the promotion score of {} to {score}", brief(node)),
+        )
+    }
+
+    fn set_private(&self, attr: &str, value: &str) -> PacemakerResult<()> {
         self.change_private(attr, &["--update", value], "set")
     }
 
-    pub fn delete_private(&self, attr: &str) -> OcfResult<()> {
-        self.change_private(attr, &["--delete"], "delete")
-    }
-
-    /// Deletes several of the election's attributes at once: each call is a round trip to
-    /// attrd, they do not depend on each other, and notify rounds are on the failover's
-    /// critical path.
-    pub fn delete_private_all(&self, attrs: &[&str]) -> OcfResult<()> {
+    fn delete_private_all(&self, attrs: &[&str]) -> PacemakerResult<()> {
         std::thread::scope(|scope| {
             let calls: Vec<_> = attrs
                 .iter()
                 .map(|attr| scope.spawn(move || self.delete_private(attr)))
                 .collect();
             // the scope waits for every call, also after a failed one
-            calls.into_iter().try_for_each(|call| {
-                call.join()
-                    .unwrap_or_else(|_| Err(OcfError::generic("attribute call panicked")))
-            })
+            calls
+                .into_iter()
+                .try_for_each(|call| call.join().unwrap_or(Err(PacemakerError::Panicked)))
         })
     }
 
-    /// One of the election's attributes on `node`; `None` when absent or empty.
-    pub fn private(&self, attr: &str, node: &str) -> OcfResult<Option<String>> {
+    fn private(&self, attr: &str, node: &str) -> PacemakerResult<Option<String>> {
         let name = self.private_name(attr);
         let out = self.run(tool(
             "attrd_updater",
@@ -192,42 +182,19 @@ impl Attributes {
         }
         match parse_query(&out.stdout) {
             Some(value) => Ok(Some(value).filter(|v| !v.is_empty())),
-            None => Err(
-                OcfError::generic(format!("attrd_updater printed no value for {what}"))
-                    .with_remedy(remedy!("check the Pacemaker version (2.1 expected)")),
-            ),
+            None => Err(PacemakerError::NoValue(what)),
         }
     }
-}
-
-/// The error for a query that failed otherwise than by saying "no value". The tool's own
-/// message goes to the log: with it the exit reason would pass Pacemaker's 128 characters.
-fn query_failed(tool: &str, what: &str, out: &Output) -> OcfError {
-    let exit = out
-        .code
-        .map_or_else(|| "killed by a signal".to_string(), |c| format!("exit {c}"));
-    crate::warn!(
-        "{tool} could not read {what} ({exit}): {}",
-        out.last_error_line()
-    );
-    OcfError::generic(format!("{tool} {exit}: could not read {what}")).with_remedy(PACEMAKER_RUNS)
-}
-
-/// Headless recovery's attribute calls, made only when a standby's monitor finds something
-/// wrong (or the primary's monitor changes a score).
-impl Attributes {
-    /// Where the clone's instances run, and which one is promoted.
-    pub fn locate(&self) -> OcfResult<Vec<crate::headless::Located>> {
+    fn locate(&self) -> PacemakerResult<Vec<Located>> {
         let out = self.run(tool(
             "crm_resource",
             &["--resource", &self.resource, "--locate"],
         ))?;
         // "is NOT running" may come with a failure status: it lists nothing either way
-        Ok(crate::headless::parse_locate(&out.stdout))
+        Ok(headless::parse_locate(&out.stdout))
     }
 
-    /// Every node's value of one of the agent's private attributes, in one call.
-    pub fn private_all(&self, attr: &str) -> OcfResult<BTreeMap<String, String>> {
+    fn private_all(&self, attr: &str) -> PacemakerResult<BTreeMap<String, String>> {
         let name = self.private_name(attr);
         let mut c = tool("attrd_updater", &["--name", &name, "--query", "--all"]);
         // attrd_updater takes the node Pacemaker runs the action for as its default node,
@@ -247,15 +214,13 @@ impl Attributes {
         Ok(parse_query_all(&out.stdout))
     }
 
-    /// Changes a transient attribute of `node` through attrd: private ones stay in attrd's
-    /// memory, public ones reach the CIB's status section, where `crm_mon -A` shows them.
-    pub fn change_for(
+    fn change_for(
         &self,
         node: &str,
         attr: &str,
         private: bool,
         value: Option<&str>,
-    ) -> OcfResult<()> {
+    ) -> PacemakerResult<()> {
         let name = self.private_name(attr);
         let mut c = tool(
             "attrd_updater",
@@ -271,6 +236,18 @@ impl Attributes {
         let what = if value.is_some() { "set" } else { "delete" };
         self.run_ok(c, &format!("{what} attribute {name} of {node}"))
     }
+}
+
+/// The error for a query that failed otherwise than by saying "no value". The tool's own
+/// message goes to the log: with it the exit reason would pass Pacemaker's 128 characters.
+fn query_failed(tool: &str, what: &str, out: &Output) -> PacemakerError {
+    let e = PacemakerError::QueryFailed {
+        tool: tool.to_string(),
+        what: what.to_string(),
+        exit: out.code,
+    };
+    log::warning!("{e}: {}", out.last_error_line());
+    e
 }
 
 /// Reads every `name="x" host="y" value="z"` line of `attrd_updater --query --all`.

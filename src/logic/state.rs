@@ -1,7 +1,7 @@
 //! Classification of the local instance from what can be observed of it. Pure: the probing
 //! lives in `instance.rs`.
 
-use crate::controldata::ClusterState;
+use crate::logic::controldata::ClusterState;
 use crate::ocf::{remedy, OcfCode, OcfError, Remedy};
 
 /// What a connection attempt over the instance's socket told.
@@ -144,8 +144,8 @@ pub fn misaddressed(
         message: format!(
             "port {} in {}, not pgport={pgport} pghost={}",
             actual.port,
-            crate::log::brief(&actual.socket_dir),
-            crate::log::brief(pghost)
+            crate::ocf::log::brief(&actual.socket_dir),
+            crate::ocf::log::brief(pghost)
         ),
     })
 }
@@ -253,8 +253,58 @@ impl InstanceState {
     }
 }
 
+/// Every cause and state, for exhaustive tests here and of the actions' tables.
+#[cfg(test)]
+pub mod test_support {
+    use super::*;
+
+    pub const ALL_CAUSES: [UnreachableCause; 8] = [
+        UnreachableCause::Authentication,
+        UnreachableCause::TooManyConnections,
+        UnreachableCause::NoPostgresDatabase,
+        UnreachableCause::Terminated,
+        UnreachableCause::Timeout,
+        UnreachableCause::SocketPermission,
+        UnreachableCause::Misaddressed,
+        UnreachableCause::Other,
+    ];
+
+    pub const ALL_STATES: [ClusterState; 7] = [
+        ClusterState::StartingUp,
+        ClusterState::ShutDown,
+        ClusterState::ShutDownInRecovery,
+        ClusterState::ShuttingDown,
+        ClusterState::InCrashRecovery,
+        ClusterState::InArchiveRecovery,
+        ClusterState::InProduction,
+    ];
+
+    /// Every instance state, each pg_control state and unreachable cause included.
+    pub fn every_instance_state() -> Vec<InstanceState> {
+        let mut v = vec![
+            InstanceState::RunningStandby,
+            InstanceState::RunningPrimary,
+            InstanceState::Stopped,
+            InstanceState::CrashedStandby,
+            InstanceState::Transitional("the database system is starting up".into()),
+        ];
+        for s in ALL_STATES {
+            v.push(InstanceState::CrashedPrimary(s));
+            v.push(InstanceState::Crashed(s));
+        }
+        for cause in ALL_CAUSES {
+            v.push(InstanceState::Unreachable(Unreachable {
+                cause,
+                message: "server message".into(),
+            }));
+        }
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_support::*;
     use super::*;
 
     fn down(alive: bool, label: bool, state: ClusterState) -> InstanceState {
@@ -271,27 +321,6 @@ mod tests {
             message: "server message".into(),
         }
     }
-
-    const ALL_CAUSES: [UnreachableCause; 8] = [
-        UnreachableCause::Authentication,
-        UnreachableCause::TooManyConnections,
-        UnreachableCause::NoPostgresDatabase,
-        UnreachableCause::Terminated,
-        UnreachableCause::Timeout,
-        UnreachableCause::SocketPermission,
-        UnreachableCause::Misaddressed,
-        UnreachableCause::Other,
-    ];
-
-    const ALL_STATES: [ClusterState; 7] = [
-        ClusterState::StartingUp,
-        ClusterState::ShutDown,
-        ClusterState::ShutDownInRecovery,
-        ClusterState::ShuttingDown,
-        ClusterState::InCrashRecovery,
-        ClusterState::InArchiveRecovery,
-        ClusterState::InProduction,
-    ];
 
     #[test]
     fn answering_instances_classify_by_recovery() {
@@ -471,7 +500,7 @@ mod tests {
                 .monitor_result()
                 .unwrap_err();
             let reason = e.reason();
-            assert!(reason.len() <= crate::log::MAX_REASON, "{reason}");
+            assert!(reason.len() <= crate::ocf::log::MAX_REASON, "{reason}");
             assert!(reason.ends_with(cause.remedy().as_str()), "{reason}");
             assert!(
                 reason.starts_with("cannot query the instance: password authentication"),

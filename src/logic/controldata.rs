@@ -1,6 +1,6 @@
 //! `pg_controldata` output (run with LC_ALL=C) parsed into a typed value.
 
-use crate::lsn::Lsn;
+use crate::logic::lsn::Lsn;
 
 /// `Database cluster state` as written in pg_control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,10 @@
 //! shell), and every run is bounded by a deadline. The system user is never root, and a
 //! program runs only when nobody but root can change it.
 
-use crate::deadline::Deadline;
-use crate::log::brief;
-use crate::ocf::{remedy, OcfError, OcfResult, Remedy};
+use crate::ocf::deadline::Deadline;
+use crate::ocf::log;
+use crate::ocf::{remedy, OcfError};
+use crate::system::{SystemError, Untrusted};
 use nix::unistd::{Gid, Uid};
 use std::ffi::OsStr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -27,20 +28,11 @@ pub struct SystemUser {
 impl SystemUser {
     /// Looks the user up. Missing on this node only, so the node is banned, not the resource;
     /// root is refused everywhere.
-    pub fn lookup(name: &str) -> OcfResult<Self> {
-        let account = crate::accounts::lookup(name).ok_or_else(|| {
-            OcfError::installed(format!(
-                "system user {:?} does not exist on this node",
-                brief(name)
-            ))
-            .with_remedy(remedy!("create it, or fix the system_user parameter"))
-        })?;
+    pub fn lookup(name: &str) -> Result<Self, SystemError> {
+        let account = crate::system::accounts::lookup(name)
+            .ok_or_else(|| SystemError::NoSuchUser(name.to_string()))?;
         if account.uid == 0 {
-            return Err(
-                OcfError::configured(format!("system_user={} has uid 0", brief(name))).with_remedy(
-                    remedy!("set it to the data directory's owner: PostgreSQL refuses root"),
-                ),
-            );
+            return Err(SystemError::RootUser(name.to_string()));
         }
         Ok(SystemUser {
             name: name.to_string(),
@@ -76,13 +68,10 @@ impl SystemUser {
     /// Runs `f` with the effective uid, gid and groups of this user, then restores root's: what
     /// `f` opens, it opens with the system user's rights (local `peer` authentication, files
     /// the system user may read).
-    pub fn as_effective<T>(&self, f: impl FnOnce() -> T) -> OcfResult<T> {
-        let _identity = EffectiveIdentity::assume(self).map_err(|e| {
-            OcfError::generic(format!(
-                "cannot take the identity of {}: {e}",
-                brief(&self.name)
-            ))
-            .with_remedy(remedy!("check the system user's groups in /etc/group"))
+    pub fn as_effective<T>(&self, f: impl FnOnce() -> T) -> Result<T, SystemError> {
+        let _identity = EffectiveIdentity::assume(self).map_err(|errno| SystemError::Identity {
+            user: self.name.clone(),
+            errno,
         })?;
         Ok(f())
     }
@@ -127,7 +116,7 @@ impl Drop for EffectiveIdentity {
             // Going on with half an identity would fail later in confusing ways.
             OcfError::generic(format!("cannot restore the agent's own identity: {e}"))
                 .with_remedy(remedy!("report this bug; see the log"))
-                .report(crate::log::Level::Error);
+                .report(crate::ocf::log::Level::Error);
             std::process::exit(crate::ocf::OcfCode::ErrGeneric.exit_code());
         }
     }
@@ -135,48 +124,40 @@ impl Drop for EffectiveIdentity {
 
 /// `bindir/name`, if it is an executable nobody but root can change: the agent runs it,
 /// and whoever could change it would run code as the agent's user at every action.
-pub fn trusted_program(bindir: &Path, name: &str) -> OcfResult<PathBuf> {
+pub fn trusted_program(bindir: &Path, name: &str) -> Result<PathBuf, SystemError> {
     let path = bindir.join(name);
     let executable = path
         .metadata()
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if !executable {
-        return Err(OcfError::installed(format!(
-            "{} is missing or not executable",
-            brief(path.display())
-        ))
-        .with_remedy(remedy!(
-            "install the PostgreSQL server package, or fix bindir"
-        )));
+        return Err(SystemError::MissingProgram(path));
     }
     match untrusted(&path) {
-        Some(refusal) => Err(refusal.with_detail(format!(
-            "refusing to run {}: someone other than root could change it",
-            path.display()
-        ))),
+        Some((culprit, why)) => Err(SystemError::UntrustedProgram {
+            program: path,
+            culprit,
+            why,
+        }),
         None => Ok(path),
     }
 }
 
-/// What to do about a program someone other than root could change.
-const UNTRUSTED_PROGRAM: Remedy = remedy!("won't run it: chown root and chmod go-w, or fix bindir");
-
-/// The refusal when someone other than root could change `path` (the file, a directory
-/// above it, or a symbolic link on the way).
-fn untrusted(path: &Path) -> Option<OcfError> {
+/// What someone other than root could change of `path` (the file, a directory above it,
+/// or a symbolic link on the way), and how.
+fn untrusted(path: &Path) -> Option<(PathBuf, Untrusted)> {
     let owned_by_root_alone = |p: &Path, m: &std::fs::Metadata| {
         // A sticky directory (/tmp) lets nobody replace root's entries; a link's own mode
         // means nothing.
         let sticky = m.is_dir() && m.mode() & 0o1000 != 0;
         let writable = !m.is_symlink() && m.mode() & 0o022 != 0 && !sticky;
-        let problem = if m.uid() != 0 {
-            format!("{} belongs to uid {}", brief(p.display()), m.uid())
+        let why = if m.uid() != 0 {
+            Untrusted::Owner(m.uid())
         } else if writable {
-            format!("{} is writable by group or others", brief(p.display()))
+            Untrusted::Writable
         } else {
             return None;
         };
-        Some(OcfError::configured(problem).with_remedy(UNTRUSTED_PROGRAM))
+        Some((p.to_path_buf(), why))
     };
     // The path as written (links included) and the path it resolves to.
     let real = std::fs::canonicalize(path).ok()?;
@@ -212,9 +193,9 @@ impl Output {
 }
 
 /// Runs `cmd` to completion, capturing its output, and kills it if `deadline` passes.
-pub fn run(mut cmd: Command, deadline: Deadline) -> OcfResult<Output> {
+pub fn run(mut cmd: Command, deadline: Deadline) -> Result<Output, SystemError> {
     let program = cmd.get_program().to_string_lossy().into_owned();
-    crate::debug!(
+    log::debug!(
         "running {} {}",
         program,
         cmd.get_args()
@@ -225,9 +206,9 @@ pub fn run(mut cmd: Command, deadline: Deadline) -> OcfResult<Output> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = cmd.spawn().map_err(|e| {
-        OcfError::installed(format!("cannot run {}: {e}", brief(&program)))
-            .with_remedy(remedy!("check bindir and the PostgreSQL installation"))
+    let child = cmd.spawn().map_err(|e| SystemError::Spawn {
+        program: program.clone(),
+        error: e.to_string(),
     })?;
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let (tx, rx) = mpsc::channel();
@@ -241,18 +222,13 @@ pub fn run(mut cmd: Command, deadline: Deadline) -> OcfResult<Output> {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }),
-        Ok(Err(e)) => Err(OcfError::generic(format!(
-            "{} failed: {e}",
-            brief(&program)
-        ))),
+        Ok(Err(e)) => Err(SystemError::Wait {
+            program,
+            error: e.to_string(),
+        }),
         Err(_) => {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            Err(
-                OcfError::generic(format!("{} did not finish in time", brief(&program)))
-                    .with_remedy(remedy!(
-                        "raise the operation timeout if the instance is just slow"
-                    )),
-            )
+            Err(SystemError::TimedOut(program))
         }
     }
 }

@@ -5,8 +5,11 @@
 //! last reported about a cluster without a primary; and the crashed instance stop left
 //! down, so that later probes report it stopped.
 
-use crate::controldata::ControlData;
-use crate::scores::Lost;
+use crate::agent::Agent;
+use crate::logic::controldata::ControlData;
+use crate::logic::scores::Lost;
+use crate::logic::state::InstanceState;
+use crate::postgres::instance::Probe;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
@@ -162,6 +165,16 @@ impl CrashRecord {
     }
 }
 
+/// True when this crashed primary is the one the pre-demote notification approved for
+/// recovery in place (`Agent::in_place_recovery_file`), and nothing ran it since. Reads
+/// pg_control only for a crashed primary.
+pub fn in_place_recovery_approved(a: &Agent, probe: &Probe) -> bool {
+    matches!(probe.state, InstanceState::CrashedPrimary(_))
+        && probe
+            .control(&a.instance)
+            .is_ok_and(|control| CrashRecord::of(&control).is_recorded(&a.in_place_recovery_file()))
+}
+
 /// Replaces the file atomically (temporary file, then rename), mode 0600.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("/"));
@@ -264,7 +277,7 @@ mod tests {
 
     #[test]
     fn crash_record_applies_only_to_the_same_pg_control() {
-        use crate::controldata::ClusterState;
+        use crate::logic::controldata::ClusterState;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pgsqlms-x.crash-stopped");
         let crashed = ControlData {

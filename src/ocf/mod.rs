@@ -1,4 +1,13 @@
-//! OCF return codes and the error type every action returns.
+//! The OCF side of the agent, which every other layer speaks: return codes and the error
+//! type every action returns (here), logging as Pacemaker's agents do, the action's
+//! deadline, and the resource's settings and meta attributes as Pacemaker passes them.
+
+pub mod config;
+pub mod deadline;
+#[cfg(test)]
+pub(crate) mod exit_reason_texts;
+pub mod log;
+pub mod unusable;
 
 use std::fmt;
 
@@ -40,7 +49,7 @@ impl OcfCode {
 const PROBLEM_SHOWN: usize = 48;
 /// The longest remedy, in bytes: what Pacemaker's 128 bytes leave beside `PROBLEM_SHOWN`.
 pub const MAX_REMEDY: usize =
-    crate::log::MAX_REASON - crate::log::REASON_SEPARATOR.len() - PROBLEM_SHOWN;
+    crate::ocf::log::MAX_REASON - crate::ocf::log::REASON_SEPARATOR.len() - PROBLEM_SHOWN;
 
 /// What the administrator should do about an error: fixed text that the exit reason always
 /// keeps whole. Made by `remedy!`, which checks its length when the crate is built.
@@ -126,12 +135,12 @@ impl OcfError {
     }
 
     /// Logs the error whole at `level`, then prints its exit reason.
-    pub fn report(&self, level: crate::log::Level) {
-        crate::log::log(level, &self.message());
+    pub fn report(&self, level: crate::ocf::log::Level) {
+        crate::ocf::log::log(level, &self.message());
         if let Some(detail) = &self.detail {
-            crate::log::log(level, detail);
+            crate::ocf::log::log(level, detail);
         }
-        crate::log::exit_reason(&self.problem, self.remedy_text());
+        crate::ocf::log::exit_reason(&self.problem, self.remedy_text());
     }
 
     fn remedy_text(&self) -> &'static str {
@@ -141,13 +150,18 @@ impl OcfError {
     /// The exit reason `report` prints.
     #[cfg(test)]
     pub fn reason(&self) -> String {
-        crate::log::reason_line(&self.problem, self.remedy_text())
+        crate::ocf::log::reason_line(&self.problem, self.remedy_text())
     }
 
     /// The problem and the remedy, whole: what the log says.
     pub fn message(&self) -> String {
         match self.remedy {
-            Some(r) => format!("{}{}{}", self.problem, crate::log::REASON_SEPARATOR, r.0),
+            Some(r) => format!(
+                "{}{}{}",
+                self.problem,
+                crate::ocf::log::REASON_SEPARATOR,
+                r.0
+            ),
             None => self.problem.clone(),
         }
     }

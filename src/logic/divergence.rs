@@ -1,8 +1,8 @@
 //! Whether a stopped instance diverged from the current primary, and what it holds that the
 //! primary lacks. Pure: the facts (timeline histories, the local WAL as pg_waldump shows
-//! it) are gathered by `rejoin.rs`.
+//! it) are gathered by `agent::rejoin`.
 
-use crate::lsn::Lsn;
+use crate::logic::lsn::Lsn;
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -255,9 +255,10 @@ impl Discarded {
         }
         for r in &self.relations {
             // a relation's name may hold any character: one line, so it forges no report line
-            let name = names
-                .get(r)
-                .map_or_else(|| "(not resolved)".to_string(), |n| crate::log::sanitize(n));
+            let name = names.get(r).map_or_else(
+                || "(not resolved)".to_string(),
+                |n| crate::ocf::log::sanitize(n),
+            );
             let _ = writeln!(
                 out,
                 "relation: {}/{}/{} {name}",

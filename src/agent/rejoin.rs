@@ -4,19 +4,22 @@
 //! local WAL (pg_waldump); `divergence` decides. Everything written outside the agent's
 //! runtime directory is written with the system user's rights.
 
+use crate::agent::statefile::CrashRecord;
+use crate::agent::validate;
 use crate::agent::Agent;
-use crate::command;
-use crate::config::Rejoin;
-use crate::conninfo;
-use crate::controldata::ControlData;
-use crate::divergence::{self, Discarded, Divergence, Fork, HistoryEntry, RelFile};
-use crate::log::brief;
-use crate::lsn::Lsn;
+use crate::logic::conninfo;
+use crate::logic::controldata::ControlData;
+use crate::logic::divergence::{self, Discarded, Divergence, Fork, HistoryEntry, RelFile};
+use crate::logic::headless::Located;
+use crate::logic::lsn::Lsn;
+use crate::logic::state::REBUILD_CRASHED_PRIMARY;
+use crate::logic::transitions::Verdict;
+use crate::ocf::config::Rejoin;
+use crate::ocf::log::{self, brief};
 use crate::ocf::{remedy, OcfError, OcfResult};
-use crate::pg::{ConnectError, Db};
-use crate::state::REBUILD_CRASHED_PRIMARY;
-use crate::statefile::CrashRecord;
-use crate::validate;
+use crate::pacemaker::Pacemaker;
+use crate::postgres::sql::{ConnectError, Db};
+use crate::system::command;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -37,25 +40,11 @@ const REWIND_FUNCTIONS: [&str; 4] = [
     "pg_read_binary_file(text, bigint, bigint, boolean)",
 ];
 
-/// What start may do after the check.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// No promoted instance elsewhere: today's rules decide.
-    NoPrimary,
-    /// The instance can follow the primary as it is.
-    CanFollow,
-    /// The instance was rewound and can follow the primary now.
-    Rewound,
-    /// It cannot follow the primary as it is (diverged with `rejoin=manual`, or another
-    /// history altogether): start refuses it with this reason.
-    CannotFollow(OcfError),
-}
-
 /// Refuses a start while a rewind that failed part-way is recorded for this very
 /// pg_control; a record that no longer applies (the instance was rebuilt) is removed.
 pub fn refuse_if_needs_rebuild(a: &Agent, control: &ControlData) -> OcfResult<()> {
     let path = a.params.rejoin_dir.join(NEEDS_REBUILD);
-    let user = a.user()?;
+    let user = a.instance.user()?;
     if !user.as_effective(|| path.exists())? {
         return Ok(());
     }
@@ -72,7 +61,7 @@ pub fn refuse_if_needs_rebuild(a: &Agent, control: &ControlData) -> OcfResult<()
                 )),
         );
     }
-    crate::info!("the instance was rebuilt since the failed rewind: forgetting its record");
+    log::info!("the instance was rebuilt since the failed rewind: forgetting its record");
     user.as_effective(|| fs::remove_file(&path))?
         .map_err(|e| OcfError::generic(format!("cannot remove {}: {e}", path.display())))
 }
@@ -81,16 +70,7 @@ pub fn refuse_if_needs_rebuild(a: &Agent, control: &ControlData) -> OcfResult<()
 /// promoted instance, and with `rejoin=rewind` the rewind of a diverged one. An error
 /// means the check could not be made (and nothing was changed), or the rewind failed.
 pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
-    let local = a.node();
-    // Without Pacemaker's answer, today's rules decide, as on a cold start.
-    let promoted = a.attributes().locate().unwrap_or_else(|e| {
-        crate::warn!(
-            "cannot tell whether another instance is promoted: {}",
-            e.message()
-        );
-        Vec::new()
-    });
-    let Some(primary_node) = promoted.iter().find(|i| i.promoted && i.node != local) else {
+    let Some(primary_node) = promoted_elsewhere(a.pacemaker(), a.node()) else {
         return Ok(Verdict::NoPrimary);
     };
     let source = Source::of(a)?;
@@ -117,7 +97,7 @@ pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
     })?;
     match divergence::decide(fork, last_record) {
         Divergence::None => {
-            crate::info!(
+            log::info!(
                 "the local WAL (timeline {}, last record at {last_record}) is part of the primary's history (timeline {}): no rewind needed",
                 control.timeline,
                 facts.timeline
@@ -151,6 +131,16 @@ pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
             }
         }
     }
+}
+
+/// The instance Pacemaker says is promoted on another node than `local`. Without
+/// Pacemaker's answer, today's rules decide, as on a cold start.
+fn promoted_elsewhere(pm: &dyn Pacemaker, local: &str) -> Option<Located> {
+    let located = pm.locate().unwrap_or_else(|e| {
+        log::warning!("cannot tell whether another instance is promoted: {e}");
+        Vec::new()
+    });
+    located.into_iter().find(|i| i.promoted && i.node != local)
 }
 
 /// The primary as pg_rewind and the checks reach it: this node's primary_conninfo with
@@ -234,12 +224,12 @@ impl Source {
             .capped(PRIMARY_LIMIT)
             .remaining()
             .max(Duration::from_millis(100));
-        Db::connect_with(cfg, a.user()?, timeout).map_err(|e| {
+        Db::connect_with(cfg, a.instance.user()?, timeout).map_err(|e| {
             let why = match e {
                 ConnectError::NotListening => "nothing listens".to_string(),
                 ConnectError::Rejecting(m) => m,
                 ConnectError::Failed(u) => u.message,
-                ConnectError::Agent(e) => return e,
+                ConnectError::Local(e) => return e.into(),
             };
             OcfError::generic(format!("cannot reach the primary: {}", brief(&why)))
                 .with_detail(format!(
@@ -311,6 +301,7 @@ fn local_history(a: &Agent, timeline: u32) -> OcfResult<Vec<HistoryEntry>> {
         .datadir
         .join(format!("pg_wal/{timeline:08X}.history"));
     let text = a
+        .instance
         .user()?
         .as_effective(|| fs::read_to_string(&path))?
         .map_err(|e| {
@@ -341,13 +332,13 @@ fn local_wal(
         if !records.is_empty() {
             return Ok(records);
         }
-        crate::warn!("the local WAL from the fork point {start} is gone: reading it from the last checkpoint");
+        log::warning!("the local WAL from the fork point {start} is gone: reading it from the last checkpoint");
     }
     waldump(a, control.timeline, control.redo)
 }
 
 fn waldump(a: &Agent, timeline: u32, start: Lsn) -> OcfResult<Vec<divergence::WalRecord>> {
-    let mut cmd = a.user()?.command(&a.program("pg_waldump")?);
+    let mut cmd = a.instance.command("pg_waldump")?;
     cmd.arg("--path")
         .arg(a.params.datadir.join("pg_wal"))
         .arg("--timeline")
@@ -370,9 +361,9 @@ fn rewind(
     check_rewind_possible(a)?;
     check_rights(primary)?;
     wait_for_checkpoint(a, primary, facts)?;
-    let user = a.user()?;
+    let user = a.instance.user()?;
     let saved = save_discarded(a, primary, source, discarded)?;
-    crate::warn!("{}", discarded.summary(&saved.display().to_string()));
+    log::warning!("{}", discarded.summary(&saved.display().to_string()));
     let config = user
         .as_effective(|| own_config(&a.params.datadir))?
         .map_err(|e| {
@@ -381,7 +372,7 @@ fn rewind(
             ))
             .with_remedy(remedy!("check the data directory's permissions"))
         })?;
-    let mut cmd = user.command(&a.program("pg_rewind")?);
+    let mut cmd = a.instance.command("pg_rewind")?;
     cmd.arg("--target-pgdata")
         .arg(&a.params.datadir)
         .arg(format!("--source-server={}", source.conninfo(a)));
@@ -391,7 +382,7 @@ fn rewind(
             a.params.pgdata.join("postgresql.conf").display()
         ));
     }
-    crate::info!("running pg_rewind against the primary");
+    log::info!("running pg_rewind against the primary");
     let result = command::run(cmd, a.deadline);
     let failure = match &result {
         Ok(out) if out.success => None,
@@ -399,7 +390,7 @@ fn rewind(
             "pg_rewind failed: {}",
             brief(out.last_error_line())
         )),
-        Err(e) => Some(e.message()),
+        Err(e) => Some(OcfError::from(e.clone()).message()),
     };
     if let Some(failure) = failure {
         record_needs_rebuild(a);
@@ -420,15 +411,14 @@ fn rewind(
                 "restore the .conf files from rejoin_dir, then cleanup"
             ))
         })?;
-    crate::info!("pg_rewind done; this node's configuration files restored");
+    log::info!("pg_rewind done; this node's configuration files restored");
     prune(a);
     Ok(())
 }
 
 /// pg_rewind needs wal_log_hints or data checksums, from before the divergence.
 pub fn check_rewind_possible(a: &Agent) -> OcfResult<()> {
-    if validate::setting(a, "wal_log_hints")? == "on" || crate::instance::controldata(a)?.checksums
-    {
+    if validate::setting(a, "wal_log_hints")? == "on" || a.instance.controldata()?.checksums {
         return Ok(());
     }
     Err(
@@ -533,7 +523,7 @@ fn save_discarded(a: &Agent, primary: &Db, source: &Source, d: &Discarded) -> Oc
         }
         write_file(&dir.join("report.txt"), &report)
     };
-    a.user()?.as_effective(copy)?.map_err(|e| {
+    a.instance.user()?.as_effective(copy)?.map_err(|e| {
         OcfError::generic(format!("cannot save the diverged WAL: {e}"))
             .with_remedy(remedy!(
                 "check rejoin_dir: it must be writable by system_user"
@@ -544,7 +534,7 @@ fn save_discarded(a: &Agent, primary: &Db, source: &Source, d: &Discarded) -> Oc
             ))
     })?;
     for line in report.lines() {
-        crate::info!("rejoin report: {line}");
+        log::info!("rejoin report: {line}");
     }
     Ok(dir)
 }
@@ -635,28 +625,31 @@ fn write_bytes(path: &Path, content: &[u8]) -> std::io::Result<()> {
 
 /// Records, against the pg_control pg_rewind left, that the instance needs a rebuild.
 fn record_needs_rebuild(a: &Agent) {
-    let path = a.params.rejoin_dir.join(NEEDS_REBUILD);
-    let saved = crate::instance::controldata(a).and_then(|control| {
-        a.user()?
-            .as_effective(|| CrashRecord::of(&control).save(&path))?
-            .map_err(|e| OcfError::generic(format!("cannot write {}: {e}", path.display())))
-    });
-    if let Err(e) = saved {
-        crate::warn!("the needs-rebuild record was not written: {}", e.message());
+    if let Err(e) = save_needs_rebuild(a) {
+        log::warning!("the needs-rebuild record was not written: {}", e.message());
     }
+}
+
+fn save_needs_rebuild(a: &Agent) -> OcfResult<()> {
+    let path = a.params.rejoin_dir.join(NEEDS_REBUILD);
+    let control = a.instance.controldata()?;
+    a.instance
+        .user()?
+        .as_effective(|| CrashRecord::of(&control).save(&path))?
+        .map_err(|e| OcfError::generic(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Removes the oldest saved rejoins beyond rejoin_keep.
 fn prune(a: &Agent) {
     let dir = &a.params.rejoin_dir;
-    let result = a.user().and_then(|user| {
+    let result = a.instance.user().and_then(|user| {
         user.as_effective(|| -> std::io::Result<()> {
             let saved: Vec<String> = fs::read_dir(dir)?
                 .filter_map(|e| e.ok()?.file_name().into_string().ok())
                 .filter(|n| n.starts_with(SAVED_PREFIX))
                 .collect();
             for old in divergence::to_prune(&saved, a.params.rejoin_keep) {
-                crate::info!("removing the oldest saved rejoin {old}");
+                log::info!("removing the oldest saved rejoin {old}");
                 fs::remove_dir_all(dir.join(old))?;
             }
             Ok(())
@@ -664,7 +657,53 @@ fn prune(a: &Agent) {
     });
     match result {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => crate::warn!("saved rejoins not pruned: {e}"),
-        Err(e) => crate::warn!("saved rejoins not pruned: {}", e.message()),
+        Ok(Err(e)) => log::warning!("saved rejoins not pruned: {e}"),
+        Err(e) => log::warning!("saved rejoins not pruned: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pacemaker::FakePacemaker;
+
+    fn at(node: &str, promoted: bool) -> Located {
+        Located {
+            node: node.into(),
+            promoted,
+        }
+    }
+
+    #[test]
+    fn only_an_instance_promoted_on_another_node_is_the_primary_to_follow() {
+        let cases = [
+            (vec![], None),
+            (vec![at("n1", false), at("n2", false)], None),
+            // this node's own instance still promoted in Pacemaker's eyes
+            (vec![at("n1", true), at("n2", false)], None),
+            (vec![at("n1", false), at("n2", true)], Some("n2")),
+            (vec![at("n3", false), at("n2", true)], Some("n2")),
+        ];
+        for (located, expected) in cases {
+            let pm = FakePacemaker {
+                located: located.clone(),
+                ..FakePacemaker::new(&["n1", "n2", "n3"])
+            };
+            assert_eq!(
+                promoted_elsewhere(&pm, "n1").map(|l| l.node).as_deref(),
+                expected,
+                "{located:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_pacemakers_answer_no_primary_is_assumed() {
+        let pm = FakePacemaker {
+            located: vec![at("n2", true)],
+            ..FakePacemaker::new(&["n1", "n2"])
+        };
+        pm.down.set(true);
+        assert_eq!(promoted_elsewhere(&pm, "n1"), None);
     }
 }

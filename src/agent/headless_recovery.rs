@@ -4,13 +4,14 @@
 //! is, the running standbys publish their positions and the most advanced one takes a
 //! promotion score. It never fails the monitor: problems are logged by the caller.
 
+use crate::agent::statefile;
 use crate::agent::Agent;
-use crate::election::Published;
-use crate::headless::{self, Decision};
-use crate::lsn::Lsn;
-use crate::pg::Db;
-use crate::scores;
-use crate::statefile;
+use crate::logic::election::Published;
+use crate::logic::headless::{self, Decision};
+use crate::logic::lsn::Lsn;
+use crate::logic::scores;
+use crate::ocf::log;
+use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Private attribute: the position a standby publishes while the cluster has no primary.
@@ -27,8 +28,8 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     if db.wal_receiver_streaming()? {
         return settle(a);
     }
-    let attrs = a.attributes();
-    let instances = attrs.locate().map_err(|e| e.message())?;
+    let attrs = a.pacemaker();
+    let instances = attrs.locate().map_err(|e| e.to_string())?;
     if instances.iter().any(|i| i.promoted) {
         return settle(a);
     }
@@ -38,8 +39,8 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     let scores = standbys
         .iter()
         .map(|n| Ok((n.clone(), attrs.score(n)?)))
-        .collect::<crate::ocf::OcfResult<BTreeMap<_, _>>>()
-        .map_err(|e| e.message())?;
+        .collect::<Result<BTreeMap<_, _>, crate::pacemaker::PacemakerError>>()
+        .map_err(|e| e.to_string())?;
     if let Some(candidate) = headless::candidate(&scores) {
         // Pacemaker is on its way (a failover, or the promotion this recovery asked for):
         // only a report already shown is brought up to date.
@@ -49,11 +50,11 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
         return Ok(());
     }
     let mine = db.standby_position()?;
-    let published = attrs.private_all(POSITION).map_err(|e| e.message())?;
+    let published = attrs.private_all(POSITION).map_err(|e| e.to_string())?;
     if published.get(local) != Some(&mine.to_attribute()) {
         attrs
             .set_private(POSITION, &mine.to_attribute())
-            .map_err(|e| e.message())?;
+            .map_err(|e| e.to_string())?;
     }
     let others: BTreeMap<String, Published> = standbys
         .iter()
@@ -68,7 +69,7 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     let records: Vec<Lsn> = if a.params.maxlag > 0 {
         attrs
             .private_all(BEYOND_MAXLAG)
-            .map_err(|e| e.message())?
+            .map_err(|e| e.to_string())?
             .values()
             .filter_map(|v| v.parse().ok().map(Lsn))
             .collect()
@@ -81,7 +82,7 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     if let Decision::TakePromotion(_) = decision {
         attrs
             .set_score(local, scores::BEST_STANDBY)
-            .map_err(|e| e.message())?;
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -94,15 +95,15 @@ fn report(a: &Agent, text: &str) -> Result<(), String> {
         return Ok(());
     }
     if last.is_none() {
-        crate::warn!("the cluster has no promoted instance and no node Pacemaker can promote");
+        log::warning!("the cluster has no promoted instance and no node Pacemaker can promote");
     }
-    crate::warn!("{text}");
+    log::warning!("{text}");
     // the file first: whatever interrupts this, settle() finds something to withdraw
     statefile::save_text(&path, text)
         .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
-    a.attributes()
+    a.pacemaker()
         .change_for(a.node(), STATUS, false, Some(text))
-        .map_err(|e| e.message())
+        .map_err(|e| e.to_string())
 }
 
 /// A primary exists (maybe this node): withdraws what this node published while there was
@@ -112,12 +113,12 @@ pub fn settle(a: &Agent) -> Result<(), String> {
     if !path.exists() {
         return Ok(());
     }
-    crate::info!("the cluster has a primary again");
-    let attrs = a.attributes();
+    log::info!("the cluster has a primary again");
+    let attrs = a.pacemaker();
     attrs
         .change_for(a.node(), STATUS, false, None)
         .and_then(|()| attrs.change_for(a.node(), POSITION, true, None))
-        .map_err(|e| e.message())?;
+        .map_err(|e| e.to_string())?;
     statefile::forget(&path);
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The promotion election: is the promotee the most advanced candidate? Pure.
 
-use crate::lsn::WalPosition;
+use crate::logic::lsn::WalPosition;
 use std::collections::BTreeMap;
 
 /// Private attributes of the election, set at pre-promote and removed at post-promote.
@@ -77,7 +77,7 @@ pub fn decide(mine: WalPosition, others: &BTreeMap<String, Published>) -> Verdic
 #[cfg(test)]
 pub mod test_support {
     use super::*;
-    use crate::lsn::Lsn;
+    use crate::logic::lsn::Lsn;
 
     pub fn pos(tl: u32, lsn: u64) -> WalPosition {
         WalPosition {

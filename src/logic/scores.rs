@@ -1,6 +1,6 @@
 //! Promotion scores: what the primary's monitor wants each node's score to be. Pure.
 
-use crate::lsn::Lsn;
+use crate::logic::lsn::Lsn;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

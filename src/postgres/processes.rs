@@ -3,7 +3,7 @@
 //! very directory (device and inode, not a path the system user could re-point). A signal
 //! goes through a pidfd opened before the check, so a pid recycled in between is never hit.
 
-use crate::datadir::DataDir;
+use crate::postgres::datadir::DataDir;
 use nix::sys::signal::Signal;
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

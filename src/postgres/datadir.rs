@@ -7,8 +7,7 @@
 //! only, bounded in size), a process by the device and inode of its working directory.
 //! Everything that writes there is done by the system user itself (see `instance.rs`).
 
-use crate::log::brief;
-use crate::ocf::{remedy, OcfCode, OcfError};
+use crate::ocf::log::brief;
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
@@ -23,7 +22,7 @@ use std::path::{Component, Path, PathBuf};
 /// Symbolic links followed while resolving one path, as the kernel allows.
 const MAX_LINKS: usize = 40;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum DataDirError {
     #[error("datadir {} does not exist", brief(.0.display()))]
     Missing(PathBuf),
@@ -49,46 +48,8 @@ pub enum DataDirError {
     Os { path: PathBuf, errno: Errno },
 }
 
-impl DataDirError {
-    /// The error an action fails with, `code` as its caller's rules say.
-    pub fn to_ocf_error(&self, code: OcfCode) -> OcfError {
-        let remedy = match self {
-            DataDirError::Missing(_) => {
-                remedy!("create it (initdb or pg_basebackup), or fix datadir")
-            }
-            DataDirError::UntrustedLink { .. } => {
-                remedy!("others can replace it: set datadir to the real path")
-            }
-            DataDirError::Relative(_)
-            | DataDirError::NotDirectory(_)
-            | DataDirError::WrongOwner { .. }
-            | DataDirError::RootOwned(_)
-            | DataDirError::LinkLoop(_) => {
-                remedy!("point datadir at the instance, or fix system_user")
-            }
-            DataDirError::Os { .. } => remedy!("check the directories' permissions"),
-        };
-        let detail = match self {
-            DataDirError::UntrustedLink { path, link } => Some(format!(
-                "{} is reached through the symbolic link {}, which a user other than root can replace",
-                path.display(),
-                link.display()
-            )),
-            DataDirError::WrongOwner { path, expected, .. } => Some(format!(
-                "{} is not owned by the system user (uid {expected}): it is not this instance's data directory",
-                path.display()
-            )),
-            _ => None,
-        };
-        OcfError {
-            detail,
-            ..OcfError::new(code, self.to_string()).with_remedy(remedy)
-        }
-    }
-}
-
 /// Why a file in the data directory was not read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum UnsafeFile {
     #[error("datadir's {} is a symbolic link", brief(.0))]
     Link(String),
@@ -100,17 +61,6 @@ pub enum UnsafeFile {
     TooLarge { name: String, limit: u64 },
     #[error("cannot read datadir's {}: {errno}", brief(name))]
     Os { name: String, errno: Errno },
-}
-
-impl UnsafeFile {
-    /// The error an action fails with, `code` as its caller's rules say.
-    pub fn to_ocf_error(&self, code: OcfCode) -> OcfError {
-        let remedy = match self {
-            UnsafeFile::Os { .. } => remedy!("let root read the data directory's files"),
-            _ => remedy!("PostgreSQL did not write it: find who did, remove it"),
-        };
-        OcfError::new(code, self.to_string()).with_remedy(remedy)
-    }
 }
 
 /// The data directory, opened once for the action.
@@ -530,60 +480,5 @@ mod tests {
         assert!(!other.is_cwd_of(child.id() as i32));
         child.kill().unwrap();
         child.wait().unwrap();
-    }
-
-    #[test]
-    fn every_data_directory_refusal_keeps_its_whole_text_in_the_exit_reason() {
-        let long = PathBuf::from(format!("/srv/{}/pgdata", "deep/".repeat(40)));
-        let dir_errors = [
-            DataDirError::Missing(long.clone()),
-            DataDirError::Relative(long.clone()),
-            DataDirError::UntrustedLink {
-                path: long.clone(),
-                link: long.clone(),
-            },
-            DataDirError::NotDirectory(long.clone()),
-            DataDirError::WrongOwner {
-                path: long.clone(),
-                uid: u32::MAX,
-                expected: u32::MAX,
-            },
-            DataDirError::RootOwned(long.clone()),
-            DataDirError::LinkLoop(long.clone()),
-            DataDirError::Os {
-                path: long.clone(),
-                errno: Errno::ENAMETOOLONG,
-            },
-        ];
-        // the longest name the agent reads or writes in the data directory
-        let name = crate::instance::STARTUP_LOG.to_string();
-        let file_errors = [
-            UnsafeFile::Link(name.clone()),
-            UnsafeFile::NotRegular(name.clone()),
-            UnsafeFile::WrongOwner {
-                name: name.clone(),
-                uid: u32::MAX,
-            },
-            UnsafeFile::TooLarge {
-                name: name.clone(),
-                limit: u64::MAX,
-            },
-            UnsafeFile::Os {
-                name: name.clone(),
-                errno: Errno::ENAMETOOLONG,
-            },
-        ];
-        let errors = dir_errors
-            .iter()
-            .map(|e| e.to_ocf_error(OcfCode::ErrInstalled))
-            .chain(
-                file_errors
-                    .iter()
-                    .map(|e| e.to_ocf_error(OcfCode::ErrGeneric)),
-            );
-        for e in errors {
-            assert!(e.remedy.is_some(), "{e}");
-            assert_eq!(e.reason(), e.message(), "cut");
-        }
     }
 }

@@ -1,13 +1,13 @@
 //! The agent's SQL: a direct protocol connection to the local instance over its socket
 //! (no psql), every call bounded in time.
 
-use crate::command::SystemUser;
-use crate::config::Params;
-use crate::deadline::Deadline;
-use crate::lsn::{standby_position, Lsn, WalPosition};
-use crate::ocf::OcfError;
-use crate::scores::ReplicationRow;
-use crate::state::{Unreachable, UnreachableCause};
+use crate::logic::lsn::{standby_position, Lsn, WalPosition};
+use crate::logic::scores::ReplicationRow;
+use crate::logic::state::{Unreachable, UnreachableCause};
+use crate::ocf::config::Params;
+use crate::ocf::deadline::Deadline;
+use crate::postgres::PostgresError;
+use crate::system::command::SystemUser;
 use std::future::Future;
 use std::io::ErrorKind;
 use std::time::Duration;
@@ -26,7 +26,7 @@ pub enum ConnectError {
     /// The server is there but the connection failed, for the cause it gives.
     Failed(Unreachable),
     /// The agent could not try: its own error (the system user, the identity switch).
-    Agent(OcfError),
+    Local(PostgresError),
 }
 
 pub struct Db {
@@ -104,11 +104,7 @@ impl Db {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| {
-                ConnectError::Agent(OcfError::generic(format!(
-                    "cannot start the SQL client's runtime: {e}"
-                )))
-            })?;
+            .map_err(|e| ConnectError::Local(PostgresError::Runtime(e.to_string())))?;
         cfg.connect_timeout(timeout).options(format!(
             "-c statement_timeout={}",
             timeout.as_millis().max(1)
@@ -120,7 +116,7 @@ impl Db {
             .as_effective(|| {
                 rt.block_on(async { tokio::time::timeout(timeout, cfg.connect(NoTls)).await })
             })
-            .map_err(ConnectError::Agent)?;
+            .map_err(|e| ConnectError::Local(e.into()))?;
         match connected {
             Err(_) => Err(classify_failure(
                 None,
