@@ -22,9 +22,12 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     validate::installation(a)?;
     validate::local_configuration(a)?;
     let probe = a.instance.settled(a.deadline)?;
-    let in_place = in_place_recovery_approved(a, &probe);
-    let mut crashed_primary = None;
-    match start_step(&probe.state, in_place, a.params.rejoin) {
+    let step = start_step(
+        &probe.state,
+        in_place_recovery_approved(a, &probe),
+        a.params.rejoin,
+    );
+    match &step {
         StartStep::AlreadyRunning => {
             log::info!("instance already running as a standby");
             return Ok(OcfCode::Success);
@@ -36,11 +39,10 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
         StartStep::RecoverInPlace => {
             log::warning!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
             a.instance.reap_orphans()?;
-            crashed_primary = Some(FormerPrimary::Crashed { in_place: true });
         }
         StartStep::RejoinCrashedPrimary => {
+            log::warning!("the primary had crashed: it rejoins the promoted instance, rewound if it diverged (rejoin=rewind)");
             a.instance.reap_orphans()?;
-            crashed_primary = Some(FormerPrimary::Crashed { in_place: false });
         }
         StartStep::RefuseCrashedPrimary => {
             return Err(OcfError::generic(format!(
@@ -54,15 +56,13 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
                 a.node()
             )))
         }
-        StartStep::Refuse(e) => return Err(e),
+        StartStep::Refuse(e) => return Err(e.clone()),
     }
     let control = probe.control(&a.instance)?;
     rejoin::refuse_if_needs_rebuild(a, &control)?;
     let was_clean_primary =
         !a.instance.datadir()?.has_entry("backup_label") && control.state == ClusterState::ShutDown;
-    let former_primary =
-        crashed_primary.or(was_clean_primary.then_some(FormerPrimary::CleanlyStopped));
-    if let Some(former) = former_primary {
+    if let Some(former) = step.former_primary(was_clean_primary) {
         check_former_primary(a, former, &control)?;
     }
     a.instance.start_standby(a.deadline)?;

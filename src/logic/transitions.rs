@@ -50,6 +50,20 @@ pub fn start_step(state: &InstanceState, in_place: bool, rejoin: Rejoin) -> Star
     }
 }
 
+impl StartStep {
+    /// The former primary this start checks against the instance promoted elsewhere, if
+    /// any: a crashed one it recovers, or one that `cleanly_stopped_primary` (its
+    /// pg_control says it shut down as a primary).
+    pub fn former_primary(&self, cleanly_stopped_primary: bool) -> Option<FormerPrimary> {
+        match self {
+            StartStep::RecoverInPlace => Some(FormerPrimary::Crashed { in_place: true }),
+            StartStep::RejoinCrashedPrimary => Some(FormerPrimary::Crashed { in_place: false }),
+            StartStep::Start if cleanly_stopped_primary => Some(FormerPrimary::CleanlyStopped),
+            _ => None,
+        }
+    }
+}
+
 /// The former primaries start checks against the instance promoted elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormerPrimary {
@@ -223,6 +237,23 @@ mod tests {
                     step,
                     StartStep::Start | StartStep::RecoverCrashedStandby | StartStep::RecoverInPlace
                 );
+                // every former primary it may start is checked against the promoted instance
+                let starts_crashed_primary = matches!(s, InstanceState::CrashedPrimary(_))
+                    && step != StartStep::RefuseCrashedPrimary;
+                assert_eq!(
+                    matches!(
+                        step.former_primary(false),
+                        Some(FormerPrimary::Crashed { .. })
+                    ),
+                    starts_crashed_primary,
+                    "{s:?}: {step:?}"
+                );
+                if s == InstanceState::Stopped {
+                    assert_eq!(
+                        step.former_primary(true),
+                        Some(FormerPrimary::CleanlyStopped)
+                    );
+                }
                 match &s {
                     InstanceState::CrashedPrimary(_) => {
                         assert_eq!(runs, in_place, "{s:?}");
