@@ -7,7 +7,7 @@
 #   sudo ./demo.sh up                  build (cargo build --release: the static binary
 #                                      target/x86_64-unknown-linux-gnu/release/pgsqlms), install
 #                                      the agent in the sandbox, start the cluster, show crm_mon -1
-#   sudo ./demo.sh status              crm_mon -1
+#   sudo ./demo.sh status              crm_mon -1 next to pgsqlms show
 #   sudo ./demo.sh scenario <name>...  run fault scenarios (./demo.sh scenarios lists them)
 #   sudo ./demo.sh enter <node>        shell inside node1|node2|node3
 #   sudo ./demo.sh down                tear everything down
@@ -54,7 +54,7 @@ case $cmd in
     cat <<EOF
 
 The sandbox cluster is up (agent $AGENT). Next:
-  sudo $0 status                          crm_mon -1
+  sudo $0 status                          crm_mon -1 and pgsqlms show
   sudo $0 scenarios                       list the fault scenarios
   sudo $0 scenario switchover             planned switchover (crm_resource --move --promoted)
   sudo $0 scenario kill-primary-node      power the primary off, watch the failover

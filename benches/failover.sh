@@ -19,7 +19,7 @@
 # benches/failover_report.py writes benches/FAILOVER.md and puts it at the end of
 # benches/RESULTS.md. The raw logs stay in FAILOVER_RAW (/var/tmp/pgsqlms-bench-failover/<date>).
 #
-# Environment: FAILOVER_REPS (5), FAILOVER_EXTRA (2), FAILOVER_BUDGET (3300 s),
+# Environment: FAILOVER_KIND (failover, or hung), FAILOVER_REPS (5), FAILOVER_EXTRA (2), FAILOVER_BUDGET (3300 s),
 # FAILOVER_SCENARIOS, FAILOVER_AGENTS, FAILOVER_RAW, AGENT_BIN (our binary; default the
 # release build, target/x86_64-unknown-linux-gnu/release/pgsqlms). The sandbox has its own namespace prefix, subnet, state
 # directory and mount point (PFX=pgbench, SUBNET=10.98.0, STATE=/var/tmp/pgsqlms-bench-cluster,
@@ -27,20 +27,28 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # The command as given (its settings from the environment), for the report.
-CMD=$(for v in FAILOVER_REPS FAILOVER_EXTRA FAILOVER_BUDGET FAILOVER_SCENARIOS FAILOVER_AGENTS AGENT_BIN TOKEN_MS; do
+CMD=$(for v in FAILOVER_KIND FAILOVER_REPS FAILOVER_EXTRA FAILOVER_BUDGET FAILOVER_SCENARIOS FAILOVER_AGENTS AGENT_BIN TOKEN_MS; do
   if [[ -n ${!v:-} ]]; then printf "%s='%s' " "$v" "${!v}"; fi
 done)benches/failover.sh
 H=$REPO/tests/cluster/cluster.sh
 REPS=${FAILOVER_REPS:-5}
 EXTRA=${FAILOVER_EXTRA:-2}
 BUDGET=${FAILOVER_BUDGET:-3300}
-read -r -a SCNS <<<"${FAILOVER_SCENARIOS:-kill-postmaster switchover kill-primary-node}"
+# FAILOVER_KIND=hung: the hung-primary scenario (issue 11) instead, in its own logs, HUNG.md and
+# section of RESULTS.md, so that the failover results stay as they are.
+KIND=${FAILOVER_KIND:-failover}
+case $KIND in
+  failover) DEFAULT_SCNS="kill-postmaster switchover kill-primary-node" LOGS_NAME=failover-logs ;;
+  hung) DEFAULT_SCNS="hung-primary" LOGS_NAME=failover-logs-hung ;;
+  *) echo "FAILOVER_KIND is failover or hung" >&2; exit 2 ;;
+esac
+read -r -a SCNS <<<"${FAILOVER_SCENARIOS:-$DEFAULT_SCNS}"
 read -r -a AGENTS <<<"${FAILOVER_AGENTS:-ocf:rust:pgsqlms ocf:heartbeat:pgsqlms}"
 export PFX=${PFX:-pgbench} SUBNET=${SUBNET:-10.98.0} STATE=${STATE:-/var/tmp/pgsqlms-bench-cluster}
 export PGMOUNT=${PGMOUNT:-/srv/pgsqlms-bench-sandbox}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 RAW=${FAILOVER_RAW:-/var/tmp/pgsqlms-bench-failover/$(date -u +%Y%m%dT%H%M%SZ)}
-LOGS=$REPO/benches/failover-logs
+LOGS=$REPO/benches/$LOGS_NAME
 log() { printf '[failover.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "$*"; exit 1; }
 [[ $(id -u) == 0 ]] || die "run as root"
@@ -215,5 +223,11 @@ if [[ -n $leftover ]]; then log "WARNING: left behind:$leftover"; else log "tear
   echo "teardown=${leftover:-clean}"
 } >>"$LOGS/run.env"
 
-/usr/bin/python3 "$REPO/benches/failover_report.py" report "$LOGS" "$REPO/benches/FAILOVER.md" "$REPO/benches/RESULTS.md" >/dev/null
-log "wrote benches/FAILOVER.md and its section of benches/RESULTS.md ($(((SECONDS - t_start) / 60)) min)"
+if [[ $KIND == hung ]]; then
+  /usr/bin/python3 "$REPO/benches/failover_report.py" report-hung "$LOGS" "$REPO/benches/HUNG.md" "$REPO/benches/RESULTS.md" \
+    "## Hung primary in a real Pacemaker cluster" >/dev/null
+  log "wrote benches/HUNG.md and its section of benches/RESULTS.md ($(((SECONDS - t_start) / 60)) min)"
+else
+  /usr/bin/python3 "$REPO/benches/failover_report.py" report "$LOGS" "$REPO/benches/FAILOVER.md" "$REPO/benches/RESULTS.md" >/dev/null
+  log "wrote benches/FAILOVER.md and its section of benches/RESULTS.md ($(((SECONDS - t_start) / 60)) min)"
+fi

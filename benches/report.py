@@ -268,11 +268,12 @@ def main():
     w("")
     with open(a.out, "w") as f:
         f.write("\n".join(L))
-    # keep any failover section appended by benches/failover.sh
-    fo = os.path.join(os.path.dirname(os.path.abspath(a.out)), "FAILOVER.md")
-    if os.path.exists(fo):
-        with open(a.out, "a") as f:
-            f.write("\n" + open(fo).read())
+    # keep the sections appended by benches/failover.sh, benches/show.sh and the hung run
+    for name in ("FAILOVER.md", "HUNG.md", "SHOW.md"):
+        fo = os.path.join(os.path.dirname(os.path.abspath(a.out)), name)
+        if os.path.exists(fo):
+            with open(a.out, "a") as f:
+                f.write("\n" + open(fo).read())
 
 
 if __name__ == "__main__":

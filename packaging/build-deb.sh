@@ -35,13 +35,18 @@ xsltproc --novalid --nonet --stringparam date "$date" \
 gzip -9n -c target/pkg/man/pgsqlms.7 > target/pkg/man/pgsqlms.7.gz
 
 # Documentation shipped in /usr/share/doc/pgsqlms (whatever of these exists).
-for f in README.md docs/agent-contract.md CHANGELOG.md; do
+for f in README.md docs/agent-contract.md docs/show.md CHANGELOG.md; do
   [ -f "$f" ] && cp "$f" target/pkg/doc/
 done
 [ -d pcs-examples ] && ls pcs-examples/* >/dev/null 2>&1 && {
   for f in pcs-examples/*; do [ -f "$f" ] && cp "$f" "target/pkg/doc/pcs-example-$(basename "$f")"; done
 }
 true
+
+# `pgsqlms show` and `pgsqlms history` on the administrator's PATH: a link to the agent
+# (cargo deb packages a symlink asset as a symlink).
+mkdir -p target/pkg/sbin
+ln -sfn /usr/lib/ocf/resource.d/rust/pgsqlms target/pkg/sbin/pgsqlms
 
 # cargo deb prints the path of the package it wrote
 deb="$(cargo deb --no-build --no-strip --target "$TARGET" --output target/debian/ | tail -n 1)"

@@ -4,12 +4,15 @@
 // Layers, each using only those listed after it: actions (one file per OCF action), agent
 // (what the actions share), postgres and pacemaker (the two sides the agent talks to),
 // system (programs and accounts), logic (pure decisions), ocf (codes, errors, logs).
+// show_command: `pgsqlms show` and `pgsqlms history`, commands for administrators above
+// the actions.
 pub mod actions;
 pub mod agent;
 pub mod logic;
 pub mod ocf;
 pub mod pacemaker;
 pub mod postgres;
+pub mod show_command;
 pub mod system;
 
 use actions::{Action, Dispatch};

@@ -250,6 +250,31 @@ fn election_redirected_to_the_standby_ahead() {
     c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
     assert!(!c.in_recovery("node-b"));
     assert_eq!(count(&c, "node-b"), 200);
+
+    // both promote actions left a record, on every candidate's copy
+    for node in STANDBYS {
+        let copy = c.private_attr(node, "promotions").unwrap_or_default();
+        let records = pgsqlms::logic::history::parse_all(&copy);
+        let summary: Vec<(&str, &str, Option<&str>)> = records
+            .iter()
+            .map(|r| (r.promotee.as_str(), r.outcome.as_str(), r.winner.as_deref()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("node-b", "promoted", Some("node-b")),
+                ("node-c", "handed-over", Some("node-b"))
+            ],
+            "records on {node}: {copy:?}"
+        );
+        let took_part: Vec<&str> = records[1]
+            .candidates
+            .iter()
+            .filter(|c| c.took_part)
+            .map(|c| c.node.as_str())
+            .collect();
+        assert_eq!(took_part, ["node-c", "node-b"], "{copy:?}");
+    }
 }
 
 /// PAF #225/#228 (behaviour doc 3.4): after a restart, before its walreceiver streams
@@ -363,9 +388,22 @@ fn promote_is_bounded_when_a_candidate_never_publishes() {
         "promote took {:?}, more than its 10 s timeout",
         r.elapsed
     );
+    let copy = c.private_attr("node-b", "promotions").unwrap_or_default();
+    let records = pgsqlms::logic::history::parse_all(&copy);
+    assert_eq!(records.len(), 1, "{copy:?}");
+    let missing = records[0].candidates.iter().find(|c| c.node == "node-c");
     if r.code != 0 {
         r.expect_code(ocf::ERR_GENERIC).expect_reason(&["node-c"]);
         assert!(c.in_recovery("node-b"));
+        // the record says why nobody won, and who did not answer
+        assert_eq!(records[0].outcome.as_str(), "cancelled", "{copy:?}");
+        assert_eq!(records[0].winner, None, "{copy:?}");
+        assert!(records[0].rule.contains("node-c"), "{copy:?}");
+        assert_eq!(
+            missing.and_then(|m| m.excluded.as_deref()),
+            Some("no WAL position before the deadline"),
+            "{copy:?}"
+        );
     } else {
         assert!(!c.in_recovery("node-b"));
     }

@@ -7,6 +7,7 @@ use crate::agent::headless_recovery::{self, BEYOND_MAXLAG};
 use crate::agent::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
 use crate::agent::{answer_unusable, Agent};
 use crate::logic::controldata::ControlData;
+use crate::logic::replication_view::{PublishedView, Replication, REPLICATION_VIEW};
 use crate::logic::scores::{self, Note, ReplicationRow};
 use crate::logic::state::InstanceState;
 use crate::ocf::log;
@@ -14,7 +15,6 @@ use crate::ocf::log::brief;
 use crate::ocf::unusable::Caller;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::pacemaker::Pacemaker;
-use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
@@ -53,11 +53,17 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
     // Scores are advice to Pacemaker: failing to refresh them must not fail the instance,
     // which Pacemaker would then restart.
     match (&probe.state, &probe.db) {
-        (InstanceState::RunningPrimary, Some(db)) => {
-            if let Err(e) = update_scores(a, db).and_then(|()| headless_recovery::settle(a)) {
-                log::warning!("promotion scores not updated: {e}");
+        (InstanceState::RunningPrimary, Some(db)) => match db.replication() {
+            Ok(replication) => {
+                let rows = replication.rows();
+                if let Err(e) = update_scores(a, &rows).and_then(|()| headless_recovery::settle(a))
+                {
+                    log::warning!("promotion scores not updated: {e}");
+                }
+                publish_view(a, replication);
             }
-        }
+            Err(e) => log::warning!("promotion scores not updated: {e}"),
+        },
         (InstanceState::RunningStandby, Some(db)) => {
             if let Err(e) = headless_recovery::check_standby(a, db) {
                 log::warning!("cannot check whether the cluster has a primary: {e}");
@@ -75,8 +81,7 @@ fn stopped_by_the_cluster(a: &Agent, control: &ControlData) -> bool {
 
 /// Sets every partition node's promotion score from pg_stat_replication, writing only the
 /// scores that change.
-fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
-    let rows = db.replication()?;
+fn update_scores(a: &Agent, rows: &[ReplicationRow]) -> Result<(), String> {
     let path = a.state_file();
     let cached = MonitorState::load(&path);
     let connected: BTreeSet<String> = rows.iter().map(|r| r.application_name.clone()).collect();
@@ -87,7 +92,7 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
         changes,
         membership_reread,
         state,
-    } = write_scores(a.pacemaker(), local, &rows, cached, a.params.maxlag, &grace)?;
+    } = write_scores(a.pacemaker(), local, rows, cached, a.params.maxlag, &grace)?;
     let changed = |n: &str| changes.iter().any(|(c, _)| c == n);
     for note in &plan.notes {
         match note {
@@ -232,6 +237,35 @@ fn record_beyond_maxlag(a: &Agent, node: &str, primary_lsn: Option<&str>) {
         .change_for(node, BEYOND_MAXLAG, true, primary_lsn)
     {
         log::warning!("{e}");
+    }
+}
+
+/// Publishes this primary's replication view for `pgsqlms show` when it replaces the last
+/// one published (see `replication_view`): a steady-state monitor spawns nothing. A
+/// failure is only logged: `show` then reports the view's age.
+fn publish_view(a: &Agent, replication: Replication) {
+    let path = a.published_view_file();
+    let last = statefile::load_text(&path).and_then(|t| PublishedView::parse(&t));
+    let view = PublishedView {
+        published_at: statefile::unix_now(),
+        primary: a.node().to_string(),
+        maxlag: a.params.maxlag,
+        replication,
+    };
+    if !view.replaces(last.as_ref()) {
+        return;
+    }
+    let text = view.render();
+    let published = a
+        .pacemaker()
+        .set_private(REPLICATION_VIEW, &text)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            statefile::save_text(&path, &text)
+                .map_err(|e| format!("cannot save {}: {e}", path.display()))
+        });
+    if let Err(e) = published {
+        log::warning!("replication view not published for pgsqlms show: {e}");
     }
 }
 

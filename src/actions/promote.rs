@@ -7,7 +7,9 @@ use crate::agent::Agent;
 use crate::logic::election::{
     self, Published, Verdict, CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_UNSAFE,
 };
+use crate::logic::history::{self, Outcome, Trace, PROMOTIONS};
 use crate::logic::lsn::WalPosition;
+use crate::logic::replication_view::{PublishedView, REPLICATION_VIEW};
 use crate::logic::transitions::{promote_step, PromoteStep};
 use crate::ocf::deadline::Deadline;
 use crate::ocf::log;
@@ -16,7 +18,7 @@ use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::pacemaker::Pacemaker;
 use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Time kept for pg_promote itself out of the promote timeout.
 const PROMOTE_RESERVE: Duration = Duration::from_secs(5);
@@ -42,10 +44,41 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
         OcfError::generic("cannot promote: the standby does not answer")
             .with_remedy(remedy!("see the server log"))
     })?;
-    check_switchover(a.pacemaker(), a.node())?;
-    elect(a.pacemaker(), a.node(), || own_position(a, &db), a.deadline)?;
+    let mut trace = Trace::default();
+    let result = promote_standby(a, &db, &mut trace);
+    if let Err(e) = &result {
+        if trace.decision.is_none() {
+            trace.decision = Some((Outcome::Failed, None, e.problem.clone()));
+        }
+    }
+    record_promotion(a, &trace);
+    result
+}
+
+/// The switchover check, the election and pg_promote, each timed for the record.
+fn promote_standby(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<OcfCode> {
+    let step = Instant::now();
+    let checked = check_switchover(a.pacemaker(), a.node());
+    trace.step("switchover check", step);
+    if let Err(e) = checked {
+        trace.decision = Some((Outcome::Cancelled, None, e.problem.clone()));
+        return Err(e);
+    }
+    let step = Instant::now();
+    let elected = elect(
+        a.pacemaker(),
+        a.node(),
+        || own_position(a, db),
+        a.deadline,
+        trace,
+    );
+    trace.step("election", step);
+    elected?;
     log::info!("promoting the instance");
-    let done = db.promote(a.deadline).map_err(|e| {
+    let step = Instant::now();
+    let done = db.promote(a.deadline);
+    trace.step("pg_promote", step);
+    let done = done.map_err(|e| {
         OcfError::generic(format!("pg_promote failed: {}", brief(e)))
             .with_remedy(remedy!("see the server log"))
     })?;
@@ -114,15 +147,22 @@ fn elect(
     local: &str,
     own_position: impl FnOnce() -> OcfResult<WalPosition>,
     deadline: Deadline,
+    trace: &mut Trace,
 ) -> OcfResult<()> {
     let candidates: BTreeSet<String> = match attrs.private(CANDIDATES, local)? {
         Some(list) => list.split_whitespace().map(str::to_string).collect(),
         None => {
             log::warning!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
+            trace.decision = Some((
+                Outcome::Promoted,
+                Some(local.to_string()),
+                "no election: promoted without a pre-promote notification".into(),
+            ));
             return Ok(());
         }
     };
     let mine = own_position()?;
+    trace.mine = Some(mine);
     let wait = deadline.capped(deadline.remaining().saturating_sub(PROMOTE_RESERVE));
     loop {
         let others: BTreeMap<String, Published> = candidates
@@ -135,12 +175,24 @@ fn elect(
                 ))
             })
             .collect::<OcfResult<_>>()?;
+        trace.published = others.clone();
         match election::decide(mine, &others) {
             Verdict::Promote => {
                 log::info!("this node is the most advanced candidate ({mine})");
+                let rule = if others.is_empty() {
+                    "only candidate"
+                } else {
+                    "most advanced candidate (highest timeline, then LSN; ties keep the promotee)"
+                };
+                trace.decision = Some((Outcome::Promoted, Some(local.to_string()), rule.into()));
                 return Ok(());
             }
             Verdict::HandOver { node, position } => {
+                trace.decision = Some((
+                    Outcome::HandedOver,
+                    Some(node.clone()),
+                    format!("{node} is more advanced ({position}) than the promotee ({mine})"),
+                ));
                 attrs.set_score(local, crate::logic::scores::FIRST_START)?;
                 attrs.set_score(&node, crate::logic::scores::BEST_STANDBY)?;
                 return Err(OcfError::generic(format!(
@@ -152,6 +204,11 @@ fn elect(
             }
             Verdict::Waiting(missing) => {
                 if !wait.sleep(POLL) {
+                    trace.decision = Some((
+                        Outcome::Cancelled,
+                        None,
+                        format!("no WAL position from {} in time", missing.join(", ")),
+                    ));
                     return Err(OcfError::generic(format!(
                         "no WAL position from {} in time",
                         brief(missing.join(", "))
@@ -162,6 +219,44 @@ fn elect(
                     .with_detail("not promoting without knowing whether they are ahead"));
                 }
             }
+        }
+    }
+}
+
+/// Writes the promotion's record to every node's copy (see `history`). A failure is only
+/// logged: the record is for people, the promotion stands.
+fn record_promotion(a: &Agent, trace: &Trace) {
+    let attrs = a.pacemaker();
+    // one attrd_updater call after the other: the port is not shared between threads
+    let views = attrs.private_all(REPLICATION_VIEW);
+    let copies = attrs.private_all(PROMOTIONS);
+    let views: Vec<PublishedView> = views
+        .unwrap_or_default()
+        .values()
+        .filter_map(|v| PublishedView::parse(v))
+        .collect();
+    let copies = copies.unwrap_or_default();
+    let previous = history::merge(copies.values().map(String::as_str))
+        .into_iter()
+        .find(|r| r.outcome == Outcome::Promoted);
+    let Some(record) = history::record(
+        statefile::unix_now(),
+        a.node(),
+        trace,
+        &views,
+        previous.as_ref(),
+    ) else {
+        return;
+    };
+    let mut nodes: BTreeSet<String> = copies.keys().cloned().collect();
+    nodes.extend(record.candidates.iter().map(|c| c.node.clone()));
+    let text = history::render_all(&history::with_record(
+        copies.values().map(String::as_str),
+        record,
+    ));
+    for node in &nodes {
+        if let Err(e) = attrs.change_for(node, PROMOTIONS, true, Some(&text)) {
+            log::warning!("promotion record not kept on {node}: {e}");
         }
     }
 }
@@ -222,7 +317,10 @@ mod tests {
     fn a_promotion_without_a_pre_promote_round_has_no_election() {
         let pm = FakePacemaker::new(&["n1", "n2"]);
         let never = || -> OcfResult<WalPosition> { panic!("position read without an election") };
-        assert_eq!(elect(&pm, "n1", never, soon()), Ok(()));
+        assert_eq!(
+            elect(&pm, "n1", never, soon(), &mut Trace::default()),
+            Ok(())
+        );
         assert!(pm.score_writes.borrow().is_empty());
     }
 
@@ -234,7 +332,11 @@ mod tests {
             [("n2", "0#900"), ("n3", "1#100")],
         ] {
             let pm = cluster(&others);
-            assert_eq!(elect(&pm, "n1", MINE, soon()), Ok(()), "{others:?}");
+            assert_eq!(
+                elect(&pm, "n1", MINE, soon(), &mut Trace::default()),
+                Ok(()),
+                "{others:?}"
+            );
             assert!(pm.score_writes.borrow().is_empty());
         }
     }
@@ -242,7 +344,7 @@ mod tests {
     #[test]
     fn a_more_advanced_candidate_gets_the_promotion() {
         let pm = cluster(&[("n2", "1#101"), ("n3", "2#5")]);
-        let e = elect(&pm, "n1", MINE, soon()).unwrap_err();
+        let e = elect(&pm, "n1", MINE, soon(), &mut Trace::default()).unwrap_err();
         assert!(e.problem.contains("n3"), "{e:?}");
         assert_eq!(
             *pm.score_writes.borrow(),
@@ -256,7 +358,7 @@ mod tests {
     #[test]
     fn a_candidate_that_never_publishes_fails_the_promotion_at_the_deadline() {
         let pm = cluster(&[("n2", "1#1")]);
-        let e = elect(&pm, "n1", MINE, soon()).unwrap_err();
+        let e = elect(&pm, "n1", MINE, soon(), &mut Trace::default()).unwrap_err();
         assert!(e.problem.contains("n3"), "{e:?}");
         assert!(pm.score_writes.borrow().is_empty());
     }
@@ -265,7 +367,7 @@ mod tests {
     fn an_unreadable_candidate_list_fails_rather_than_skipping_the_election() {
         let pm = cluster(&[]);
         pm.down.set(true);
-        assert!(elect(&pm, "n1", MINE, soon()).is_err());
+        assert!(elect(&pm, "n1", MINE, soon(), &mut Trace::default()).is_err());
         assert!(check_switchover(&pm, "n1").is_err());
     }
 }

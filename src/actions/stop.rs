@@ -4,7 +4,8 @@
 //! crashed is stopped, never left for fencing (PAF fails here): a standby replays its WAL
 //! and shuts down cleanly; a primary stays as it is, since only a rebuild (or Pacemaker's
 //! in-place recovery, see start) may bring it back, and later probes report it stopped
-//! rather than crashed again.
+//! rather than crashed again. A hung instance (see `logic::hang`) fails the stop at once:
+//! fencing is the cure, and waiting out the timeout only delays it.
 
 use crate::agent::statefile::in_place_recovery_approved;
 use crate::agent::statefile::CrashRecord;
@@ -76,6 +77,7 @@ pub fn stop(a: &Agent) -> OcfResult<OcfCode> {
             a.instance.stop(StopMode::Fast, a.deadline)?;
             Ok(OcfCode::Success)
         }
+        StopStep::FailHung => Err(state.refusal()),
     }
 }
 

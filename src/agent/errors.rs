@@ -3,6 +3,7 @@
 //! log. The layers below say what went wrong (`SystemError`, `PostgresError`,
 //! `PacemakerError`); only here does it become an answer.
 
+use crate::logic::state::UnreachableCause;
 use crate::ocf::{remedy, OcfCode, OcfError, Remedy};
 use crate::pacemaker::PacemakerError;
 use crate::postgres::datadir::{DataDirError, UnsafeFile};
@@ -118,6 +119,11 @@ impl From<PostgresError> for OcfError {
                     "last state: {last_state}; a standby that cannot reach a consistent state needs WAL from the primary"
                 )),
             ),
+            PostgresError::Hung(_) => (
+                OcfCode::ErrGeneric,
+                UnreachableCause::Hung.remedy(),
+                None,
+            ),
             PostgresError::StillRunning(pids) => (
                 OcfCode::ErrGeneric,
                 remedy!("see the server log; raise the stop timeout if it is just slow"),
@@ -215,6 +221,7 @@ fn answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logic::hang::Hang;
     use crate::ocf::exit_reason_texts::TRAILING_VALUE;
     use crate::ocf::log::{MAX_VALUE, REASON_SEPARATOR};
     use crate::system::Untrusted;
@@ -309,6 +316,10 @@ mod tests {
             PostgresError::StartedAsPrimary,
             PostgresError::NotStandbyInTime { last_state: long() },
             PostgresError::StillRunning(vec![4194304; 100]),
+            PostgresError::Hung(Hang::PostmasterStalled(
+                4194304,
+                std::time::Duration::from_secs(100_000),
+            )),
             PostgresError::Runtime(long()),
         ];
         let pacemaker = vec![

@@ -86,6 +86,11 @@ impl Agent {
         self.runtime_file("headless")
     }
 
+    /// The replication view this primary's monitor last published (see `replication_view`).
+    pub fn published_view_file(&self) -> PathBuf {
+        self.runtime_file("published")
+    }
+
     /// Where stop records a crashed instance it stopped (see `crash_record`).
     pub fn crash_record_file(&self) -> PathBuf {
         self.runtime_file("crash-stopped")

@@ -70,6 +70,14 @@ impl MonitorState {
     }
 }
 
+/// The wall clock in Unix seconds: views and records are compared across nodes, whose
+/// clocks Pacemaker clusters keep in sync anyway.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Seconds on the boot clock (CLOCK_BOOTTIME): it never jumps, and it restarts at boot
 /// like this directory's content.
 pub fn boot_seconds() -> u64 {

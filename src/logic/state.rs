@@ -29,8 +29,11 @@ pub enum UnreachableCause {
     NoPostgresDatabase,
     /// The server ended the session: it is shutting down or was told to end it.
     Terminated,
-    /// No answer in time: the server hangs or is overloaded.
+    /// No answer in time, and the postmaster alive: the server is overloaded (or hangs in
+    /// a way `hang.rs` cannot tell).
     Timeout,
+    /// The kernel shows the instance cannot answer (see `hang.rs`): only fencing cures it.
+    Hung,
     /// The system user may not reach the socket.
     SocketPermission,
     /// The postmaster listens elsewhere than pghost and pgport say.
@@ -55,7 +58,10 @@ impl UnreachableCause {
                 remedy!("the server is stopping or ended the session: see its log")
             }
             UnreachableCause::Timeout => {
-                remedy!("the server hangs or is overloaded: see its log and load")
+                remedy!("overloaded or hung: see the server log and load")
+            }
+            UnreachableCause::Hung => {
+                remedy!("fencing recovers the node; then find what stopped it")
             }
             UnreachableCause::SocketPermission => {
                 remedy!("let system_user enter the socket directory (pghost)")
@@ -162,6 +168,17 @@ pub fn classify_liveness(liveness: &Liveness) -> Option<InstanceState> {
     }
 }
 
+/// The role of a server that answered but took no session (every slot taken, even those
+/// reserved for superusers such as the agent's role): it runs, so pg_control's state is its
+/// live role. `None` for a state a running server only passes through.
+pub fn role_of_full_server(cluster_state: ClusterState) -> Option<InstanceState> {
+    match cluster_state {
+        ClusterState::InProduction => Some(InstanceState::RunningPrimary),
+        ClusterState::InArchiveRecovery => Some(InstanceState::RunningStandby),
+        _ => None,
+    }
+}
+
 /// Classifies an instance nothing listens for.
 pub fn classify_down(facts: &DownFacts) -> InstanceState {
     if facts.postmaster_alive {
@@ -221,6 +238,12 @@ impl InstanceState {
             .with_remedy(remedy!(
                 "wait for it; a warm standby (hot_standby=off) is not supported"
             ))),
+            // its message says all ("hung: ...", "slow: ...") and needs the room
+            InstanceState::Unreachable(u)
+                if matches!(u.cause, UnreachableCause::Hung | UnreachableCause::Timeout) =>
+            {
+                Err(OcfError::generic(u.message.clone()).with_remedy(u.cause.remedy()))
+            }
             InstanceState::Unreachable(u) => Err(OcfError::generic(format!(
                 "cannot query the instance: {}",
                 u.message
@@ -258,12 +281,13 @@ impl InstanceState {
 pub mod test_support {
     use super::*;
 
-    pub const ALL_CAUSES: [UnreachableCause; 8] = [
+    pub const ALL_CAUSES: [UnreachableCause; 9] = [
         UnreachableCause::Authentication,
         UnreachableCause::TooManyConnections,
         UnreachableCause::NoPostgresDatabase,
         UnreachableCause::Terminated,
         UnreachableCause::Timeout,
+        UnreachableCause::Hung,
         UnreachableCause::SocketPermission,
         UnreachableCause::Misaddressed,
         UnreachableCause::Other,
@@ -374,6 +398,34 @@ mod tests {
             let state = down(false, false, s);
             assert_eq!(state, expect(s), "{s:?}");
             assert_eq!(state.is_crashed(), state != InstanceState::Stopped, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_slow_servers_reason_shows_what_was_slow_whole() {
+        let message =
+            "slow: no answer within 4999 ms; postmaster R, 1400 processes 300R 100D 999S 1T";
+        let e = InstanceState::Unreachable(Unreachable {
+            cause: UnreachableCause::Timeout,
+            message: message.into(),
+        })
+        .monitor_result()
+        .unwrap_err();
+        assert_eq!(
+            e.reason(),
+            format!("{message}; {}", UnreachableCause::Timeout.remedy().as_str())
+        );
+    }
+
+    #[test]
+    fn a_full_server_keeps_the_role_pg_control_gives() {
+        for s in ALL_STATES {
+            let expected = match s {
+                ClusterState::InProduction => Some(InstanceState::RunningPrimary),
+                ClusterState::InArchiveRecovery => Some(InstanceState::RunningStandby),
+                _ => None,
+            };
+            assert_eq!(role_of_full_server(s), expected, "{s:?}");
         }
     }
 
@@ -502,16 +554,19 @@ mod tests {
             let reason = e.reason();
             assert!(reason.len() <= crate::ocf::log::MAX_REASON, "{reason}");
             assert!(reason.ends_with(cause.remedy().as_str()), "{reason}");
-            assert!(
-                reason.starts_with("cannot query the instance: password authentication"),
-                "{reason}"
-            );
+            let head = if matches!(cause, UnreachableCause::Hung | UnreachableCause::Timeout) {
+                "password authentication"
+            } else {
+                "cannot query the instance: password authentication"
+            };
+            assert!(reason.starts_with(head), "{reason}");
         }
         for (cause, word) in [
             (UnreachableCause::Authentication, "pg_hba.conf"),
             (UnreachableCause::TooManyConnections, "max_connections"),
             (UnreachableCause::NoPostgresDatabase, "database postgres"),
             (UnreachableCause::Timeout, "overloaded"),
+            (UnreachableCause::Hung, "fencing"),
             (UnreachableCause::SocketPermission, "socket directory"),
             (UnreachableCause::Misaddressed, "pgport"),
         ] {

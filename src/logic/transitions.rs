@@ -4,7 +4,7 @@
 //! `agent::statefile::in_place_recovery_approved`). `rejoin` is the setting that says
 //! whether a diverged former primary is rewound (`agent::rejoin` checks and rewinds).
 
-use crate::logic::state::{InstanceState, REBUILD_CRASHED_PRIMARY};
+use crate::logic::state::{InstanceState, UnreachableCause, REBUILD_CRASHED_PRIMARY};
 use crate::ocf::config::Rejoin;
 use crate::ocf::{OcfCode, OcfError};
 
@@ -141,6 +141,9 @@ pub enum StopStep {
     /// A fast shutdown and no escalation: an immediate stop would make a crashed primary,
     /// so fencing is the escalation.
     FastStop,
+    /// Fail at once: a hung instance acts on no signal (and a primary's postmaster is never
+    /// killed), so fencing is the cure and waiting out the timeout only delays it.
+    FailHung,
 }
 
 pub fn stop_step(state: &InstanceState, in_place: bool) -> StopStep {
@@ -151,6 +154,7 @@ pub fn stop_step(state: &InstanceState, in_place: bool) -> StopStep {
             StopStep::LeaveCrashed { in_place }
         }
         InstanceState::RunningStandby => StopStep::StopStandby,
+        InstanceState::Unreachable(u) if u.cause == UnreachableCause::Hung => StopStep::FailHung,
         InstanceState::RunningPrimary
         | InstanceState::Transitional(_)
         | InstanceState::Unreachable(_) => StopStep::FastStop,
@@ -348,7 +352,10 @@ mod tests {
                         | InstanceState::Transitional(_)
                         | InstanceState::Unreachable(_)
                 );
-                if running {
+                let hung = matches!(&s, InstanceState::Unreachable(u) if u.cause == UnreachableCause::Hung);
+                // a hung instance fails the stop at once (fencing), whatever its role
+                assert_eq!(step == StopStep::FailHung, hung, "{s:?}");
+                if running && !hung {
                     assert!(
                         matches!(step, StopStep::StopStandby | StopStep::FastStop),
                         "{s:?}"

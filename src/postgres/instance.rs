@@ -6,6 +6,7 @@
 //! is written by the server's own child after it dropped to the system user.
 
 use crate::logic::controldata::{self, ControlData};
+use crate::logic::hang::{self, Hang, Sample};
 use crate::logic::state::{
     self, DownFacts, InstanceState, Liveness, PostmasterAddress, Unreachable, UnreachableCause,
 };
@@ -27,7 +28,7 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest a single connection attempt may take, whatever the action's budget.
 const CONNECT_LIMIT: Duration = Duration::from_secs(5);
@@ -143,7 +144,17 @@ impl Instance {
     }
 
     /// Looks at the instance once.
+    /// Looks at the instance once. A stopped postmaster is not asked (it would never
+    /// answer); a server that does not answer is told hung or slow from its processes (see
+    /// `logic::hang`).
     pub fn probe(&self) -> Result<Probe, PostgresError> {
+        let before = self.postmaster_sample();
+        if let Some(h) = before.as_ref().and_then(hang::before_asking) {
+            if let Some(h) = confirmed(h) {
+                return Ok(hung(&h));
+            }
+        }
+        let asked = Instant::now();
         let (liveness, db) = match self.connect(self.deadline) {
             Ok(db) => match db.is_in_recovery() {
                 Ok(in_recovery) => (Liveness::Accepting { in_recovery }, Some(db)),
@@ -157,6 +168,28 @@ impl Instance {
             },
             Err(ConnectError::NotListening) => (Liveness::NotListening, None),
             Err(ConnectError::Rejecting(m)) => (Liveness::Rejecting(m), None),
+            Err(ConnectError::Failed(u)) if u.cause == UnreachableCause::Timeout => {
+                match self.silent(before.as_ref(), asked, u) {
+                    Ok(slow) => (Liveness::Unreachable(slow), None),
+                    Err(h) => return Ok(hung(&h)),
+                }
+            }
+            Err(ConnectError::Failed(u)) if u.cause == UnreachableCause::TooManyConnections => {
+                // An answer: the server is alive, only full. Its role is in pg_control.
+                let control = self.controldata()?;
+                if let Some(state) = state::role_of_full_server(control.state) {
+                    log::warning!(
+                        "{}: role taken from pg_control; keep superuser_reserved_connections free for the agent",
+                        u.message
+                    );
+                    return Ok(Probe {
+                        state,
+                        db: None,
+                        control: Some(control),
+                    });
+                }
+                (Liveness::Unreachable(u), None)
+            }
             Err(ConnectError::Failed(u)) => (Liveness::Unreachable(u), None),
             Err(ConnectError::Local(e)) => return Err(e),
         };
@@ -193,6 +226,46 @@ impl Instance {
             state: state::classify_down(&facts),
             db: None,
             control: Some(control),
+        })
+    }
+
+    /// The postmaster postmaster.pid names, as the kernel shows it now; `None` when there is
+    /// none (what keeps the agent from reading postmaster.pid is reported by the rest of the
+    /// probe).
+    fn postmaster_sample(&self) -> Option<Sample> {
+        let dir = self.existing_datadir().ok()??;
+        let text = pid_file(dir).ok()??;
+        processes::sample(processes::postmaster(dir, &text)?)
+    }
+
+    /// A server that gave no answer since `asked`: hung when its postmaster (sampled
+    /// `before` the attempt) is stopped or stalled; otherwise slow, and the message says
+    /// what its processes were doing.
+    fn silent(
+        &self,
+        before: Option<&Sample>,
+        asked: Instant,
+        timeout: Unreachable,
+    ) -> Result<Unreachable, Hang> {
+        let after = self.postmaster_sample();
+        if let (Some(b), Some(now)) = (before, after.as_ref()) {
+            if let Some(h) = hang::after_silence(b, now, asked.elapsed()) {
+                return Err(h);
+            }
+        }
+        let all = self
+            .existing_datadir()
+            .ok()
+            .flatten()
+            .map(processes::sample_all)
+            .unwrap_or_default();
+        Ok(Unreachable {
+            message: format!(
+                "slow: {}; {}",
+                timeout.message,
+                hang::describe(after.as_ref(), &all)
+            ),
+            ..timeout
         })
     }
 
@@ -360,6 +433,24 @@ pub fn stop_despite(datadir: &Path, deadline: Deadline, why: &str) -> Result<(),
 
 /// postmaster.pid, if there is one; a file PostgreSQL would not have written there fails
 /// the action.
+/// `h`, a process found stopped, if it still is after `hang::CONFIRM`.
+fn confirmed(h: Hang) -> Option<Hang> {
+    std::thread::sleep(hang::CONFIRM);
+    let again = processes::sample(h.pid());
+    hang::still_stopped(h, again.as_ref())
+}
+
+fn hung(h: &Hang) -> Probe {
+    Probe {
+        state: InstanceState::Unreachable(Unreachable {
+            cause: UnreachableCause::Hung,
+            message: h.reason(),
+        }),
+        db: None,
+        control: None,
+    }
+}
+
 fn pid_file(dir: &DataDir) -> Result<Option<String>, PostgresError> {
     Ok(dir.read("postmaster.pid", PID_FILE_LIMIT)?)
 }
@@ -430,6 +521,11 @@ fn wait_gone_from(dir: &DataDir, deadline: Deadline) -> Result<(), PostgresError
         let left = processes::all(dir);
         if left.is_empty() {
             return Ok(());
+        }
+        // A stopped process never exits: fail now, so that Pacemaker fences at once.
+        let samples: Vec<Sample> = left.iter().filter_map(|p| processes::sample(*p)).collect();
+        if let Some(h) = hang::blocking_shutdown(&samples).and_then(confirmed) {
+            return Err(PostgresError::Hung(h));
         }
         if !deadline.sleep(POLL) {
             return Err(PostgresError::StillRunning(left));

@@ -7,6 +7,7 @@ pub mod instance;
 pub mod processes;
 pub mod sql;
 
+use crate::logic::hang::Hang;
 use crate::ocf::log::brief;
 use crate::system::SystemError;
 use datadir::{DataDirError, UnsafeFile};
@@ -52,6 +53,9 @@ pub enum PostgresError {
     NotStandbyInTime { last_state: String },
     #[error("{} processes of the instance still run after the stop timeout", .0.len())]
     StillRunning(Vec<i32>),
+    /// A process the shutdown waits for is stopped (see `logic::hang`): it never exits.
+    #[error("{}", .0.reason())]
+    Hung(Hang),
     #[error("cannot start the SQL client's runtime: {}", brief(.0))]
     Runtime(String),
 }

@@ -3,6 +3,7 @@
 //! very directory (device and inode, not a path the system user could re-point). A signal
 //! goes through a pidfd opened before the check, so a pid recycled in between is never hit.
 
+use crate::logic::hang::{self, Progress, Sample};
 use crate::postgres::datadir::DataDir;
 use nix::sys::signal::Signal;
 use std::fs;
@@ -66,6 +67,29 @@ pub fn signal(dir: &DataDir, pid: i32, signal: Signal) -> bool {
         )
     };
     rc == 0
+}
+
+/// How `pid` runs now, as the kernel says (see `logic::hang`); `None` when it is gone. Only
+/// `/proc`, never a file the system user could write.
+pub fn sample(pid: i32) -> Option<Sample> {
+    let read = |name: &str| fs::read_to_string(format!("/proc/{pid}/{name}")).ok();
+    let state = hang::stat_state(&read("stat")?)?;
+    let progress = (|| {
+        Some(Progress {
+            cpu_ns: hang::schedstat_cpu(&read("schedstat")?)?,
+            io_bytes: hang::io_bytes(&read("io")?)?,
+        })
+    })();
+    Some(Sample {
+        pid,
+        state,
+        progress,
+    })
+}
+
+/// `sample` of every live process of the instance.
+pub fn sample_all(dir: &DataDir) -> Vec<Sample> {
+    all(dir).into_iter().filter_map(sample).collect()
 }
 
 fn pidfd_open(pid: i32) -> Option<OwnedFd> {
@@ -141,6 +165,32 @@ mod tests {
             }
         );
         assert_eq!(status_facts("").uids, Vec::<u32>::new());
+    }
+
+    #[test]
+    fn samples_tell_a_stopped_process() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let running = sample(pid).unwrap();
+        assert_eq!(running.pid, pid);
+        assert_ne!(running.state, hang::ProcState::Stopped);
+        assert!(running.progress.is_some());
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+        let mut stopped = sample(pid).unwrap();
+        for _ in 0..100 {
+            if stopped.state == hang::ProcState::Stopped {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            stopped = sample(pid).unwrap();
+        }
+        assert_eq!(stopped.state, hang::ProcState::Stopped);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(sample(pid), None);
     }
 
     #[test]

@@ -23,6 +23,8 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 . "$HDIR/lib/sandbox.sh"
 # shellcheck source=lib/checks.sh
 . "$HDIR/lib/checks.sh"
+# shellcheck source=lib/show.sh
+. "$HDIR/lib/show.sh"
 # shellcheck source=lib/scenarios.sh
 . "$HDIR/lib/scenarios.sh"
 
@@ -116,6 +118,7 @@ cmd_up() {
 
 show_status() {
   crm_exec crm_mon -1 -r 2>&1 || true
+  show_table
 }
 
 cmd_enter() {

@@ -7,7 +7,7 @@
 # and prints: SCENARIO <name>: outage=<s> acked=<n> missing=<n> result=PASS|FAIL
 
 SCENARIOS=(bringup kill-postmaster kill-standby switchover kill-primary-node isolate-primary
-  rejoin-former-primary lagging-standby)
+  rejoin-former-primary lagging-standby hung-primary hung-postmaster overloaded-primary)
 # The same losses of the primary with rejoin=rewind: the harness only powers the former
 # primary back on (issue 12). "cluster.sh all" runs them after SCENARIOS, "cluster.sh rewind"
 # alone.
@@ -47,6 +47,7 @@ scn_begin() {
   rm -rf "$RUN"; mkdir -p "$RUN"
   log "==== scenario $SCN ($AGENT)"
   ensure_full_cluster || scn_fail "cluster not healthy before the scenario: $(cat "$STATE/health")"
+  show_mark
   local nodeargs=() n
   for n in $(all_nodes); do nodeargs+=("$n=$(node_ip "$n")"); done
   bg_start writer ip netns exec "$CLNS" "$HDIR/writer.sh" "$TAG" "$VIP" "$RUN/writes" "$RUN/stop" "$SCN_MAX" "$PGBIN/psql"
@@ -64,6 +65,7 @@ scn_end() {
     log "healthy again $(awk -v a="$t_heal" -v b="${FAULT_T:-$t_heal}" 'BEGIN{printf "%.1f", a-b}') s after the fault"
     wait_for 30 "writes acknowledged after healing" awk -v t="$t_heal" '$4=="ok" && $1>=t {f=1} END{exit !f}' "$RUN/writes" ||
       scn_fail "no write acknowledged after healing"
+    show_check
   else
     scn_fail "cluster not healthy within ${HEALTH_TIMEOUT}s: $(cat "$STATE/health")"
   fi
@@ -130,9 +132,9 @@ ensure_full_cluster() {
 }
 
 # Wait until Pacemaker fenced a node (count of "fenced <n>" in fence.log above $2).
-wait_fenced() {
+wait_fenced() { # wait_fenced <node> <count before> [<seconds>, 90]
   local n=$1 before=$2
-  wait_for 90 "$n fenced" fenced_since "$n" "$before" || { scn_fail "$n was not fenced"; return 1; }
+  wait_for "${3:-90}" "$n fenced" fenced_since "$n" "$before" || { scn_fail "$n was not fenced"; return 1; }
   log "$n fenced by the cluster"
 }
 promotion_score() {
@@ -390,6 +392,88 @@ scn_lagging_standby() {
   fi
   unblock_wal "$p"
   [[ -n ${FORMER:-} ]] && { rejoin_node "$FORMER" rebuild || scn_fail "$FORMER did not rejoin"; }
+  scn_end
+}
+
+# ---- a hung or an overloaded primary (issue 11) ----------------------------------------------
+# A primary whose processes are stopped (SIGSTOP) accepts no connection and reacts to no
+# signal: every action on it must fail at once so that Pacemaker fences the node and promotes
+# a standby, with no administrator.
+hung_primary() { # hung_primary all|postmaster
+  local p nf np pm kids
+  p=$(promoted_node); nf=$(fence_count "$p")
+  pm=$(head -1 "$(host_pgdata "$p")/postmaster.pid")
+  if [[ $1 == all ]]; then
+    scn_fault "SIGSTOP of every process of the primary instance on $p"
+    # the postmaster first: it forks no child after the listing
+    node_exec_t 5 "$p" kill -STOP "$pm" || scn_fail "SIGSTOP failed"
+    kids=$(node_exec_t 5 "$p" pgrep -P "$pm" | paste -sd' ')
+    # shellcheck disable=SC2086
+    node_exec_t 5 "$p" kill -STOP $kids || scn_fail "SIGSTOP of the children failed"
+    log "stopped postmaster $pm and its children $kids"
+  else
+    scn_fault "SIGSTOP of the postmaster of $p (pid $pm in the node)"
+    node_exec_t 5 "$p" kill -STOP "$pm" || scn_fail "SIGSTOP failed"
+  fi
+  # PAF waits out its notify, demote and stop timeouts (60 s + 120 s + 60 s) before the
+  # node is fenced
+  wait_fenced "$p" "$nf" 300 || true
+  np=$(wait_new_primary "$p") || { scn_fail "no new primary"; return 1; }
+  log "new primary: $np"
+  # Our agent's failed actions on the hung node say why (the PAF agent has no such reason).
+  if [[ $AGENT == ocf:rust:pgsqlms ]]; then
+    grep -h 'hung: ' "$(ndir "$p")/var-log/pacemaker/pacemaker.log" | tail -3 >"$RUN/hung-reasons" || true
+    [[ -s $RUN/hung-reasons ]] || scn_fail "no 'hung:' exit reason in $p's pacemaker.log"
+  fi
+  FORMER=$p NEWP=$np
+}
+
+scn_hung_primary() {
+  scn_begin hung-primary || true
+  hung_primary all && { rejoin_node "$FORMER" rebuild || scn_fail "$FORMER did not rejoin"; }
+  scn_end
+}
+
+scn_hung_postmaster() {
+  scn_begin hung-postmaster || true
+  hung_primary postmaster && { rejoin_node "$FORMER" rebuild || scn_fail "$FORMER did not rejoin"; }
+  scn_end
+}
+
+OVERLOAD_S=${OVERLOAD_S:-60}
+# No failover of a primary that is slow but alive: every regular connection slot taken by a
+# non-superuser role and a CPU and disk load on its node for OVERLOAD_S seconds. The primary
+# keeps its role and its postmaster, nothing fails, writes go on being acknowledged.
+scn_overloaded_primary() {
+  scn_begin overloaded-primary || true
+  local p pm nf t0 gap failures refused
+  p=$(promoted_node); nf=$(fence_count "$p")
+  pm=$(head -1 "$(host_pgdata "$p")/postmaster.pid")
+  cpsql "$VIP" -c "DO \$\$BEGIN CREATE ROLE filler LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$" >/dev/null ||
+    scn_fail "cannot create the role filler"
+  scn_fault "every regular connection slot of $p taken by role filler, CPU and disk load on $p for ${OVERLOAD_S}s"
+  t0=$(now)
+  bg_start overload timeout -k 2 $((OVERLOAD_S + 20)) nsenter -t "$(init_pid "$p")" -m -u -i -n -p -- \
+    "$HDIR/overload.sh" "$OVERLOAD_S" 40 "$PGBIN/psql" "$PGMOUNT"
+  sleep 5
+  # the fault is real: one more non-superuser session is turned away
+  refused=$(node_exec_t 10 "$p" runuser -u postgres -- "$PGBIN/psql" -h /run/postgresql -U filler -d postgres -XAtqc "SELECT 1" 2>&1 || true)
+  log "another filler session: $refused"
+  [[ $refused == *reserved* || $refused == *"too many clients"* ]] || scn_fail "regular slots not all taken: $refused"
+  sleep $((OVERLOAD_S - 5))
+  bg_stop overload
+  sleep 5
+  [[ $(promoted_node) == "$p" ]] || scn_fail "the primary moved from $p to [$(promoted_node)]"
+  [[ $(head -1 "$(host_pgdata "$p")/postmaster.pid" 2>/dev/null) == "$pm" ]] ||
+    scn_fail "the postmaster of $p changed: it was restarted or demoted"
+  fenced_since "$p" "$nf" && scn_fail "$p was fenced"
+  failures=$(mon_xml | xq "count(//failures/failure)")
+  [[ $failures == 0 ]] || scn_fail "$failures failed actions: $(mon_xml | xq '//failures/failure/@exitreason' | head -3 | paste -sd' ')"
+  # writes went on: the longest time without an acknowledged write under the load
+  gap=$(awk -v t="$t0" '$4=="ok" && $2>=t {print $2}' "$RUN/writes" | sort -n |
+    awk -v t="$t0" 'BEGIN{p=t; m=0} {if ($1-p>m) m=$1-p; p=$1} END{printf "%.1f", m}')
+  log "longest time without an acknowledged write under the load: $gap s"
+  awk -v g="$gap" 'BEGIN{exit !(g < 10)}' || scn_fail "no write acknowledged for $gap s under the load"
   scn_end
 }
 
