@@ -82,13 +82,13 @@ def extract(rdir):
         if os.path.exists(os.path.join(sdir, "result")):
             res = open(os.path.join(sdir, "result")).readline().strip()
         row("result", res)
-        # Writer: every attempt "<start> <end> <id> ok|fail"; the outage is the longest gap
+        # Writer: every attempt "<start> <end> <id> ok|fail [<xid>]"; the outage is the longest gap
         # without an acknowledged write counted from the fault (as tests/cluster computes it).
         writes = []
         if os.path.exists(os.path.join(sdir, "writes")):
             for line in open(os.path.join(sdir, "writes")):
                 p = line.split()
-                if len(p) == 4:
+                if len(p) >= 4:
                     writes.append((float(p[0]), float(p[1]), p[3]))
         acks = sorted(w[1] for w in writes if w[2] == "ok" and w[1] >= F)
         prev, gap, gap_end = F, -1.0, None

@@ -74,6 +74,9 @@ resources() {
 
   # PostgreSQL: a promotable clone, one instance per node, one primary.
   # The two monitor intervals must differ (promoted 5 s, unpromoted 6 s).
+  # To let a former primary rejoin by itself (pg_rewind, see the README), add
+  #   rejoin=rewind rewind_user=rewind
+  # after the grants and with wal_log_hints = on on every node.
   pcs_ resource create pgsqld "$AGENT" \
     bindir="$PGBIN" pgdata="$PGDATA" pghost="$PGHOST" \
     op start timeout=60s \

@@ -1,15 +1,18 @@
 //! `start`: always as a standby. A former primary that crashed is refused, since its WAL
 //! may have diverged from the primary promoted after it, unless Pacemaker recovers it in
-//! place (approved at pre-demote): then it replays its own WAL as a standby.
+//! place (approved at pre-demote): then it replays its own WAL as a standby. Every former
+//! primary is first checked against the instance promoted elsewhere, and with
+//! rejoin=rewind rewound when it diverged (`agent::rejoin`).
 
+use crate::agent::rejoin;
 use crate::agent::statefile;
 use crate::agent::statefile::in_place_recovery_approved;
 use crate::agent::validate;
 use crate::agent::Agent;
-use crate::logic::controldata::ClusterState;
+use crate::logic::controldata::{ClusterState, ControlData};
 use crate::logic::scores;
 use crate::logic::state::REBUILD_CRASHED_PRIMARY;
-use crate::logic::transitions::{start_step, StartStep};
+use crate::logic::transitions::{rejoin_step, start_step, FormerPrimary, RejoinStep, StartStep};
 use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::pacemaker::Pacemaker;
@@ -19,7 +22,12 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     validate::installation(a)?;
     validate::local_configuration(a)?;
     let probe = a.instance.settled(a.deadline)?;
-    match start_step(&probe.state, in_place_recovery_approved(a, &probe)) {
+    let step = start_step(
+        &probe.state,
+        in_place_recovery_approved(a, &probe),
+        a.params.rejoin,
+    );
+    match &step {
         StartStep::AlreadyRunning => {
             log::info!("instance already running as a standby");
             return Ok(OcfCode::Success);
@@ -30,6 +38,10 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
         }
         StartStep::RecoverInPlace => {
             log::warning!("the primary had crashed and Pacemaker recovers it in place: replaying its WAL as a standby");
+            a.instance.reap_orphans()?;
+        }
+        StartStep::RejoinCrashedPrimary => {
+            log::warning!("the primary had crashed: it rejoins the promoted instance, rewound if it diverged (rejoin=rewind)");
             a.instance.reap_orphans()?;
         }
         StartStep::RefuseCrashedPrimary => {
@@ -44,10 +56,15 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
                 a.node()
             )))
         }
-        StartStep::Refuse(e) => return Err(e),
+        StartStep::Refuse(e) => return Err(e.clone()),
     }
-    let was_clean_primary = !a.instance.datadir()?.has_entry("backup_label")
-        && probe.control(&a.instance)?.state == ClusterState::ShutDown;
+    let control = probe.control(&a.instance)?;
+    rejoin::refuse_if_needs_rebuild(a, &control)?;
+    let was_clean_primary =
+        !a.instance.datadir()?.has_entry("backup_label") && control.state == ClusterState::ShutDown;
+    if let Some(former) = step.former_primary(was_clean_primary) {
+        check_former_primary(a, former, &control)?;
+    }
     a.instance.start_standby(a.deadline)?;
     log::info!("instance started as a standby");
     statefile::forget(&a.crash_record_file());
@@ -56,6 +73,22 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
         apply_first_start_rule(a.pacemaker(), a.node());
     }
     Ok(OcfCode::Success)
+}
+
+/// A former primary starts as a standby only when it can follow the instance promoted
+/// elsewhere (after a rewind with rejoin=rewind); see `rejoin_step` for the rest.
+fn check_former_primary(a: &Agent, former: FormerPrimary, control: &ControlData) -> OcfResult<()> {
+    match rejoin_step(former, rejoin::check(a, control), a.params.rejoin) {
+        RejoinStep::Start => Ok(()),
+        RejoinStep::StartUnchecked(e) => {
+            log::warning!(
+                "could not check that this former primary can follow the promoted instance: {}",
+                e.message()
+            );
+            Ok(())
+        }
+        RejoinStep::Refuse(e) => Err(e),
+    }
 }
 
 /// A cleanly stopped primary that comes back when no node has a promotion score gets a

@@ -4,6 +4,7 @@
 
 pub mod errors;
 pub mod headless_recovery;
+pub mod rejoin;
 pub mod statefile;
 pub mod validate;
 

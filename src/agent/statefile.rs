@@ -293,6 +293,7 @@ mod tests {
             timeline: 2,
             redo: "0/3000028".parse().unwrap(),
             wal_level: "replica".into(),
+            checksums: false,
         };
         let record = CrashRecord::of(&crashed);
         assert!(!record.is_recorded(&path), "nothing recorded yet");

@@ -59,7 +59,7 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
 }
 
 /// A server setting as this node's configuration files give it (`postgres -C`).
-fn setting(a: &Agent, name: &str) -> OcfResult<String> {
+pub fn setting(a: &Agent, name: &str) -> OcfResult<String> {
     let mut cmd = a.instance.user()?.command(&a.instance.program("postgres")?);
     cmd.arg("-C")
         .arg(name)

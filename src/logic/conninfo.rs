@@ -14,7 +14,8 @@ pub fn value_of(conninfo: &str, key: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-fn keyword_pairs(s: &str) -> Option<Vec<(String, String)>> {
+/// The keyword=value pairs of a conninfo string in that form, in order; `None` when malformed.
+pub fn keyword_pairs(s: &str) -> Option<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();
     loop {
@@ -49,6 +50,20 @@ fn keyword_pairs(s: &str) -> Option<Vec<(String, String)>> {
         }
         out.push((key, value));
     }
+}
+
+/// `value` quoted for a keyword=value conninfo: inside single quotes, a backslash before
+/// each backslash and quote.
+pub fn quoted(value: &str) -> String {
+    let mut q = String::from('\'');
+    for ch in value.chars() {
+        if ch == '\\' || ch == '\'' {
+            q.push('\\');
+        }
+        q.push(ch);
+    }
+    q.push('\'');
+    q
 }
 
 fn uri_param(uri: &str, key: &str) -> Option<String> {
@@ -110,6 +125,15 @@ mod tests {
     fn substring_names_do_not_match() {
         let c = "host=x fallback_application_name=node1";
         assert_eq!(value_of(c, "application_name"), None);
+    }
+
+    #[test]
+    fn quoted_values_read_back_whole() {
+        for v in ["plain", "with space", "it's", "back\\slash", "", "a='b' c"] {
+            let c = format!("host=h user={} port=5432", quoted(v));
+            assert_eq!(value_of(&c, "user").as_deref(), Some(v), "{c}");
+            assert_eq!(value_of(&c, "port").as_deref(), Some("5432"), "{c}");
+        }
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct ControlData {
     pub timeline: u32,
     pub redo: Lsn,
     pub wal_level: String,
+    /// Data page checksums are on ("Data page checksum version" other than 0).
+    pub checksums: bool,
 }
 
 /// Parses pg_controldata's English output. Every field is required: a partial read would
@@ -56,6 +58,7 @@ pub fn parse(output: &str) -> Result<ControlData, String> {
     let mut timeline = None;
     let mut redo = None;
     let mut wal_level = None;
+    let mut checksums = false;
     for line in output.lines() {
         let Some((key, value)) = line.split_once(':') else {
             continue;
@@ -77,6 +80,7 @@ pub fn parse(output: &str) -> Result<ControlData, String> {
             }
             "Latest checkpoint's REDO location" => redo = Some(value.parse::<Lsn>()?),
             "wal_level setting" => wal_level = Some(value.to_string()),
+            "Data page checksum version" => checksums = value != "0",
             _ => {}
         }
     }
@@ -86,6 +90,7 @@ pub fn parse(output: &str) -> Result<ControlData, String> {
         timeline: timeline.ok_or_else(|| missing("Latest checkpoint's TimeLineID"))?,
         redo: redo.ok_or_else(|| missing("Latest checkpoint's REDO location"))?,
         wal_level: wal_level.ok_or_else(|| missing("wal_level setting"))?,
+        checksums,
     })
 }
 
@@ -128,7 +133,20 @@ mod tests {
             assert_eq!(cd.timeline, 2);
             assert_eq!(cd.redo, "0/3000028".parse().unwrap());
             assert_eq!(cd.wal_level, "replica");
+            assert!(!cd.checksums, "no checksum line: off");
         }
+    }
+
+    #[test]
+    fn reads_the_data_checksum_version() {
+        let with = |v: &str| {
+            format!(
+                "{}Data page checksum version:           {v}\n",
+                sample("shut down")
+            )
+        };
+        assert!(!parse(&with("0")).unwrap().checksums);
+        assert!(parse(&with("1")).unwrap().checksums);
     }
 
     #[test]

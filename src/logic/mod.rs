@@ -2,7 +2,8 @@
 //! clock here. The facts they decide on come parsed from text (`lsn`, `conninfo`,
 //! `controldata`, `notify`, `shutdown_checkpoint`); the decisions are the instance's state
 //! (`state`) and whether it hangs (`hang`), the promotion scores (`scores`), the election
-//! (`election`) and the recovery of a cluster without a primary (`headless`). For
+//! (`election`), the recovery of a cluster without a primary (`headless`) and whether a
+//! former primary diverged from the current one (`divergence`). For
 //! `pgsqlms show` and `history`: crm_mon's XML (`crm_mon`), the primary's published
 //! replication view (`replication_view`), the promotion records (`history`), the table,
 //! JSON and exit rules (`show`, `json`).
@@ -10,6 +11,7 @@
 pub mod conninfo;
 pub mod controldata;
 pub mod crm_mon;
+pub mod divergence;
 pub mod election;
 pub mod hang;
 pub mod headless;

@@ -1,9 +1,11 @@
 //! What start, stop, demote and promote do in each state of the local instance: one table
 //! per action, which the action files carry out. `in_place` says that the pre-demote
 //! notification approved the in-place recovery of this crashed primary (see
-//! `agent::statefile::in_place_recovery_approved`).
+//! `agent::statefile::in_place_recovery_approved`). `rejoin` is the setting that says
+//! whether a diverged former primary is rewound (`agent::rejoin` checks and rewinds).
 
 use crate::logic::state::{InstanceState, UnreachableCause, REBUILD_CRASHED_PRIMARY};
+use crate::ocf::config::Rejoin;
 use crate::ocf::{OcfCode, OcfError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,15 +15,20 @@ pub enum StartStep {
     Start,
     /// Start as a standby, which replays the crashed standby's WAL.
     RecoverCrashedStandby,
-    /// Kill what the crashed primary left behind, then start it as a standby, which
-    /// replays its WAL: Pacemaker recovers it in place.
+    /// Kill what the crashed primary left behind, check it against an instance promoted
+    /// elsewhere since (`rejoin_step`), then start it as a standby, which replays its WAL:
+    /// Pacemaker recovers it in place.
     RecoverInPlace,
+    /// rejoin=rewind: kill what the crashed primary left behind, check it against the
+    /// promoted instance and rewind it if it diverged (`rejoin_step`), then start it as a
+    /// standby.
+    RejoinCrashedPrimary,
     /// A crashed former primary may hold WAL the current primary never got.
     RefuseCrashedPrimary,
     Refuse(OcfError),
 }
 
-pub fn start_step(state: &InstanceState, in_place: bool) -> StartStep {
+pub fn start_step(state: &InstanceState, in_place: bool, rejoin: Rejoin) -> StartStep {
     match state {
         InstanceState::RunningStandby => StartStep::AlreadyRunning,
         InstanceState::Stopped => StartStep::Start,
@@ -31,12 +38,90 @@ pub fn start_step(state: &InstanceState, in_place: bool) -> StartStep {
                 .with_remedy(crate::ocf::remedy!("stop it, then crm_resource --cleanup")),
         ),
         InstanceState::CrashedPrimary(_) if in_place => StartStep::RecoverInPlace,
+        InstanceState::CrashedPrimary(_) if rejoin == Rejoin::Rewind => {
+            StartStep::RejoinCrashedPrimary
+        }
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
             StartStep::RefuseCrashedPrimary
         }
         InstanceState::Transitional(_) | InstanceState::Unreachable(_) => {
             StartStep::Refuse(state.refusal())
         }
+    }
+}
+
+impl StartStep {
+    /// The former primary this start checks against the instance promoted elsewhere, if
+    /// any: a crashed one it recovers, or one that `cleanly_stopped_primary` (its
+    /// pg_control says it shut down as a primary).
+    pub fn former_primary(&self, cleanly_stopped_primary: bool) -> Option<FormerPrimary> {
+        match self {
+            StartStep::RecoverInPlace => Some(FormerPrimary::Crashed { in_place: true }),
+            StartStep::RejoinCrashedPrimary => Some(FormerPrimary::Crashed { in_place: false }),
+            StartStep::Start if cleanly_stopped_primary => Some(FormerPrimary::CleanlyStopped),
+            _ => None,
+        }
+    }
+}
+
+/// The former primaries start checks against the instance promoted elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormerPrimary {
+    /// Crashed (`in_place`: its recovery in place was approved at pre-demote).
+    Crashed { in_place: bool },
+    /// Shut down cleanly: it may still hold WAL its lagging standbys never got.
+    CleanlyStopped,
+}
+
+/// What the divergence check found (`agent::rejoin::check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// No promoted instance elsewhere: today's rules decide.
+    NoPrimary,
+    /// The instance can follow the primary as it is.
+    CanFollow,
+    /// The instance was rewound and can follow the primary now.
+    Rewound,
+    /// It cannot follow the primary as it is (diverged with `rejoin=manual`, or another
+    /// history altogether): start refuses it with this reason.
+    CannotFollow(OcfError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejoinStep {
+    /// Start it as a standby.
+    Start,
+    /// Start it as a standby, logging that the check could not be made (this reason).
+    StartUnchecked(OcfError),
+    Refuse(OcfError),
+}
+
+/// What start does with a former primary once the divergence check answered (`checked`
+/// is the error when it could not be made, or when the rewind failed).
+pub fn rejoin_step(
+    former: FormerPrimary,
+    checked: Result<Verdict, OcfError>,
+    rejoin: Rejoin,
+) -> RejoinStep {
+    match (former, checked) {
+        (_, Ok(Verdict::CannotFollow(refusal))) => RejoinStep::Refuse(refusal),
+        (_, Ok(Verdict::CanFollow | Verdict::Rewound)) => RejoinStep::Start,
+        // None promoted: a crashed primary only starts when recovered in place.
+        (FormerPrimary::Crashed { in_place: true }, Ok(Verdict::NoPrimary)) => RejoinStep::Start,
+        (FormerPrimary::Crashed { in_place: false }, Ok(Verdict::NoPrimary)) => RejoinStep::Refuse(
+            OcfError::generic("refusing to start a crashed primary while no instance is promoted")
+                .with_remedy(REBUILD_CRASHED_PRIMARY),
+        ),
+        // Promoted elsewhere, so an approved recovery in place was abandoned: unchecked, it
+        // is refused as every crashed primary is.
+        (FormerPrimary::Crashed { .. }, Err(e)) => RejoinStep::Refuse(e),
+        (FormerPrimary::CleanlyStopped, Ok(Verdict::NoPrimary)) => RejoinStep::Start,
+        // rejoin=manual starts a clean one as PAF did; rejoin=rewind refuses, having
+        // changed nothing.
+        (FormerPrimary::CleanlyStopped, Err(e)) => match rejoin {
+            Rejoin::Manual => RejoinStep::StartUnchecked(e),
+            Rejoin::Rewind => RejoinStep::Refuse(e),
+        },
     }
 }
 
@@ -142,17 +227,47 @@ mod tests {
         )
     }
 
+    const REJOIN: [Rejoin; 2] = [Rejoin::Manual, Rejoin::Rewind];
+
     #[test]
-    fn start_never_runs_a_crashed_primary_unless_it_is_recovered_in_place() {
+    fn start_never_runs_a_crashed_primary_unless_it_is_recovered_in_place_or_rejoined() {
         for s in every_instance_state() {
-            for in_place in [false, true] {
-                let step = start_step(&s, in_place);
+            for (in_place, rejoin) in [false, true]
+                .into_iter()
+                .flat_map(|i| REJOIN.map(|r| (i, r)))
+            {
+                let step = start_step(&s, in_place, rejoin);
                 let runs = matches!(
                     step,
                     StartStep::Start | StartStep::RecoverCrashedStandby | StartStep::RecoverInPlace
                 );
+                // every former primary it may start is checked against the promoted instance
+                let starts_crashed_primary = matches!(s, InstanceState::CrashedPrimary(_))
+                    && step != StartStep::RefuseCrashedPrimary;
+                assert_eq!(
+                    matches!(
+                        step.former_primary(false),
+                        Some(FormerPrimary::Crashed { .. })
+                    ),
+                    starts_crashed_primary,
+                    "{s:?}: {step:?}"
+                );
+                if s == InstanceState::Stopped {
+                    assert_eq!(
+                        step.former_primary(true),
+                        Some(FormerPrimary::CleanlyStopped)
+                    );
+                }
                 match &s {
-                    InstanceState::CrashedPrimary(_) => assert_eq!(runs, in_place, "{s:?}"),
+                    InstanceState::CrashedPrimary(_) => {
+                        assert_eq!(runs, in_place, "{s:?}");
+                        // rewound only when asked, and not when recovered in place
+                        assert_eq!(
+                            step == StartStep::RejoinCrashedPrimary,
+                            !in_place && rejoin == Rejoin::Rewind,
+                            "{s:?}"
+                        );
+                    }
                     InstanceState::Crashed(_) => {
                         assert_eq!(step, StartStep::RefuseCrashedPrimary)
                     }
@@ -167,6 +282,59 @@ mod tests {
                         matches!(&step, StartStep::Refuse(e) if e.code != OcfCode::Success),
                         "{s:?}: {step:?}"
                     ),
+                }
+            }
+        }
+    }
+
+    fn every_check() -> Vec<Result<Verdict, OcfError>> {
+        vec![
+            Ok(Verdict::NoPrimary),
+            Ok(Verdict::CanFollow),
+            Ok(Verdict::Rewound),
+            Ok(Verdict::CannotFollow(OcfError::generic("diverged"))),
+            Err(OcfError::generic("cannot reach the primary")),
+        ]
+    }
+
+    #[test]
+    fn a_former_primary_starts_only_when_it_can_follow_or_none_is_promoted() {
+        let formers = [
+            FormerPrimary::Crashed { in_place: false },
+            FormerPrimary::Crashed { in_place: true },
+            FormerPrimary::CleanlyStopped,
+        ];
+        for former in formers {
+            for rejoin in REJOIN {
+                for checked in every_check() {
+                    let step = rejoin_step(former, checked.clone(), rejoin);
+                    let expected = match (&checked, former) {
+                        (Ok(Verdict::CanFollow | Verdict::Rewound), _) => RejoinStep::Start,
+                        // the check's own refusal, never another one
+                        (Ok(Verdict::CannotFollow(e)), _) => RejoinStep::Refuse(e.clone()),
+                        (Ok(Verdict::NoPrimary), FormerPrimary::Crashed { in_place }) => {
+                            if in_place {
+                                RejoinStep::Start
+                            } else {
+                                let RejoinStep::Refuse(e) = &step else {
+                                    panic!("{former:?} {rejoin:?}: {step:?}")
+                                };
+                                assert_eq!(e.remedy, Some(REBUILD_CRASHED_PRIMARY));
+                                continue;
+                            }
+                        }
+                        (Ok(Verdict::NoPrimary), FormerPrimary::CleanlyStopped) => {
+                            RejoinStep::Start
+                        }
+                        // a crashed primary that could not be checked never starts
+                        (Err(e), FormerPrimary::Crashed { .. }) => RejoinStep::Refuse(e.clone()),
+                        // a clean one starts unchecked only where PAF started it
+                        (Err(e), FormerPrimary::CleanlyStopped) => match rejoin {
+                            Rejoin::Manual => RejoinStep::StartUnchecked(e.clone()),
+                            Rejoin::Rewind => RejoinStep::Refuse(e.clone()),
+                        },
+                    };
+                    assert_eq!(step, expected, "{former:?} {rejoin:?} {checked:?}");
                 }
             }
         }

@@ -21,6 +21,23 @@ pub struct Params {
     pub recovery_template: PathBuf,
     pub maxlag: u64,
     pub start_opts: Vec<String>,
+    pub rejoin: Rejoin,
+    /// Role and database pg_rewind (and the divergence check) use on the primary.
+    pub rewind_user: String,
+    pub rewind_database: String,
+    /// Where WAL and reports of rejoins are kept, outside the data directory.
+    pub rejoin_dir: PathBuf,
+    /// How many rejoins `rejoin_dir` keeps.
+    pub rejoin_keep: usize,
+}
+
+/// What start does with a former primary that diverged from the current primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejoin {
+    /// Refuse: an administrator rebuilds it (PAF's behaviour).
+    Manual,
+    /// Save what it holds past the fork, pg_rewind it, start it as a standby.
+    Rewind,
 }
 
 /// What Pacemaker tells about the running action and the resource.
@@ -97,7 +114,43 @@ impl Params {
                 .with_remedy(remedy!("set it to a number of bytes, or 0 to disable"))
             })?,
         };
+        let rejoin = match param(env, "rejoin") {
+            None | Some("manual") => Rejoin::Manual,
+            Some("rewind") => Rejoin::Rewind,
+            Some(v) => {
+                return Err(OcfError::configured(format!(
+                    "parameter rejoin={:?} is neither manual nor rewind",
+                    brief(v)
+                ))
+                .with_remedy(remedy!("set rejoin to manual or rewind")))
+            }
+        };
+        let rejoin_keep = match param(env, "rejoin_keep") {
+            None => 3,
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                OcfError::configured(format!(
+                    "rejoin_keep={:?} is not a positive number",
+                    brief(v)
+                ))
+                .with_remedy(remedy!("set it to 1 or more"))
+            })?,
+        };
+        let rejoin_dir = param(env, "rejoin_dir").map_or_else(
+            || {
+                let mut d = datadir.clone().into_os_string();
+                d.push("-rejoin");
+                PathBuf::from(d)
+            },
+            PathBuf::from,
+        );
         Ok(Params {
+            rejoin,
+            rewind_user: param(env, "rewind_user").unwrap_or("postgres").to_string(),
+            rewind_database: param(env, "rewind_database")
+                .unwrap_or("postgres")
+                .to_string(),
+            rejoin_dir,
+            rejoin_keep,
             system_user: param(env, "system_user").unwrap_or("postgres").to_string(),
             bindir: PathBuf::from(param(env, "bindir").unwrap_or("/usr/bin")),
             pgdata,
@@ -209,6 +262,24 @@ mod tests {
         );
         assert_eq!(p.maxlag, 0);
         assert!(p.start_opts.is_empty());
+        assert_eq!(p.rejoin, Rejoin::Manual);
+        assert_eq!(p.rewind_user, "postgres");
+        assert_eq!(p.rewind_database, "postgres");
+        assert_eq!(p.rejoin_dir, PathBuf::from("/var/lib/pgsql/data-rejoin"));
+        assert_eq!(p.rejoin_keep, 3);
+    }
+
+    #[test]
+    fn rejoin_settings() {
+        let p = Params::from_env(&env(&[
+            ("OCF_RESKEY_rejoin", "rewind"),
+            ("OCF_RESKEY_datadir", "/srv/pg/main"),
+            ("OCF_RESKEY_rejoin_keep", "5"),
+        ]))
+        .unwrap();
+        assert_eq!(p.rejoin, Rejoin::Rewind);
+        assert_eq!(p.rejoin_dir, PathBuf::from("/srv/pg/main-rejoin"));
+        assert_eq!(p.rejoin_keep, 5);
     }
 
     #[test]
@@ -273,6 +344,8 @@ mod tests {
             ("OCF_RESKEY_pgport", "70000"),
             ("OCF_RESKEY_pgport", "0"),
             ("OCF_RESKEY_pgport", "x"),
+            ("OCF_RESKEY_rejoin", "auto"),
+            ("OCF_RESKEY_rejoin_keep", "0"),
         ] {
             let e = Params::from_env(&env(&[(k, v)])).unwrap_err();
             assert_eq!(e.code, crate::ocf::OcfCode::ErrConfigured, "{k}={v}");

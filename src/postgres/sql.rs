@@ -82,10 +82,6 @@ impl Db {
         user: &SystemUser,
         timeout: Duration,
     ) -> Result<Db, ConnectError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| ConnectError::Local(PostgresError::Runtime(e.to_string())))?;
         let mut cfg = tokio_postgres::Config::new();
         if params.pghost.starts_with('/') {
             cfg.host_path(&params.pghost);
@@ -95,12 +91,25 @@ impl Db {
         cfg.port(params.pgport)
             .user(&user.name)
             .dbname("postgres")
-            .application_name("pgsqlms")
-            .connect_timeout(timeout)
-            .options(format!(
-                "-c statement_timeout={}",
-                timeout.as_millis().max(1)
-            ));
+            .application_name("pgsqlms");
+        Db::connect_with(cfg, user, timeout)
+    }
+
+    /// Connects with `cfg` (another server: the primary a former primary rejoins), as the
+    /// system user for the same reasons as `connect`, with the same bounds.
+    pub fn connect_with(
+        mut cfg: tokio_postgres::Config,
+        user: &SystemUser,
+        timeout: Duration,
+    ) -> Result<Db, ConnectError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ConnectError::Local(PostgresError::Runtime(e.to_string())))?;
+        cfg.connect_timeout(timeout).options(format!(
+            "-c statement_timeout={}",
+            timeout.as_millis().max(1)
+        ));
         // As the system user, so that the local `peer` authentication PostgreSQL installs
         // by default accepts the agent as that role, as it accepted PAF's psql; and so that
         // a socket the system user could not reach is not reached either.
@@ -160,6 +169,18 @@ impl Db {
                 _ => None,
             })
             .collect())
+    }
+
+    /// Every row of one statement, each value as text (`None` for NULL).
+    pub fn text_rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+        self.rows(sql)?
+            .iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| text_column(r, i).map(|v| v.map(str::to_string)))
+                    .collect()
+            })
+            .collect()
     }
 
     fn row(&self, sql: &str) -> Result<SimpleQueryRow, String> {

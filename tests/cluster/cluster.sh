@@ -147,14 +147,16 @@ main() {
       need_root
       cluster_exists || die "no sandbox: run '$0 up' first"
       run_scenarios "$@" ;;
-    all|headless)
+    all|headless|rewind)
       need_root
       local t0=$SECONDS rc=0
       if cluster_exists; then die "a sandbox is already up: run '$0 down' first"; fi
       trap 'cmd_down' EXIT
       ( cmd_up ) || { log "bring-up failed"; exit 1; }
       if [[ $cmd == all ]]; then
-        run_scenarios "${SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}" || rc=$?
+        run_scenarios "${SCENARIOS[@]}" "${REWIND_SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}" || rc=$?
+      elif [[ $cmd == rewind ]]; then
+        run_scenarios "${REWIND_SCENARIOS[@]}" || rc=$?
       else
         run_scenarios "${HEADLESS_SCENARIOS[@]}" || rc=$?
       fi

@@ -8,13 +8,18 @@
 
 SCENARIOS=(bringup kill-postmaster kill-standby switchover kill-primary-node isolate-primary
   rejoin-former-primary lagging-standby hung-primary hung-postmaster overloaded-primary)
+# The same losses of the primary with rejoin=rewind: the harness only powers the former
+# primary back on (issue 12). "cluster.sh all" runs them after SCENARIOS, "cluster.sh rewind"
+# alone.
+REWIND_SCENARIOS=(kill-primary-node-rewind isolate-primary-rewind rejoin-former-primary-rewind
+  rejoin-former-primary-async)
 # Losing the primary right after a start-up or a failover (issue 9): run last by "cluster.sh
 # all", alone by "cluster.sh headless".
 HEADLESS_SCENARIOS=(headless-after-start headless-after-switchover headless-double-failover
   headless-maxlag)
 SCN_MAX=${SCN_MAX:-420}   # bound of the writer and poller of one scenario (s)
 
-scenario_list() { printf '%s\n' "${SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}"; }
+scenario_list() { printf '%s\n' "${SCENARIOS[@]}" "${REWIND_SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}"; }
 
 bg_start() { # bg_start <name> <cmd...>: bounded background job, killed by cmd_down too
   local name=$1; shift
@@ -36,7 +41,7 @@ fenced_since() { (($(fence_count "$1") > $2)); }
 fence_count() { grep -c "fenced $1\$" "$STATE/fence.log" 2>/dev/null || true; }
 
 scn_begin() {
-  SCN=$1 SCN_ERRORS=() FAULT_T=""
+  SCN=${SCN_NAME:-$1} SCN_ERRORS=() FAULT_T=""
   RUN=$STATE/results/$SCN
   TAG=$SCN.$(date +%s)   # rows of this run: writes.scn = $TAG
   rm -rf "$RUN"; mkdir -p "$RUN"
@@ -47,7 +52,7 @@ scn_begin() {
   for n in $(all_nodes); do nodeargs+=("$n=$(node_ip "$n")"); done
   bg_start writer ip netns exec "$CLNS" "$HDIR/writer.sh" "$TAG" "$VIP" "$RUN/writes" "$RUN/stop" "$SCN_MAX" "$PGBIN/psql"
   bg_start poller "$HDIR/poller.sh" "$RUN/poll" "$RUN/stop" "$SCN_MAX" "$PGBIN/psql" "$PFX" "${nodeargs[@]}"
-  wait_for 30 "first acknowledged write" grep -q ' ok$' "$RUN/writes" || scn_fail "no write acknowledged before the fault"
+  wait_for 30 "first acknowledged write" grep -Eq ' ok( |$)' "$RUN/writes" || scn_fail "no write acknowledged before the fault"
   sleep 2
 }
 scn_fault() { FAULT_T=$(now); log "fault: $*"; echo "$FAULT_T $*" >"$RUN/fault"; }
@@ -171,7 +176,8 @@ rejoin_node() {
   fi
   node_boot "$n"
   wait_for 60 "$n online" node_online "$n" || return 1
-  crm_exec crm_resource --cleanup --resource "$CLONE" --node "$n" >/dev/null 2>&1 || true
+  # poweron: nothing but the power button; Pacemaker and the agent do the rest.
+  [[ $how == poweron ]] || crm_exec crm_resource --cleanup --resource "$CLONE" --node "$n" >/dev/null 2>&1 || true
   log "$n rejoined ($how)"
 }
 
@@ -255,13 +261,13 @@ primary_loss() {
 
 scn_kill_primary_node() {
   scn_begin kill-primary-node || true
-  primary_loss poweroff && { rejoin_node "$FORMER" rebuild || scn_fail "$FORMER did not rejoin"; }
+  primary_loss poweroff && { rejoin_node "$FORMER" "${REJOIN_HOW:-rebuild}" || scn_fail "$FORMER did not rejoin"; }
   scn_end
 }
 
 scn_isolate_primary() {
   scn_begin isolate-primary || true
-  primary_loss isolate && { rejoin_node "$FORMER" rebuild || scn_fail "$FORMER did not rejoin"; }
+  primary_loss isolate && { rejoin_node "$FORMER" "${REJOIN_HOW:-rebuild}" || scn_fail "$FORMER did not rejoin"; }
   scn_end
 }
 
@@ -270,10 +276,11 @@ scn_rejoin_former_primary() {
   local t0 missing
   if primary_loss poweroff; then
     sleep 3   # writes go on with one standby while the former primary is down
-    t0=$SECONDS
-    rejoin_node "$FORMER" rebuild || scn_fail "$FORMER did not rejoin"
+    t0=$(now)
+    rejoin_node "$FORMER" "${REJOIN_HOW:-rebuild}" || scn_fail "$FORMER did not rejoin"
     wait_for "$HEALTH_TIMEOUT" "healthy cluster" cluster_healthy || true
-    log "former primary $FORMER rejoined as a standby in $((SECONDS - t0)) s"
+    # benches/rejoin.sh reads this line
+    log "former primary $FORMER rejoined as a standby ($(awk -v a="$(now)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s, ${REJOIN_HOW:-rebuild})"
     # The rebuilt standby must hold every acknowledged row (once it replayed up to the primary).
     sleep 2
     awk '$4=="ok"{print $3}' "$RUN/writes" | sort >"$RUN/acked-so-far"
@@ -285,6 +292,76 @@ scn_rejoin_former_primary() {
   scn_end
 }
 
+# ---- rejoin=rewind (issue 12) ----------------------------------------------------------------
+set_rejoin() { crm_exec crm_resource --resource pgsqld --set-parameter rejoin --parameter-value rewind >/dev/null; }
+unset_rejoin() { crm_exec crm_resource --resource pgsqld --delete-parameter rejoin >/dev/null 2>&1 || true; }
+# Runs scenario <base> under a new name with rejoin=rewind: the scenario's own checks, with the
+# former primary only powered back on.
+with_rewind() { # with_rewind <name> <base>
+  local rc=0
+  set_rejoin || scn_fail "cannot set rejoin=rewind"
+  REJOIN_HOW=poweron SCN_NAME=$1 "scn_${2//-/_}" || rc=1
+  [[ -n ${FORMER:-} ]] && log "rewinds recorded on $FORMER so far: $(rejoin_reports "$FORMER" | wc -l)"
+  unset_rejoin
+  return $rc
+}
+scn_kill_primary_node_rewind() { with_rewind kill-primary-node-rewind kill-primary-node; }
+scn_isolate_primary_rewind() { with_rewind isolate-primary-rewind isolate-primary; }
+scn_rejoin_former_primary_rewind() { with_rewind rejoin-former-primary-rewind rejoin-former-primary; }
+# The reports the former primary's rewinds wrote (newest last).
+rejoin_reports() { ls -d "$STATE/nodes/$1/pgmnt/data-rejoin"/rejoin-* 2>/dev/null | sort | sed 's|$|/report.txt|'; }
+
+# Asynchronous replication and a primary whose WAL stream is cut before it is powered off: it
+# acknowledged rows no standby has. After Pacemaker brought it back by itself (rewind), the
+# acknowledged rows missing from the new primary must be exactly the transactions its report
+# lists (by xid; the report may list one more: a commit in flight, never acknowledged).
+scn_rejoin_former_primary_async() {
+  set_rejoin || scn_fail "cannot set rejoin=rewind"
+  scn_begin rejoin-former-primary-async || true
+  local p n before report lost listed extra t0
+  p=$(promoted_node)
+  before=$(rejoin_reports "$p" | wc -l)
+  npsql "$p" -c "ALTER SYSTEM SET synchronous_standby_names = ''" -c "SELECT pg_reload_conf()" >/dev/null ||
+    scn_fail "cannot make replication asynchronous"
+  for n in $(others_of "$p"); do block_wal_to "$p" "$n"; done
+  log "replication asynchronous, WAL stream from $p cut: it acknowledges rows no standby gets"
+  sleep 3
+  SCN_LOSS_ACCEPTED=1
+  if primary_loss poweroff; then
+    unblock_wal "$p"
+    t0=$(now)
+    rejoin_node "$FORMER" poweron || scn_fail "$FORMER did not rejoin"
+    wait_for "$HEALTH_TIMEOUT" "healthy cluster" cluster_healthy || true
+    # benches/rejoin.sh reads this line
+    log "former primary $FORMER rejoined as a standby ($(awk -v a="$(now)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s, rewound)"
+    report=$(rejoin_reports "$FORMER" | tail -1)
+    if (($(rejoin_reports "$FORMER" | wc -l) <= before)) || [[ ! -s $report ]]; then
+      scn_fail "no rejoin report written on $FORMER"
+    else
+      cp "$report" "$RUN/report.txt"
+      awk '$4=="ok"{print $3, $5}' "$RUN/writes" | sort >"$RUN/acked-xids"
+      cpsql "$VIP" -c "SELECT id FROM writes WHERE scn = '$TAG'" | sort >"$RUN/present-now"
+      join -v1 "$RUN/acked-xids" "$RUN/present-now" | awk '{print $2}' | sort -u >"$RUN/lost-xids"
+      sed -n 's/^commit: xid \([0-9]*\) .*/\1/p' "$report" | sort -u >"$RUN/listed-xids"
+      lost=$(wc -l <"$RUN/lost-xids"); listed=$(wc -l <"$RUN/listed-xids")
+      extra=$(comm -13 "$RUN/lost-xids" "$RUN/listed-xids" | wc -l)
+      log "acknowledged rows missing on the new primary: $lost; transactions in the report: $listed"
+      ((lost > 0)) || scn_fail "no acknowledged row was lost: the scenario did not diverge"
+      comm -23 "$RUN/lost-xids" "$RUN/listed-xids" | grep -q . &&
+        scn_fail "acknowledged rows lost but not in the report: $(comm -23 "$RUN/lost-xids" "$RUN/listed-xids" | head -5 | paste -sd' ')"
+      ((extra <= 1)) || scn_fail "$extra transactions in the report were never acknowledged"
+    fi
+    [[ $(unpromoted_nodes) == *"$FORMER"* ]] || scn_fail "$FORMER is not an unpromoted instance"
+  fi
+  for n in $(all_nodes); do
+    npsql "$n" -c "ALTER SYSTEM RESET synchronous_standby_names" -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
+  done
+  scn_end
+  local rc=$?
+  unset_rejoin
+  return $rc
+}
+
 # A standby that is behind must not be promoted when a more advanced one exists. On the primary,
 # policy routing drops what the primary sends from the VIP to one standby (its WAL stream;
 # Corosync uses the node addresses and is not affected): that standby stops receiving WAL while
@@ -292,10 +369,10 @@ scn_rejoin_former_primary() {
 # the advanced standby must win.
 block_wal_to() { # block_wal_to <primary> <standby>
   ip -n "$(node_ns "$1")" rule add from "$VIP" to "$(node_ip "$2")" table 100 prio 100
-  ip -n "$(node_ns "$1")" route add blackhole default table 100
+  ip -n "$(node_ns "$1")" route replace blackhole default table 100
 }
 unblock_wal() {
-  ip -n "$(node_ns "$1")" rule del prio 100 2>/dev/null || true
+  while ip -n "$(node_ns "$1")" rule del prio 100 2>/dev/null; do :; done
   ip -n "$(node_ns "$1")" route flush table 100 2>/dev/null || true
 }
 

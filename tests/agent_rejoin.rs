@@ -1,0 +1,276 @@
+//! A former primary rejoins: the divergence check at start and, with rejoin=rewind, the
+//! rewind that saves and reports what it discards. Real PostgreSQL 15 instances.
+mod common;
+use common::*;
+use std::fs;
+
+/// node-a (primary, table t) and its standby node-b; node-b is promoted while node-a keeps
+/// running, then node-a commits `diverged` transactions node-b never gets. node-a's
+/// walreceiver settings point at node-b, and Pacemaker shows node-b promoted.
+fn promote_b_then_write_on_a(diverged: usize) -> Cluster {
+    let c = Cluster::new(1);
+    c.sql("node-a", "CREATE TABLE t (i int PRIMARY KEY)");
+    c.sql("node-a", "INSERT INTO t SELECT generate_series(1, 10)");
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    run_ok(c.pg_ctl("node-b").args(["-w", "promote"]), "promote node-b");
+    for i in 0..diverged {
+        c.sql("node-a", &format!("INSERT INTO t VALUES ({})", 100 + i));
+    }
+    c.write_node_conf("node-a", Upstream::Node("node-b"));
+    c.set_locate(&[("node-a", false), ("node-b", true)]);
+    c
+}
+
+fn rejoin_dir(c: &Cluster) -> std::path::PathBuf {
+    c.node("node-a").dir.join("data-rejoin")
+}
+
+fn reports(c: &Cluster) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(rejoin_dir(c)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .filter_map(|e| fs::read_to_string(e.ok()?.path().join("report.txt")).ok())
+        .collect();
+    out.sort();
+    out
+}
+
+/// What must not change when start refuses: pg_control and the WAL files.
+fn datadir_fingerprint(c: &Cluster, node: &str) -> (String, Vec<(String, u64)>) {
+    let control = run_ok(
+        c.as_postgres("pg_controldata").arg(&c.node(node).pgdata),
+        "pg_controldata",
+    );
+    let mut wal: Vec<(String, u64)> = fs::read_dir(c.node(node).pgdata.join("pg_wal"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    wal.sort();
+    (control, wal)
+}
+
+#[test]
+fn crashed_diverged_primary_is_rewound_reported_and_streams() {
+    let c = promote_b_then_write_on_a(3);
+    c.kill9("node-a");
+    let node_conf = fs::read_to_string(c.node("node-a").node_conf()).unwrap();
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    assert!(c.in_recovery("node-a"));
+    c.wait_streaming("node-b", &["node-a"]);
+    assert_eq!(
+        fs::read_to_string(c.node("node-a").node_conf()).unwrap(),
+        node_conf,
+        "pg_rewind copied node-b's settings over node-a's own"
+    );
+    let reports = reports(&c);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("transactions: 3\n"), "{}", reports[0]);
+    assert!(reports[0].contains(".public.t\n"), "{}", reports[0]);
+    c.sql("node-b", "INSERT INTO t VALUES (1000)");
+    c.wait_replayed("node-b", "node-a");
+    assert_eq!(c.sql("node-a", "SELECT count(*) FROM t"), "11");
+}
+
+#[test]
+fn cleanly_stopped_diverged_primary_is_rewound_and_old_rejoins_pruned() {
+    let c = promote_b_then_write_on_a(2);
+    c.stop_pg("node-a", "fast");
+    // Two rejoins saved before: rejoin_keep=2 keeps the newer and this one.
+    let saved = rejoin_dir(&c);
+    for old in ["rejoin-000000000001-tl1", "rejoin-000000000002-tl1"] {
+        fs::create_dir_all(saved.join(old)).unwrap();
+        fs::write(saved.join(old).join("report.txt"), "transactions: 9\n").unwrap();
+        chown_postgres(&saved.join(old).join("report.txt"));
+        chown_postgres(&saved.join(old));
+    }
+    chown_postgres(&saved);
+    chmod(&saved, 0o700);
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .param("rejoin_keep", "2")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_streaming("node-b", &["node-a"]);
+    assert!(!saved.join("rejoin-000000000001-tl1").exists());
+    assert!(saved.join("rejoin-000000000002-tl1").exists());
+    fs::remove_dir_all(saved.join("rejoin-000000000002-tl1")).unwrap();
+    let reports = reports(&c);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    // The two inserts, and the shutdown checkpoint, which is no transaction.
+    assert!(reports[0].contains("transactions: 2\n"), "{}", reports[0]);
+}
+
+#[test]
+fn cleanly_demoted_primary_starts_without_rewind() {
+    let c = Cluster::new(1);
+    c.sql(
+        "node-a",
+        "CREATE TABLE t AS SELECT generate_series(1, 10) AS i",
+    );
+    c.stop_pg("node-a", "fast");
+    // node-b received everything, the shutdown checkpoint included.
+    run_ok(c.pg_ctl("node-b").args(["-w", "promote"]), "promote node-b");
+    c.write_node_conf("node-a", Upstream::Node("node-b"));
+    c.set_locate(&[("node-a", false), ("node-b", true)]);
+    let r = c.agent("node-a", "start").param("rejoin", "rewind").run();
+    r.expect_code(ocf::SUCCESS);
+    c.wait_streaming("node-b", &["node-a"]);
+    assert!(reports(&c).is_empty(), "no rewind, no report");
+    assert!(!rejoin_dir(&c).exists());
+}
+
+#[test]
+fn manual_refuses_a_diverged_primary_and_changes_nothing() {
+    let c = promote_b_then_write_on_a(2);
+    c.stop_pg("node-a", "fast");
+    let before = datadir_fingerprint(&c, "node-a");
+    c.agent("node-a", "start")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["diverged from the primary", "rejoin=rewind"]);
+    assert!(!c.is_running("node-a"));
+    assert_eq!(datadir_fingerprint(&c, "node-a"), before);
+}
+
+#[test]
+fn unreachable_primary_fails_start_and_leaves_the_datadir_untouched() {
+    let c = promote_b_then_write_on_a(2);
+    c.kill9("node-a");
+    c.stop_pg("node-b", "fast");
+    let before = datadir_fingerprint(&c, "node-a");
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["cannot reach the primary"]);
+    assert!(!c.is_running("node-a"));
+    assert_eq!(datadir_fingerprint(&c, "node-a"), before);
+    assert!(!rejoin_dir(&c).exists());
+}
+
+#[test]
+fn rewind_without_wal_log_hints_is_refused_by_validate_all() {
+    let c = Cluster::new(1);
+    c.write_node_conf_with("node-a", Upstream::Node("node-a"), "wal_log_hints = off");
+    c.agent("node-a", "validate-all")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.agent("node-a", "validate-all")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::ERR_ARGS)
+        .expect_reason(&["wal_log_hints"]);
+}
+
+#[test]
+fn a_failed_rewind_is_recorded_and_start_refuses_until_the_node_is_rebuilt() {
+    let c = promote_b_then_write_on_a(1);
+    c.kill9("node-a");
+    // pg_rewind (as postgres) cannot write this file: it fails part-way.
+    let hba = c.node("node-a").pgdata.join("pg_hba.conf");
+    std::os::unix::fs::chown(&hba, Some(0), Some(0)).unwrap();
+    chmod(&hba, 0o644);
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["pg_rewind failed"]);
+    assert!(rejoin_dir(&c).join("needs-rebuild").exists());
+    assert_eq!(reports(&c).len(), 1, "the report stays");
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["needs a rebuild"]);
+    assert!(!c.is_running("node-a"));
+    // The administrator rebuilds it.
+    fs::remove_dir_all(&c.node("node-a").pgdata).unwrap();
+    c.basebackup("node-a", "node-b");
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_streaming("node-b", &["node-a"]);
+    assert!(!rejoin_dir(&c).join("needs-rebuild").exists());
+}
+
+/// Pacemaker approved the in-place recovery of crashed node-a at pre-demote, then abandoned
+/// it and promoted node-b, which node-a's WAL has diverged from. With rejoin=manual, start
+/// must refuse it (before, it started as a standby that could never follow node-b).
+#[test]
+fn an_abandoned_in_place_recovery_does_not_start_a_diverged_primary() {
+    let c = promote_b_then_write_on_a(2);
+    c.kill9("node-a");
+    let approval = NotifyEnv {
+        active: v(&["node-a", "node-b"]),
+        promoted: v(&["node-a"]),
+        unpromoted: v(&["node-b"]),
+        demote: v(&["node-a"]),
+        stop: v(&["node-a"]),
+        start: v(&["node-a"]),
+        promote: v(&["node-a"]),
+        ..NotifyEnv::new("pre", "demote")
+    };
+    c.notify("node-a", &approval)
+        .run()
+        .expect_code(ocf::SUCCESS);
+    let before = datadir_fingerprint(&c, "node-a");
+    c.agent("node-a", "start")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["diverged from the primary"]);
+    assert!(!c.is_running("node-a"));
+    assert_eq!(datadir_fingerprint(&c, "node-a"), before);
+}
+
+/// The grants the README gives a non-superuser rewind_user.
+const README_GRANTS: &str = "
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO rewind;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO rewind;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO rewind;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO rewind;
+GRANT pg_checkpoint TO rewind;
+";
+
+#[test]
+fn a_rewind_user_without_rights_is_refused_and_nothing_changes() {
+    let c = promote_b_then_write_on_a(1);
+    c.sql("node-b", "CREATE ROLE rewind LOGIN");
+    c.kill9("node-a");
+    let before = datadir_fingerprint(&c, "node-a");
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .param("rewind_user", "rewind")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["grant rewind_user the rights"]);
+    assert!(!c.is_running("node-a"));
+    assert_eq!(datadir_fingerprint(&c, "node-a"), before);
+    assert!(!rejoin_dir(&c).exists());
+}
+
+#[test]
+fn the_readme_grants_are_enough_for_a_non_superuser() {
+    let c = promote_b_then_write_on_a(2);
+    c.sql("node-b", "CREATE ROLE rewind LOGIN");
+    c.sql("node-b", README_GRANTS);
+    c.kill9("node-a");
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .param("rewind_user", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_streaming("node-b", &["node-a"]);
+    let reports = reports(&c);
+    assert!(reports[0].contains("transactions: 2\n"), "{}", reports[0]);
+}
