@@ -26,6 +26,10 @@ AGENT=${AGENT:-ocf:rust:pgsqlms}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGDATA=${PGDATA:-/srv/pgsqlms-sandbox/data}
 PGHOST=${PGHOST:-/run/postgresql}
+# Managed synchronous replication (ocf:rust:pgsqlms only; PAF has no such parameters):
+# off (the administrator sets synchronous_standby_names), on or strict; see the meta-data.
+SYNC_MODE=${SYNC_MODE:-off}
+SYNC_COUNT=${SYNC_COUNT:-1}
 # Out-of-band management (IPMI) address of each node, for fence_ipmilan.
 # shellcheck disable=SC2206
 IPMI_ADDRS=(${IPMI_ADDRS:-192.0.2.11 192.0.2.12 192.0.2.13})
@@ -74,8 +78,12 @@ resources() {
 
   # PostgreSQL: a promotable clone, one instance per node, one primary.
   # The two monitor intervals must differ (promoted 5 s, unpromoted 6 s).
+  local sync_params=()
+  if [[ $AGENT != ocf:heartbeat:pgsqlms ]]; then
+    sync_params=(sync_mode="$SYNC_MODE" sync_count="$SYNC_COUNT")
+  fi
   pcs_ resource create pgsqld "$AGENT" \
-    bindir="$PGBIN" pgdata="$PGDATA" pghost="$PGHOST" \
+    bindir="$PGBIN" pgdata="$PGDATA" pghost="$PGHOST" "${sync_params[@]}" \
     op start timeout=60s \
     op stop timeout=60s \
     op promote timeout=30s \

@@ -21,6 +21,26 @@ pub struct Params {
     pub recovery_template: PathBuf,
     pub maxlag: u64,
     pub start_opts: Vec<String>,
+    pub sync_mode: SyncMode,
+    /// How many standbys must acknowledge a commit (`ANY k`), at most the members there are.
+    pub sync_count: u32,
+}
+
+/// Who manages `synchronous_standby_names`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// The administrator (PAF's behaviour): the agent never touches it.
+    Off,
+    /// The primary's monitor: `ANY k` of the caught-up standbys, empty when none is left.
+    On,
+    /// As `On`, but k never drops below `sync_count`: with too few standbys, writes wait.
+    Strict,
+}
+
+impl SyncMode {
+    pub fn is_managed(self) -> bool {
+        self != SyncMode::Off
+    }
 }
 
 /// What Pacemaker tells about the running action and the resource.
@@ -97,6 +117,30 @@ impl Params {
                 .with_remedy(remedy!("set it to a number of bytes, or 0 to disable"))
             })?,
         };
+        let sync_mode = match param(env, "sync_mode") {
+            None | Some("off") => SyncMode::Off,
+            Some("on") => SyncMode::On,
+            Some("strict") => SyncMode::Strict,
+            Some(v) => {
+                return Err(OcfError::configured(format!(
+                    "parameter sync_mode={:?} is not off, on or strict",
+                    brief(v)
+                ))
+                .with_remedy(remedy!("set sync_mode to off, on or strict")))
+            }
+        };
+        let sync_count = match param(env, "sync_count") {
+            None => 1,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                OcfError::configured(format!(
+                    "parameter sync_count={:?} is not a positive integer",
+                    brief(v)
+                ))
+                .with_remedy(remedy!(
+                    "set sync_count to the number of standbys a commit waits for"
+                ))
+            })?,
+        };
         Ok(Params {
             system_user: param(env, "system_user").unwrap_or("postgres").to_string(),
             bindir: PathBuf::from(param(env, "bindir").unwrap_or("/usr/bin")),
@@ -111,6 +155,8 @@ impl Params {
             start_opts: param(env, "start_opts")
                 .map(|s| s.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default(),
+            sync_mode,
+            sync_count,
         })
     }
 }
@@ -209,6 +255,24 @@ mod tests {
         );
         assert_eq!(p.maxlag, 0);
         assert!(p.start_opts.is_empty());
+        assert_eq!(p.sync_mode, SyncMode::Off);
+        assert_eq!(p.sync_count, 1);
+    }
+
+    #[test]
+    fn sync_settings_are_read() {
+        for (v, m) in [
+            ("off", SyncMode::Off),
+            ("on", SyncMode::On),
+            ("strict", SyncMode::Strict),
+        ] {
+            let p = Params::from_env(&env(&[
+                ("OCF_RESKEY_sync_mode", v),
+                ("OCF_RESKEY_sync_count", "2"),
+            ]))
+            .unwrap();
+            assert_eq!((p.sync_mode, p.sync_count), (m, 2), "{v}");
+        }
     }
 
     #[test]
@@ -273,6 +337,11 @@ mod tests {
             ("OCF_RESKEY_pgport", "70000"),
             ("OCF_RESKEY_pgport", "0"),
             ("OCF_RESKEY_pgport", "x"),
+            ("OCF_RESKEY_sync_count", "0"),
+            ("OCF_RESKEY_sync_count", "-1"),
+            ("OCF_RESKEY_sync_count", "1.5"),
+            ("OCF_RESKEY_sync_count", "two"),
+            ("OCF_RESKEY_sync_mode", "yes"),
         ] {
             let e = Params::from_env(&env(&[(k, v)])).unwrap_err();
             assert_eq!(e.code, crate::ocf::OcfCode::ErrConfigured, "{k}={v}");
