@@ -13,4 +13,5 @@ pub mod notify;
 pub mod scores;
 pub mod shutdown_checkpoint;
 pub mod state;
+pub mod sync;
 pub mod transitions;
