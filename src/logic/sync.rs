@@ -80,6 +80,16 @@ impl SyncSet {
     }
 }
 
+/// Whether commits wait for standbys with this `synchronous_commit` (as `SHOW` or
+/// `postgres -C` print it): with `off` or `local` no list makes them wait, so managing one
+/// would promise what it cannot keep.
+pub fn commits_wait_for_standbys(synchronous_commit: &str) -> bool {
+    matches!(
+        synchronous_commit.trim(),
+        "on" | "remote_write" | "remote_apply"
+    )
+}
+
 /// The CIB record: the set, for a timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncRecord {
@@ -371,6 +381,16 @@ mod tests {
         );
         for foreign in ["FIRST 1 (a)", "*", "a, b", "ANY 0 (\"a\")", "ANY 1 (a)"] {
             assert_eq!(SyncSet::parse_setting(foreign), None, "{foreign}");
+        }
+    }
+
+    #[test]
+    fn only_commits_that_wait_for_standbys_can_be_managed() {
+        for v in ["on", "remote_write", "remote_apply"] {
+            assert!(commits_wait_for_standbys(v), "{v}");
+        }
+        for v in ["off", "local", ""] {
+            assert!(!commits_wait_for_standbys(v), "{v}");
         }
     }
 

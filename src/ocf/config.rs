@@ -38,6 +38,14 @@ pub enum SyncMode {
 }
 
 impl SyncMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncMode::Off => "off",
+            SyncMode::On => "on",
+            SyncMode::Strict => "strict",
+        }
+    }
+
     pub fn is_managed(self) -> bool {
         self != SyncMode::Off
     }
@@ -133,12 +141,10 @@ impl Params {
             None => 1,
             Some(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
                 OcfError::configured(format!(
-                    "parameter sync_count={:?} is not a positive integer",
+                    "sync_count={:?} is not a positive integer",
                     brief(v)
                 ))
-                .with_remedy(remedy!(
-                    "set sync_count to the number of standbys a commit waits for"
-                ))
+                .with_remedy(remedy!("set it to the standbys a commit waits for"))
             })?,
         };
         Ok(Params {
