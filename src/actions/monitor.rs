@@ -5,6 +5,7 @@
 use crate::actions::Action;
 use crate::agent::headless_recovery::{self, BEYOND_MAXLAG};
 use crate::agent::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
+use crate::agent::sync_standbys;
 use crate::agent::{answer_unusable, Agent};
 use crate::logic::controldata::ControlData;
 use crate::logic::scores::{self, Note, ReplicationRow};
@@ -54,8 +55,19 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
     // which Pacemaker would then restart.
     match (&probe.state, &probe.db) {
         (InstanceState::RunningPrimary, Some(db)) => {
-            if let Err(e) = update_scores(a, db).and_then(|()| headless_recovery::settle(a)) {
-                log::warning!("promotion scores not updated: {e}");
+            match update_scores(a, db) {
+                Ok((rows, partition)) => {
+                    if let Err(e) = headless_recovery::settle(a) {
+                        log::warning!("promotion scores not updated: {e}");
+                    }
+                    // a failure leaves the value and the record as they were: safe
+                    if a.params.sync_mode.is_managed() {
+                        if let Err(e) = sync_standbys::manage(a, db, &partition, &rows) {
+                            log::warning!("{e}");
+                        }
+                    }
+                }
+                Err(e) => log::warning!("promotion scores not updated: {e}"),
             }
         }
         (InstanceState::RunningStandby, Some(db)) => {
@@ -74,8 +86,8 @@ fn stopped_by_the_cluster(a: &Agent, control: &ControlData) -> bool {
 }
 
 /// Sets every partition node's promotion score from pg_stat_replication, writing only the
-/// scores that change.
-fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
+/// scores that change. Returns the replication connections and the partition it saw.
+fn update_scores(a: &Agent, db: &Db) -> Result<(Vec<ReplicationRow>, BTreeSet<String>), String> {
     let rows = db.replication()?;
     let path = a.state_file();
     let cached = MonitorState::load(&path);
@@ -130,13 +142,14 @@ fn update_scores(a: &Agent, db: &Db) -> Result<(), String> {
             record_beyond_maxlag(a, node, None);
         }
     }
-    if !membership_reread && changes.is_empty() {
-        // the state file already says all this: the steady state writes nothing
-        return Ok(());
+    let partition = state.partition.clone();
+    if membership_reread || !changes.is_empty() {
+        // otherwise the state file already says all this: the steady state writes nothing
+        state
+            .save(&path)
+            .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
     }
-    state
-        .save(&path)
-        .map_err(|e| format!("cannot save {}: {e}", path.display()))
+    Ok((rows, partition))
 }
 
 /// What one primary monitor decided and wrote.

@@ -11,6 +11,7 @@
 
 use crate::logic::election::Published;
 use crate::logic::lsn::{Lsn, WalPosition};
+use crate::logic::scores::ReplicationRow;
 use crate::ocf::config::SyncMode;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -121,30 +122,21 @@ impl SyncRecord {
     }
 }
 
-/// A standby as the primary sees it in pg_stat_replication.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Walsender {
-    pub name: String,
-    pub state: String,
-    /// Bytes behind the primary's current position, when known.
-    pub lag: Option<u64>,
-}
-
 /// The standbys that may be members: of this partition (not the primary itself), in state
 /// `streaming` (caught up: `catchup` or `startup` are still behind), and within `maxlag`
 /// when it is set.
 pub fn eligible(
     local: &str,
     partition: &BTreeSet<String>,
-    walsenders: &[Walsender],
+    walsenders: &[ReplicationRow],
     maxlag: u64,
 ) -> BTreeSet<String> {
     walsenders
         .iter()
-        .filter(|w| w.name != local && partition.contains(&w.name))
+        .filter(|w| w.application_name != local && partition.contains(&w.application_name))
         .filter(|w| w.state == "streaming")
         .filter(|w| maxlag == 0 || w.lag.is_some_and(|l| l <= maxlag))
-        .map(|w| w.name.clone())
+        .map(|w| w.application_name.clone())
         .collect()
 }
 
@@ -409,9 +401,10 @@ mod tests {
     #[test]
     fn eligible_standbys_stream_within_maxlag_in_the_partition() {
         let partition: BTreeSet<String> = ["n1", "n2", "n3", "n4"].map(String::from).into();
-        let w = |name: &str, state: &str, lag| Walsender {
-            name: name.into(),
+        let w = |name: &str, state: &str, lag| ReplicationRow {
+            application_name: name.into(),
             state: state.into(),
+            write_lsn: None,
             lag,
         };
         let rows = [

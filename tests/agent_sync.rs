@@ -1,0 +1,259 @@
+//! Managed synchronous replication (sync_mode on/strict) on real instances: the value the
+//! primary's monitor gives synchronous_standby_names, the removal of a failed standby,
+//! strict keeping k, and the order of the CIB record and the PostgreSQL change (shown by
+//! refusing the record write: crm_node -q answering "no quorum").
+mod common;
+use common::*;
+use std::fs;
+
+const SSN: &str = "SHOW synchronous_standby_names";
+
+fn three_nodes_caught_up() -> Cluster {
+    let c = Cluster::new(2);
+    c.set_partition(&["node-a", "node-b", "node-c"]);
+    c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
+    c
+}
+
+/// The primary's monitor with `sync_mode`, `sync_count`.
+#[track_caller]
+fn monitor(c: &Cluster, mode: &str, count: &str) -> AgentResult {
+    let r = c
+        .promoted_monitor("node-a")
+        .param("sync_mode", mode)
+        .param("sync_count", count)
+        .run();
+    r.expect_code(ocf::RUNNING_PROMOTED);
+    r
+}
+
+/// The record in the CIB stand-in (cluster property pgsqlms-sync-<resource>).
+fn record(c: &Cluster) -> Option<String> {
+    fs::read_to_string(
+        c.attrs
+            .join("crm_config")
+            .join(format!("pgsqlms-sync-{RSC}")),
+    )
+    .ok()
+}
+
+fn set_quorum(c: &Cluster, quorate: bool) {
+    let f = c.attrs.join("no-quorum");
+    if quorate {
+        let _ = fs::remove_file(f);
+    } else {
+        fs::write(f, "").unwrap();
+    }
+}
+
+fn stop_standby(c: &Cluster, name: &str) {
+    c.stop_pg(name, "fast");
+    c.wait_not_streaming("node-a", name);
+}
+
+fn start_standby(c: &Cluster, name: &str) {
+    c.start_standby(name);
+    c.wait_all_caught_up("node-a", &[name]);
+}
+
+#[test]
+fn off_leaves_synchronous_standby_names_alone() {
+    let c = three_nodes_caught_up();
+    c.sql(
+        "node-a",
+        "ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 (x)'",
+    );
+    c.sql("node-a", "SELECT pg_reload_conf()");
+    c.wait_sql("node-a", SSN, "FIRST 1 (x)", "the administrator's value");
+    c.clear_calls();
+    c.expect_running_promoted("node-a");
+    assert_eq!(c.sql("node-a", SSN), "FIRST 1 (x)");
+    assert_eq!(record(&c), None);
+    assert!(!c
+        .calls()
+        .iter()
+        .any(|l| l.contains("crm_config") || l.contains("crm_node -q")));
+}
+
+#[test]
+fn on_follows_the_streaming_standbys_recording_in_order() {
+    let c = three_nodes_caught_up();
+    let pgconf = fs::read_to_string(c.node("node-a").pgdata.join("postgresql.conf")).unwrap();
+    monitor(&c, "on", "1");
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b", "node-c")"#);
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+    // through ALTER SYSTEM: the administrator's file is untouched
+    let auto = fs::read_to_string(c.node("node-a").pgdata.join("postgresql.auto.conf")).unwrap();
+    assert!(auto.contains("synchronous_standby_names"), "{auto}");
+    assert_eq!(
+        fs::read_to_string(c.node("node-a").pgdata.join("postgresql.conf")).unwrap(),
+        pgconf
+    );
+    // the steady state asks Pacemaker nothing about it
+    c.clear_calls();
+    monitor(&c, "on", "1");
+    assert!(
+        !c.calls().iter().any(|l| l.contains("crm_config")),
+        "{:#?}",
+        c.calls()
+    );
+
+    // a failed standby is removed by the next monitor; the record follows once the
+    // remaining member flushed
+    stop_standby(&c, "node-c");
+    monitor(&c, "on", "1");
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b"));
+    c.sql("node-a", "CREATE TABLE after_removal()");
+
+    // adding: the record first. Without quorum it cannot be written, so PostgreSQL is
+    // left as it is.
+    start_standby(&c, "node-c");
+    set_quorum(&c, false);
+    monitor(&c, "on", "1");
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b"));
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
+    set_quorum(&c, true);
+    monitor(&c, "on", "1");
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b", "node-c")"#);
+
+    // removing: PostgreSQL first; the smaller record only afterwards
+    stop_standby(&c, "node-b");
+    set_quorum(&c, false);
+    monitor(&c, "on", "1");
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-c")"#);
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+    set_quorum(&c, true);
+    monitor(&c, "on", "1");
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-c"));
+
+    // none left: empty (PostgreSQL rejects ANY 0), said in the log, and a record that
+    // proves nothing; writes go on
+    stop_standby(&c, "node-c");
+    let r = monitor(&c, "on", "1");
+    assert_eq!(c.sql("node-a", SSN), "");
+    assert_eq!(record(&c).as_deref(), Some("1:0:"));
+    assert!(r.stderr.contains("no standby streams"), "{}", r.stderr);
+    c.sql("node-a", "CREATE TABLE unprotected()");
+    // logged once per change
+    let r = monitor(&c, "on", "1");
+    assert!(!r.stderr.contains("no standby streams"), "{}", r.stderr);
+}
+
+#[test]
+fn on_lowers_k_to_the_members_there_are() {
+    let c = three_nodes_caught_up();
+    monitor(&c, "on", "2");
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 2 ("node-b", "node-c")"#);
+    assert_eq!(record(&c).as_deref(), Some("1:2:node-b,node-c"));
+    stop_standby(&c, "node-c");
+    monitor(&c, "on", "2");
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b"));
+}
+
+#[test]
+fn a_standby_beyond_maxlag_is_not_a_member() {
+    let c = three_nodes_caught_up();
+    // node-c's WAL receiver stops, so its lag grows past maxlag=1 byte as soon as the
+    // primary writes; node-b keeps up
+    c.sql("node-c", "SELECT pg_wal_replay_pause()");
+    let wr = c.sql("node-c", "SELECT pid FROM pg_stat_wal_receiver");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(wr.parse().unwrap()),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    c.sql("node-a", "CREATE TABLE moves_the_primary()");
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    let r = c
+        .promoted_monitor("node-a")
+        .param("sync_mode", "on")
+        .param("maxlag", "1")
+        .run();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(wr.parse().unwrap()),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .unwrap();
+    r.expect_code(ocf::RUNNING_PROMOTED);
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
+}
+
+#[test]
+fn strict_keeps_k_and_writes_wait_for_a_standby() {
+    let c = three_nodes_caught_up();
+    monitor(&c, "strict", "1");
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b", "node-c")"#);
+    stop_standby(&c, "node-c");
+    monitor(&c, "strict", "1");
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b"));
+    // the last one gone: the value keeps it, k stays, writes wait
+    stop_standby(&c, "node-b");
+    let r = monitor(&c, "strict", "1");
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b"));
+    assert!(r.stderr.contains("writes wait"), "{}", r.stderr);
+    let r = monitor(&c, "strict", "1");
+    assert!(
+        !r.stderr.contains("writes wait"),
+        "logged once: {}",
+        r.stderr
+    );
+    let writer = c
+        .as_postgres("psql")
+        .args(c.conn_args("node-a"))
+        .args(["-d", "postgres", "-XAtq", "-c", "CREATE TABLE waits()"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut writer = Kill(writer);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        writer.0.try_wait().unwrap().is_none(),
+        "the commit did not wait"
+    );
+    // the standby back: the commit completes
+    c.start_standby("node-b");
+    let status = wait_for(60, "the waiting commit", || writer.0.try_wait().unwrap());
+    assert!(status.success());
+    monitor(&c, "strict", "1");
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
+
+    // sync_count above the members there are: k stays 2
+    start_standby(&c, "node-c");
+    monitor(&c, "strict", "2");
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 2 ("node-b", "node-c")"#);
+    stop_standby(&c, "node-c");
+    monitor(&c, "strict", "2");
+    assert_eq!(c.sql("node-a", SSN), r#"ANY 2 ("node-b", "node-c")"#);
+}
+
+/// Kills the child when dropped (also when the test fails).
+struct Kill(std::process::Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn on_with_commits_that_never_wait_is_refused_by_the_monitor() {
+    let c = three_nodes_caught_up();
+    c.sql("node-a", "ALTER SYSTEM SET synchronous_commit = local");
+    c.sql("node-a", "SELECT pg_reload_conf()");
+    c.wait_sql("node-a", "SHOW synchronous_commit", "local", "the reload");
+    let r = monitor(&c, "on", "1");
+    assert!(
+        r.stderr.contains("synchronous_commit is local"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(c.sql("node-a", SSN), "");
+    assert_eq!(record(&c), None);
+}
