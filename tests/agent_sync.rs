@@ -15,11 +15,16 @@ fn three_nodes_caught_up() -> Cluster {
     c
 }
 
-/// The primary's monitor with `sync_mode`, `sync_count`.
+/// The primary's monitor on node-a with `sync_mode`, `sync_count`.
 #[track_caller]
 fn monitor(c: &Cluster, mode: &str, count: &str) -> AgentResult {
+    monitor_on(c, "node-a", mode, count)
+}
+
+#[track_caller]
+fn monitor_on(c: &Cluster, node: &str, mode: &str, count: &str) -> AgentResult {
     let r = c
-        .promoted_monitor("node-a")
+        .promoted_monitor(node)
         .param("sync_mode", mode)
         .param("sync_count", count)
         .run();
@@ -256,4 +261,67 @@ fn on_with_commits_that_never_wait_is_refused_by_the_monitor() {
     );
     assert_eq!(c.sql("node-a", SSN), "");
     assert_eq!(record(&c), None);
+}
+
+#[test]
+fn a_promotion_needs_its_proof_and_records_the_new_timeline() {
+    let c = three_nodes_caught_up();
+    monitor(&c, "on", "1");
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+    c.sql("node-a", "CREATE TABLE acknowledged()");
+    c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
+    // the primary lost, and member node-c's PostgreSQL down (its node stays)
+    c.stop_pg("node-a", "immediate");
+    c.stop_pg("node-c", "fast");
+    let standbys = ["node-b", "node-c"];
+    c.set_partition(&standbys);
+    let n = NotifyEnv::promotion(&standbys, "node-b");
+    c.pre_promote_round(&standbys, &n);
+    let promote = || {
+        c.agent("node-b", "promote")
+            .param("sync_mode", "on")
+            .timeout(20_000)
+            .run()
+    };
+    // ANY 1 of 2: both must be heard from; node-c could hold a commit node-b lacks
+    let r = promote();
+    r.expect_code(ocf::ERR_GENERIC).expect_reason(&["node-c"]);
+    assert!(c.in_recovery("node-b"), "promoted without proof");
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+
+    // node-c back (behind or level): the proof holds for the most advanced, node-b
+    c.start_standby("node-c");
+    c.pre_promote_round(&standbys, &n);
+    promote().expect_code(ocf::SUCCESS);
+    assert!(!c.in_recovery("node-b"));
+    // the new timeline's record, before the promotion was reported: node-c proves
+    // nothing until it has flushed what node-b holds
+    assert_eq!(record(&c).as_deref(), Some("2:0:node-c"));
+    assert_eq!(c.sql("node-b", SSN), "");
+
+    // node-c follows node-b: the next monitor makes it a member, recorded once flushed
+    c.set_upstream("node-c", Upstream::Node("node-b"));
+    c.wait_all_caught_up("node-b", &["node-c"]);
+    monitor_on(&c, "node-b", "on", "1");
+    assert_eq!(c.sql("node-b", SSN), r#"ANY 1 ("node-c")"#);
+    assert_eq!(record(&c).as_deref(), Some("2:1:node-c"));
+}
+
+#[test]
+fn a_strict_promotion_starts_with_the_former_members() {
+    let c = three_nodes_caught_up();
+    monitor(&c, "strict", "1");
+    c.stop_pg("node-a", "immediate");
+    let standbys = ["node-b", "node-c"];
+    c.set_partition(&standbys);
+    let n = NotifyEnv::promotion(&standbys, "node-b");
+    c.pre_promote_round(&standbys, &n);
+    c.agent("node-b", "promote")
+        .param("sync_mode", "strict")
+        .timeout(20_000)
+        .run()
+        .expect_code(ocf::SUCCESS);
+    // writes wait for node-c from the start
+    assert_eq!(c.sql("node-b", SSN), r#"ANY 1 ("node-c")"#);
+    assert_eq!(record(&c).as_deref(), Some("2:0:node-c"));
 }

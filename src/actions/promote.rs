@@ -3,11 +3,13 @@
 //! to it.
 
 use crate::agent::statefile::{self, PrimaryMemory};
+use crate::agent::sync_standbys;
 use crate::agent::Agent;
 use crate::logic::election::{
     self, Published, Verdict, CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_UNSAFE,
 };
 use crate::logic::lsn::WalPosition;
+use crate::logic::sync::{self, Proof, SyncSet};
 use crate::logic::transitions::{promote_step, PromoteStep};
 use crate::ocf::deadline::Deadline;
 use crate::ocf::log;
@@ -43,7 +45,32 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
             .with_remedy(remedy!("see the server log"))
     })?;
     check_switchover(a.pacemaker(), a.node())?;
-    elect(a.pacemaker(), a.node(), || own_position(a, &db), a.deadline)?;
+    // with managed synchronous replication, the record the election must satisfy; none
+    // when the agent never wrote one (never managed yet: nothing was promised)
+    let record = if a.params.sync_mode.is_managed() {
+        sync_standbys::read_record(a.pacemaker()).map_err(|e| {
+            OcfError::generic(format!("cannot read the synchronous record: {}", brief(e)))
+                .with_remedy(remedy!("check that Pacemaker runs; Pacemaker retries"))
+        })?
+    } else {
+        None
+    };
+    elect(
+        a.pacemaker(),
+        a.node(),
+        || own_position(a, &db),
+        record.as_ref().map(|r| &r.set),
+        a.deadline,
+    )?;
+    if let Some(r) = &record {
+        sync_standbys::before_promotion(a, &db, &r.set).map_err(|e| {
+            OcfError::generic(format!(
+                "cannot set synchronous_standby_names: {}",
+                brief(e)
+            ))
+            .with_remedy(remedy!("see the server log"))
+        })?;
+    }
     log::info!("promoting the instance");
     let done = db.promote(a.deadline).map_err(|e| {
         OcfError::generic(format!("pg_promote failed: {}", brief(e)))
@@ -56,6 +83,15 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
                     "see the server log; raise the promote timeout if it is slow"
                 )),
         );
+    }
+    if let Some(r) = &record {
+        sync_standbys::after_promotion(a, &db, &r.set).map_err(|e| {
+            OcfError::generic(format!(
+                "promoted, but the record is not written: {}",
+                brief(e)
+            ))
+            .with_remedy(remedy!("check quorum and the CIB; Pacemaker recovers"))
+        })?;
     }
     log::info!("promotion complete");
     start_primary_memory(a);
@@ -108,19 +144,24 @@ fn own_position(a: &Agent, db: &Db) -> OcfResult<WalPosition> {
 
 /// Goes ahead only when this node is the most advanced of the candidates the pre-promote
 /// round named (waiting for their positions until shortly before the deadline); hands the
-/// promotion over to a more advanced one.
+/// promotion over to a more advanced one. With a synchronous replication record, also only
+/// when enough recorded members published to prove this node holds every acknowledged
+/// commit (`sync::prove`).
 fn elect(
     attrs: &dyn Pacemaker,
     local: &str,
     own_position: impl FnOnce() -> OcfResult<WalPosition>,
+    record: Option<&SyncSet>,
     deadline: Deadline,
 ) -> OcfResult<()> {
     let candidates: BTreeSet<String> = match attrs.private(CANDIDATES, local)? {
         Some(list) => list.split_whitespace().map(str::to_string).collect(),
-        None => {
+        None if record.is_none() => {
             log::warning!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
             return Ok(());
         }
+        // the proof needs the members' positions, which only the round publishes
+        None => BTreeSet::new(),
     };
     let mine = own_position()?;
     let wait = deadline.capped(deadline.remaining().saturating_sub(PROMOTE_RESERVE));
@@ -137,18 +178,14 @@ fn elect(
             .collect::<OcfResult<_>>()?;
         match election::decide(mine, &others) {
             Verdict::Promote => {
+                if let Some(record) = record {
+                    return prove(attrs, local, mine, record);
+                }
                 log::info!("this node is the most advanced candidate ({mine})");
                 return Ok(());
             }
             Verdict::HandOver { node, position } => {
-                attrs.set_score(local, crate::logic::scores::FIRST_START)?;
-                attrs.set_score(&node, crate::logic::scores::BEST_STANDBY)?;
-                return Err(OcfError::generic(format!(
-                    "promotion handed over to the more advanced {}",
-                    brief(&node)
-                ))
-                .with_remedy(remedy!("nothing to do: Pacemaker promotes it next"))
-                .with_detail(format!("{node} is at {position}, this node at {mine}")));
+                return hand_over(attrs, local, mine, &node, position);
             }
             Verdict::Waiting(missing) => {
                 if !wait.sleep(POLL) {
@@ -162,6 +199,70 @@ fn elect(
                     .with_detail("not promoting without knowing whether they are ahead"));
                 }
             }
+        }
+    }
+}
+
+/// Gives the promotion to the more advanced `node`.
+fn hand_over(
+    attrs: &dyn Pacemaker,
+    local: &str,
+    mine: WalPosition,
+    node: &str,
+    position: WalPosition,
+) -> OcfResult<()> {
+    attrs.set_score(local, crate::logic::scores::FIRST_START)?;
+    attrs.set_score(node, crate::logic::scores::BEST_STANDBY)?;
+    Err(OcfError::generic(format!(
+        "promotion handed over to the more advanced {}",
+        brief(node)
+    ))
+    .with_remedy(remedy!("nothing to do: Pacemaker promotes it next"))
+    .with_detail(format!("{node} is at {position}, this node at {mine}")))
+}
+
+/// The synchronous replication proof: this node (at `mine`) is at least as far as the
+/// most advanced of n-k+1 recorded members.
+fn prove(attrs: &dyn Pacemaker, local: &str, mine: WalPosition, record: &SyncSet) -> OcfResult<()> {
+    let positions: BTreeMap<String, Published> = record
+        .members
+        .iter()
+        .map(|m| {
+            let p = if m == local {
+                Published::Known(mine)
+            } else {
+                Published::parse(attrs.private(LSN_LOCATION, m)?.as_deref())
+            };
+            Ok((m.clone(), p))
+        })
+        .collect::<OcfResult<_>>()?;
+    match sync::prove(record, mine, &positions) {
+        Proof::Holds => {
+            log::info!(
+                "this node ({mine}) holds every acknowledged commit: it is the most advanced of the recorded synchronous members ANY {} of [{}]",
+                record.k,
+                record.members.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+            Ok(())
+        }
+        Proof::Behind { node, position } => hand_over(attrs, local, mine, &node, position),
+        Proof::TooFewMembers { need, missing } => {
+            let missing = missing.join(", ");
+            log::warning!(
+                "not promoting: {need} of the synchronous members [{}] (ANY {}) must publish their position to prove no acknowledged commit is lost; missing: {missing}",
+                record.members.iter().cloned().collect::<Vec<_>>().join(", "),
+                record.k
+            );
+            Err(OcfError::generic(format!(
+                "no proof of every acknowledged commit; missing: {}",
+                brief(&missing)
+            ))
+            .with_remedy(remedy!(
+                "bring those nodes back, or sync_mode=off to accept a loss"
+            ))
+            .with_detail(format!(
+                "{need} of the recorded synchronous members must be present; missing: {missing}"
+            )))
         }
     }
 }
@@ -222,7 +323,7 @@ mod tests {
     fn a_promotion_without_a_pre_promote_round_has_no_election() {
         let pm = FakePacemaker::new(&["n1", "n2"]);
         let never = || -> OcfResult<WalPosition> { panic!("position read without an election") };
-        assert_eq!(elect(&pm, "n1", never, soon()), Ok(()));
+        assert_eq!(elect(&pm, "n1", never, None, soon()), Ok(()));
         assert!(pm.score_writes.borrow().is_empty());
     }
 
@@ -234,7 +335,7 @@ mod tests {
             [("n2", "0#900"), ("n3", "1#100")],
         ] {
             let pm = cluster(&others);
-            assert_eq!(elect(&pm, "n1", MINE, soon()), Ok(()), "{others:?}");
+            assert_eq!(elect(&pm, "n1", MINE, None, soon()), Ok(()), "{others:?}");
             assert!(pm.score_writes.borrow().is_empty());
         }
     }
@@ -242,7 +343,7 @@ mod tests {
     #[test]
     fn a_more_advanced_candidate_gets_the_promotion() {
         let pm = cluster(&[("n2", "1#101"), ("n3", "2#5")]);
-        let e = elect(&pm, "n1", MINE, soon()).unwrap_err();
+        let e = elect(&pm, "n1", MINE, None, soon()).unwrap_err();
         assert!(e.problem.contains("n3"), "{e:?}");
         assert_eq!(
             *pm.score_writes.borrow(),
@@ -256,16 +357,52 @@ mod tests {
     #[test]
     fn a_candidate_that_never_publishes_fails_the_promotion_at_the_deadline() {
         let pm = cluster(&[("n2", "1#1")]);
-        let e = elect(&pm, "n1", MINE, soon()).unwrap_err();
+        let e = elect(&pm, "n1", MINE, None, soon()).unwrap_err();
         assert!(e.problem.contains("n3"), "{e:?}");
         assert!(pm.score_writes.borrow().is_empty());
+    }
+
+    #[test]
+    fn with_a_sync_record_enough_members_must_have_published() {
+        // ANY 1 of [n1, n2, n3]: all three must be heard from
+        let record = SyncSet::new(1, &["n1", "n2", "n3"]);
+        let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
+        let e = elect(&pm, "n1", MINE, Some(&record), soon()).unwrap_err();
+        assert!(e.problem.contains("missing: n3"), "{e:?}");
+        assert!(pm.score_writes.borrow().is_empty());
+        // ANY 2 of them: two suffice
+        let record = SyncSet::new(2, &["n1", "n2", "n3"]);
+        assert_eq!(elect(&pm, "n1", MINE, Some(&record), soon()), Ok(()));
+        // a record that proves nothing (commits acknowledged by the primary alone)
+        let e = elect(&pm, "n1", MINE, Some(&SyncSet::new(0, &["n2"])), soon()).unwrap_err();
+        assert!(e.problem.contains("missing"), "{e:?}");
+    }
+
+    #[test]
+    fn a_non_member_is_promoted_only_when_proven_complete() {
+        // n1 is not recorded; the only member n2 is behind it: n1 holds all n2 holds
+        let pm = cluster(&[("n2", "1#90"), ("n3", "1#80")]);
+        let record = SyncSet::new(1, &["n2"]);
+        assert_eq!(elect(&pm, "n1", MINE, Some(&record), soon()), Ok(()));
+        // member n3 silent: no proof
+        let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
+        let record = SyncSet::new(1, &["n2", "n3"]);
+        let e = elect(&pm, "n1", MINE, Some(&record), soon()).unwrap_err();
+        assert!(e.problem.contains("n3"), "{e:?}");
+    }
+
+    #[test]
+    fn without_a_pre_promote_round_a_sync_record_still_needs_its_proof() {
+        let pm = FakePacemaker::new(&["n1", "n2"]);
+        let record = SyncSet::new(1, &["n2"]);
+        assert!(elect(&pm, "n1", MINE, Some(&record), soon()).is_err());
     }
 
     #[test]
     fn an_unreadable_candidate_list_fails_rather_than_skipping_the_election() {
         let pm = cluster(&[]);
         pm.down.set(true);
-        assert!(elect(&pm, "n1", MINE, soon()).is_err());
+        assert!(elect(&pm, "n1", MINE, None, soon()).is_err());
         assert!(check_switchover(&pm, "n1").is_err());
     }
 }
