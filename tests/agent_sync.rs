@@ -325,3 +325,43 @@ fn a_strict_promotion_starts_with_the_former_members() {
     assert_eq!(c.sql("node-b", SSN), r#"ANY 1 ("node-c")"#);
     assert_eq!(record(&c).as_deref(), Some("2:0:node-c"));
 }
+
+/// No primary, quorum present: the headless recovery promotes only what the record proves.
+#[test]
+fn headless_recovery_promotes_only_a_proven_standby() {
+    let c = three_nodes_caught_up();
+    monitor(&c, "on", "1");
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+    // the primary and member node-c lost; node-b runs alone, nothing promoted
+    c.stop_pg("node-a", "fast");
+    c.stop_pg("node-c", "fast");
+    c.wait_no_walreceiver("node-b");
+    c.set_partition(&["node-a", "node-b", "node-c"]);
+    c.set_locate(&[("node-b", false)]);
+    // and no promotion score left (as after the loss of a second primary)
+    fs::remove_dir_all(c.attrs.join("promotion")).unwrap();
+    let standby_monitor = |mode: &str| {
+        c.agent("node-b", "monitor")
+            .interval(UNPROMOTED_MONITOR_MS)
+            .param("sync_mode", mode)
+            .run()
+            .expect_code(ocf::SUCCESS);
+    };
+    standby_monitor("on");
+    assert_eq!(c.score("node-b"), None, "promoted without proof");
+    let s = c.private_attr("node-b", "headless").unwrap();
+    assert!(s.contains("missing: node-c"), "{s}");
+    // node-c back (and running): node-b, the most advanced of both members, takes it
+    c.start_standby("node-c");
+    c.set_locate(&[("node-b", false), ("node-c", false)]);
+    let monitor_c = || {
+        c.agent("node-c", "monitor")
+            .interval(UNPROMOTED_MONITOR_MS)
+            .param("sync_mode", "on")
+            .run()
+            .expect_code(ocf::SUCCESS);
+    };
+    monitor_c();
+    standby_monitor("on");
+    c.assert_scores(&[("node-b", 1000)], "the proven standby");
+}

@@ -5,6 +5,7 @@
 
 use crate::logic::election::Published;
 use crate::logic::lsn::{Lsn, WalPosition};
+use crate::logic::sync::{self, Proof, SyncSet};
 use std::collections::BTreeMap;
 
 /// One instance of the clone, as `crm_resource --locate` lists it.
@@ -62,6 +63,42 @@ pub enum Decision {
         primary: Lsn,
         maxlag: u64,
     },
+    /// sync_mode on/strict: too few recorded synchronous members published to prove the
+    /// most advanced standby holds every acknowledged commit: nobody is promoted.
+    Unproven {
+        best: String,
+        need: usize,
+        missing: Vec<String>,
+    },
+}
+
+/// sync_mode on/strict: the winner of `decision` is promoted only when the synchronous
+/// replication record proves it holds every acknowledged commit (`sync::prove`), from the
+/// positions the running standbys published (`local` at `mine` included).
+pub fn require_proof(
+    decision: Decision,
+    record: &SyncSet,
+    local: &str,
+    mine: WalPosition,
+    others: &BTreeMap<String, Published>,
+) -> Decision {
+    let (best, position) = match &decision {
+        Decision::TakePromotion(p) => (local.to_string(), *p),
+        Decision::Defer { node, position } => (node.clone(), *position),
+        _ => return decision,
+    };
+    let mut positions = others.clone();
+    positions.insert(local.to_string(), Published::Known(mine));
+    match sync::prove(record, position, &positions) {
+        Proof::Holds => decision,
+        // (the winner is the most advanced of every published position already)
+        Proof::Behind { node, position } => Decision::Defer { node, position },
+        Proof::TooFewMembers { need, missing } => Decision::Unproven {
+            best,
+            need,
+            missing,
+        },
+    }
 }
 
 /// Decides for the standby `local` at `mine`, given what the other running standbys
@@ -152,6 +189,14 @@ impl Decision {
                 position.lsn,
                 primary.0.saturating_sub(position.lsn.0)
             ),
+            Decision::Unproven {
+                best,
+                need,
+                missing,
+            } => format!(
+                "no primary, none promoted: {need} synchronous members must publish a position to prove {best} holds every acknowledged commit; missing: {}",
+                missing.join(", ")
+            ),
         }
     }
 }
@@ -160,6 +205,50 @@ impl Decision {
 mod tests {
     use super::*;
     use crate::logic::election::test_support::{others, pos};
+
+    #[test]
+    fn with_a_sync_record_only_a_proven_winner_is_promoted() {
+        let record = SyncSet::new(1, &["n2", "n3"]);
+        let o = others(&[("n2", Published::Known(pos(1, 5)))]);
+        let take = decide("n1", pos(1, 9), &o, &[], 0);
+        assert_eq!(take, Decision::TakePromotion(pos(1, 9)));
+        // n1 is not a member and member n3 is silent: no proof
+        let d = require_proof(take.clone(), &record, "n1", pos(1, 9), &o);
+        assert_eq!(
+            d,
+            Decision::Unproven {
+                best: "n1".into(),
+                need: 2,
+                missing: vec!["n3".into()]
+            }
+        );
+        assert!(d.describe().contains("missing: n3"), "{}", d.describe());
+        // ANY 2 of the two: n2 alone suffices, and n1 is ahead of it
+        let record = SyncSet::new(2, &["n2", "n3"]);
+        assert_eq!(
+            require_proof(take.clone(), &record, "n1", pos(1, 9), &o),
+            take
+        );
+        // the other node's decision is gated the same way, so every standby says the same
+        let defer = decide(
+            "n2",
+            pos(1, 5),
+            &others(&[("n1", Published::Known(pos(1, 9)))]),
+            &[],
+            0,
+        );
+        let d = require_proof(
+            defer,
+            &SyncSet::new(1, &["n2", "n3"]),
+            "n2",
+            pos(1, 5),
+            &others(&[("n1", Published::Known(pos(1, 9)))]),
+        );
+        assert!(matches!(d, Decision::Unproven { best, .. } if best == "n1"));
+        // nothing else is touched
+        let w = Decision::Waiting(vec!["n3".into()]);
+        assert_eq!(require_proof(w.clone(), &record, "n1", pos(1, 9), &o), w);
+    }
 
     #[test]
     fn parses_crm_resource_locate() {
