@@ -144,7 +144,7 @@ main() {
       need_root
       cluster_exists || die "no sandbox: run '$0 up' first"
       run_scenarios "$@" ;;
-    all|headless)
+    all|headless|sync)
       need_root
       local t0=$SECONDS rc=0
       if cluster_exists; then die "a sandbox is already up: run '$0 down' first"; fi
@@ -152,6 +152,8 @@ main() {
       ( cmd_up ) || { log "bring-up failed"; exit 1; }
       if [[ $cmd == all ]]; then
         run_scenarios "${SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}" || rc=$?
+      elif [[ $cmd == sync ]]; then
+        run_scenarios "${SYNC_SCENARIOS[@]}" || rc=$?
       else
         run_scenarios "${HEADLESS_SCENARIOS[@]}" || rc=$?
       fi
