@@ -294,10 +294,10 @@ fn a_promotion_needs_its_proof_and_records_the_new_timeline() {
     c.pre_promote_round(&standbys, &n);
     promote().expect_code(ocf::SUCCESS);
     assert!(!c.in_recovery("node-b"));
-    // the new timeline's record, before the promotion was reported: node-c proves
-    // nothing until it has flushed what node-b holds
-    assert_eq!(record(&c).as_deref(), Some("2:0:node-c"));
-    assert_eq!(c.sql("node-b", SSN), "");
+    // the new timeline's record, before the promotion was reported: node-c had flushed
+    // as far as node-b at the election, so it holds whatever node-b acknowledged
+    assert_eq!(record(&c).as_deref(), Some("2:1:node-c"));
+    assert_eq!(c.sql("node-b", SSN), r#"ANY 1 ("node-c")"#);
 
     // node-c follows node-b: the next monitor makes it a member, recorded once flushed
     c.set_upstream("node-c", Upstream::Node("node-b"));
@@ -311,6 +311,11 @@ fn a_promotion_needs_its_proof_and_records_the_new_timeline() {
 fn a_strict_promotion_starts_with_the_former_members() {
     let c = three_nodes_caught_up();
     monitor(&c, "strict", "1");
+    // node-c falls behind node-b (commits acknowledged by node-b alone)
+    c.set_upstream("node-c", Upstream::Nowhere);
+    c.wait_not_streaming("node-a", "node-c");
+    c.sql("node-a", "CREATE TABLE only_on_b()");
+    c.wait_replayed("node-a", "node-b");
     c.stop_pg("node-a", "immediate");
     let standbys = ["node-b", "node-c"];
     c.set_partition(&standbys);
@@ -321,9 +326,14 @@ fn a_strict_promotion_starts_with_the_former_members() {
         .timeout(20_000)
         .run()
         .expect_code(ocf::SUCCESS);
-    // writes wait for node-c from the start
+    // writes wait for node-c from the start; node-c proves nothing until it has flushed
+    // what node-b holds
     assert_eq!(c.sql("node-b", SSN), r#"ANY 1 ("node-c")"#);
     assert_eq!(record(&c).as_deref(), Some("2:0:node-c"));
+    c.set_upstream("node-c", Upstream::Node("node-b"));
+    c.wait_all_caught_up("node-b", &["node-c"]);
+    monitor_on(&c, "node-b", "strict", "1");
+    assert_eq!(record(&c).as_deref(), Some("2:1:node-c"));
 }
 
 /// No primary, quorum present: the headless recovery promotes only what the record proves.

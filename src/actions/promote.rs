@@ -55,7 +55,7 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
     } else {
         None
     };
-    elect(
+    let mine = elect(
         a.pacemaker(),
         a.node(),
         || own_position(a, &db),
@@ -85,7 +85,10 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
         );
     }
     if let Some(r) = &record {
-        sync_standbys::after_promotion(a, &db, &r.set).map_err(|e| {
+        let caught_up = mine.is_some_and(|mine| {
+            former_members_caught_up(a.pacemaker(), a.node(), mine, &r.set).unwrap_or(false)
+        });
+        sync_standbys::after_promotion(a, &db, &r.set, caught_up).map_err(|e| {
             OcfError::generic(format!(
                 "promoted, but the record is not written: {}",
                 brief(e)
@@ -153,12 +156,12 @@ fn elect(
     own_position: impl FnOnce() -> OcfResult<WalPosition>,
     record: Option<&SyncSet>,
     deadline: Deadline,
-) -> OcfResult<()> {
+) -> OcfResult<Option<WalPosition>> {
     let candidates: BTreeSet<String> = match attrs.private(CANDIDATES, local)? {
         Some(list) => list.split_whitespace().map(str::to_string).collect(),
         None if record.is_none() => {
             log::warning!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
-            return Ok(());
+            return Ok(None);
         }
         // the proof needs the members' positions, which only the round publishes
         None => BTreeSet::new(),
@@ -179,13 +182,14 @@ fn elect(
         match election::decide(mine, &others) {
             Verdict::Promote => {
                 if let Some(record) = record {
-                    return prove(attrs, local, mine, record);
+                    prove(attrs, local, mine, record)?;
+                } else {
+                    log::info!("this node is the most advanced candidate ({mine})");
                 }
-                log::info!("this node is the most advanced candidate ({mine})");
-                return Ok(());
+                return Ok(Some(mine));
             }
             Verdict::HandOver { node, position } => {
-                return hand_over(attrs, local, mine, &node, position);
+                return hand_over(attrs, local, mine, &node, position).map(|()| None);
             }
             Verdict::Waiting(missing) => {
                 if !wait.sleep(POLL) {
@@ -201,6 +205,39 @@ fn elect(
             }
         }
     }
+}
+
+/// Whether every other member of the record published a position at least this node's at
+/// the election: they hold whatever it acknowledged (see `sync::promoted_start`).
+fn former_members_caught_up(
+    attrs: &dyn Pacemaker,
+    local: &str,
+    mine: WalPosition,
+    record: &SyncSet,
+) -> OcfResult<bool> {
+    let positions = published_positions(attrs, local, mine, record)?;
+    Ok(sync::all_at_least(&record.members, local, &positions, mine))
+}
+
+/// What the record's members published at pre-promote (this node: `mine`).
+fn published_positions(
+    attrs: &dyn Pacemaker,
+    local: &str,
+    mine: WalPosition,
+    record: &SyncSet,
+) -> OcfResult<BTreeMap<String, Published>> {
+    record
+        .members
+        .iter()
+        .map(|m| {
+            let p = if m == local {
+                Published::Known(mine)
+            } else {
+                Published::parse(attrs.private(LSN_LOCATION, m)?.as_deref())
+            };
+            Ok((m.clone(), p))
+        })
+        .collect()
 }
 
 /// Gives the promotion to the more advanced `node`.
@@ -224,18 +261,7 @@ fn hand_over(
 /// The synchronous replication proof: this node (at `mine`) is at least as far as the
 /// most advanced of n-k+1 recorded members.
 fn prove(attrs: &dyn Pacemaker, local: &str, mine: WalPosition, record: &SyncSet) -> OcfResult<()> {
-    let positions: BTreeMap<String, Published> = record
-        .members
-        .iter()
-        .map(|m| {
-            let p = if m == local {
-                Published::Known(mine)
-            } else {
-                Published::parse(attrs.private(LSN_LOCATION, m)?.as_deref())
-            };
-            Ok((m.clone(), p))
-        })
-        .collect::<OcfResult<_>>()?;
+    let positions = published_positions(attrs, local, mine, record)?;
     match sync::prove(record, mine, &positions) {
         Proof::Holds => {
             log::info!(
@@ -323,7 +349,7 @@ mod tests {
     fn a_promotion_without_a_pre_promote_round_has_no_election() {
         let pm = FakePacemaker::new(&["n1", "n2"]);
         let never = || -> OcfResult<WalPosition> { panic!("position read without an election") };
-        assert_eq!(elect(&pm, "n1", never, None, soon()), Ok(()));
+        assert_eq!(elect(&pm, "n1", never, None, soon()), Ok(None));
         assert!(pm.score_writes.borrow().is_empty());
     }
 
@@ -335,7 +361,11 @@ mod tests {
             [("n2", "0#900"), ("n3", "1#100")],
         ] {
             let pm = cluster(&others);
-            assert_eq!(elect(&pm, "n1", MINE, None, soon()), Ok(()), "{others:?}");
+            assert_eq!(
+                elect(&pm, "n1", MINE, None, soon()),
+                Ok(Some(pos(1, 100))),
+                "{others:?}"
+            );
             assert!(pm.score_writes.borrow().is_empty());
         }
     }
@@ -372,7 +402,10 @@ mod tests {
         assert!(pm.score_writes.borrow().is_empty());
         // ANY 2 of them: two suffice
         let record = SyncSet::new(2, &["n1", "n2", "n3"]);
-        assert_eq!(elect(&pm, "n1", MINE, Some(&record), soon()), Ok(()));
+        assert_eq!(
+            elect(&pm, "n1", MINE, Some(&record), soon()),
+            Ok(Some(pos(1, 100)))
+        );
         // a record that proves nothing (commits acknowledged by the primary alone)
         let e = elect(&pm, "n1", MINE, Some(&SyncSet::new(0, &["n2"])), soon()).unwrap_err();
         assert!(e.problem.contains("missing"), "{e:?}");
@@ -383,7 +416,10 @@ mod tests {
         // n1 is not recorded; the only member n2 is behind it: n1 holds all n2 holds
         let pm = cluster(&[("n2", "1#90"), ("n3", "1#80")]);
         let record = SyncSet::new(1, &["n2"]);
-        assert_eq!(elect(&pm, "n1", MINE, Some(&record), soon()), Ok(()));
+        assert_eq!(
+            elect(&pm, "n1", MINE, Some(&record), soon()),
+            Ok(Some(pos(1, 100)))
+        );
         // member n3 silent: no proof
         let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
         let record = SyncSet::new(1, &["n2", "n3"]);

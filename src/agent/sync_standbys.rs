@@ -252,40 +252,33 @@ fn steps(
     Ok(())
 }
 
-/// What a new primary starts with: the former record's other members, with k = 0 until
-/// they have flushed what this node holds (a commit acknowledged by this node alone before
-/// the promotion is not on them yet), and the value the mode gives with none streaming.
-fn promoted_start(a: &Agent, former: &SyncSet) -> (SyncSet, SyncSet) {
-    let record = SyncSet {
-        k: 0,
-        members: former
-            .members
-            .iter()
-            .filter(|m| m.as_str() != a.node())
-            .cloned()
-            .collect(),
-    };
-    let target = sync::target(
+fn promoted_start(a: &Agent, former: &SyncSet, caught_up: bool) -> (SyncSet, SyncSet) {
+    sync::promoted_start(
         a.params.sync_mode,
         a.params.sync_count as usize,
-        &BTreeSet::new(),
-        &record,
-    );
-    (record, target)
+        former,
+        a.node(),
+        caught_up,
+    )
 }
 
 /// Before pg_promote: the standby takes the value it must run with as a primary (a
 /// standby ignores it; an old value in its postgresql.auto.conf would take effect at the
 /// promotion otherwise).
 pub fn before_promotion(a: &Agent, db: &Db, former: &SyncSet) -> Result<(), String> {
-    let (_, target) = promoted_start(a, former);
+    let (_, target) = promoted_start(a, former, false);
     db.set_synchronous_standby_names(&target.setting(), a.deadline)
 }
 
 /// After pg_promote, before the promotion is reported done: the record for the new
-/// timeline, and the memory the next monitor goes on from.
-pub fn after_promotion(a: &Agent, db: &Db, former: &SyncSet) -> Result<(), String> {
-    let (record, target) = promoted_start(a, former);
+/// timeline (see `sync::promoted_start`), and the memory the next monitor goes on from.
+pub fn after_promotion(
+    a: &Agent,
+    db: &Db,
+    former: &SyncSet,
+    caught_up: bool,
+) -> Result<(), String> {
+    let (record, target) = promoted_start(a, former, caught_up);
     let record = SyncRecord {
         timeline: db.primary_timeline()?,
         set: record,

@@ -210,6 +210,46 @@ pub fn next_step(record: &SyncSet, pg: Option<&SyncSet>, target: &SyncSet) -> St
     })
 }
 
+/// What a new primary starts with, from the record it was elected on (`former`): PostgreSQL
+/// waits for the former record's other members (k as the mode gives for them; the next
+/// monitor drops, in `on`, those that do not stream), and the record names them with that k
+/// only when each of them had already flushed as far as this node at the election
+/// (`caught_up`): otherwise a commit this node alone acknowledged before is not on them yet,
+/// and the record proves nothing (k = 0) until they have.
+pub fn promoted_start(
+    mode: SyncMode,
+    sync_count: usize,
+    former: &SyncSet,
+    local: &str,
+    caught_up: bool,
+) -> (SyncSet, SyncSet) {
+    let members: BTreeSet<String> = former
+        .members
+        .iter()
+        .filter(|m| m.as_str() != local)
+        .cloned()
+        .collect();
+    let target = target(mode, sync_count, &members, &SyncSet::default());
+    let record = SyncSet {
+        k: if caught_up { target.k } else { 0 },
+        members,
+    };
+    (record, target)
+}
+
+/// Whether every one of `members` but `local` published a position at least `mine`.
+pub fn all_at_least(
+    members: &BTreeSet<String>,
+    local: &str,
+    positions: &BTreeMap<String, Published>,
+    mine: WalPosition,
+) -> bool {
+    members
+        .iter()
+        .filter(|m| m.as_str() != local)
+        .all(|m| matches!(positions.get(m), Some(Published::Known(p)) if *p >= mine))
+}
+
 /// Whether every member has flushed past `position` (the primary's WAL position when the
 /// new value took effect).
 pub fn all_flushed(
@@ -538,6 +578,51 @@ mod tests {
             next_step(&two, Some(&one), &one),
             Step::RecordWhenFlushed(one.clone())
         );
+    }
+
+    #[test]
+    fn a_new_primary_waits_for_the_former_members_and_records_them_once_caught_up() {
+        let former = SyncSet::new(1, &["a", "b", "c"]);
+        for mode in [SyncMode::On, SyncMode::Strict] {
+            let (record, target) = promoted_start(mode, 1, &former, "a", false);
+            assert_eq!(target, SyncSet::new(1, &["b", "c"]));
+            assert_eq!(record, SyncSet::new(0, &["b", "c"]));
+            let (record, target) = promoted_start(mode, 1, &former, "a", true);
+            assert_eq!(record, target);
+            // the record covers the value from the start
+            assert!(record.covers(&target));
+        }
+        // sync_count above the others: on lowers k, strict keeps it
+        let (_, t) = promoted_start(SyncMode::On, 3, &former, "a", true);
+        assert_eq!(t.k, 2);
+        let (_, t) = promoted_start(SyncMode::Strict, 3, &former, "a", true);
+        assert_eq!(t.k, 3);
+        // no other member: nothing to wait for
+        let (r, t) = promoted_start(SyncMode::Strict, 1, &SyncSet::new(1, &["a"]), "a", true);
+        assert_eq!((r, t.setting()), (SyncSet::default(), String::new()));
+    }
+
+    #[test]
+    fn caught_up_means_every_other_member_published_at_least_as_far() {
+        let members: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
+        let p = |l: &[(&str, u64)]| -> BTreeMap<String, Published> {
+            l.iter()
+                .map(|(n, x)| (n.to_string(), Published::Known(pos(1, *x))))
+                .collect()
+        };
+        assert!(all_at_least(
+            &members,
+            "a",
+            &p(&[("b", 5), ("c", 6)]),
+            pos(1, 5)
+        ));
+        assert!(!all_at_least(
+            &members,
+            "a",
+            &p(&[("b", 5), ("c", 4)]),
+            pos(1, 5)
+        ));
+        assert!(!all_at_least(&members, "a", &p(&[("b", 5)]), pos(1, 5)));
     }
 
     #[test]
