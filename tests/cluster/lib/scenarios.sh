@@ -13,7 +13,7 @@ SCENARIOS=(bringup kill-postmaster kill-standby switchover kill-primary-node iso
 HEADLESS_SCENARIOS=(headless-after-start headless-after-switchover headless-double-failover
   headless-maxlag)
 # Managed synchronous replication (issue 13): "cluster.sh sync" runs them (with SYNC_MODE).
-SYNC_SCENARIOS=(sync-standbys-down)
+SYNC_SCENARIOS=(sync-steady sync-standbys-down)
 SCN_MAX=${SCN_MAX:-420}   # bound of the writer and poller of one scenario (s)
 
 scenario_list() { printf '%s\n' "${SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}" "${SYNC_SCENARIOS[@]}"; }
@@ -319,6 +319,13 @@ scn_lagging_standby() {
 }
 
 # ---- managed synchronous replication (issue 13) --------------------------------------------
+# No fault: 20 s of writes through the VIP, for the write latency (benches/sync_latency.sh).
+scn_sync_steady() {
+  scn_begin sync-steady || true
+  sleep 20
+  scn_end
+}
+
 # Both standbys' PostgreSQL killed while their nodes stay up. With the static ANY 1 (SYNC_MODE
 # off) or strict, commits wait until Pacemaker has restarted a standby; with on, the primary's
 # next monitor empties synchronous_standby_names and writes resume by themselves (target: within
