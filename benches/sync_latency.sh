@@ -7,7 +7,8 @@
 #
 # Per mode: cluster.sh up, scenario sync-steady (20 s of the harness writer: one psql session
 # through the VIP, one INSERT ... RETURNING per transaction), then, with sync_mode on, scenario
-# sync-standbys-down (its outage), cluster.sh down; each under the cluster lock. Latency = the
+# sync-standbys-down and those of SYNC_ON_EXTRA (their outage), cluster.sh down; each under
+# the cluster lock. Latency = the
 # writer's end - start of each acknowledged write (psql round trip, commit included). Prints a
 # markdown section; benches/RESULTS.md holds the last one between its sync-latency markers.
 set -euo pipefail
@@ -15,9 +16,11 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${STATE:-/var/tmp/pgsqlms-cluster}
 OUT=${SYNC_BENCH_OUT:-/var/tmp/pgsqlms-bench-sync}
 mkdir -p "$OUT"
-for mode in off on; do
+for mode in on off; do
   scenarios=(sync-steady)
-  [[ $mode == on ]] && scenarios+=(sync-standbys-down)
+  # SYNC_ON_EXTRA: more scenarios to run with sync_mode on (their outage is listed too)
+  # shellcheck disable=SC2206
+  [[ $mode == on ]] && scenarios+=(sync-standbys-down ${SYNC_ON_EXTRA:-})
   SYNC_MODE=$mode flock /tmp/pgsqlms-cluster.lock bash -c '
     "$1/tests/cluster/cluster.sh" up && "$1/tests/cluster/cluster.sh" scenario "${@:2}"; rc=$?
     "$1/tests/cluster/cluster.sh" down; exit $rc' _ "$REPO" "${scenarios[@]}" >"$OUT/$mode.log" 2>&1 ||

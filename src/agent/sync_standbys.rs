@@ -10,7 +10,7 @@ use crate::logic::sync::{self, Step, SyncRecord, SyncSet};
 use crate::ocf::config::SyncMode;
 use crate::ocf::log;
 use crate::pacemaker::Pacemaker;
-use crate::postgres::sql::Db;
+use crate::postgres::sql::{Db, PrimarySyncState};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -146,14 +146,17 @@ pub fn manage(
 ) -> Result<(), String> {
     let mode = a.params.sync_mode;
     let sync_count = a.params.sync_count as usize;
-    let (names, commit) = db.sync_settings()?;
+    let PrimarySyncState {
+        standby_names: names,
+        commit,
+        timeline,
+    } = db.primary_sync_state()?;
     if !sync::commits_wait_for_standbys(&commit) {
         return Err(format!(
             "synchronous_standby_names not managed: synchronous_commit is {commit}, so commits never wait for a standby; set it to on (sync_mode={})",
             mode.name()
         ));
     }
-    let timeline = db.primary_timeline()?;
     let eligible = sync::eligible(a.node(), partition, rows, a.params.maxlag);
     let path = a.sync_memory_file();
     let mut memory = SyncMemory::load(&path);
@@ -280,7 +283,7 @@ pub fn after_promotion(
 ) -> Result<(), String> {
     let (record, target) = promoted_start(a, former, caught_up);
     let record = SyncRecord {
-        timeline: db.primary_timeline()?,
+        timeline: db.primary_sync_state()?.timeline,
         set: record,
     };
     write_record(a.pacemaker(), &record)?;

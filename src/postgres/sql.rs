@@ -249,16 +249,21 @@ impl Db {
 const RELOAD_POLL: Duration = Duration::from_millis(20);
 
 impl Db {
-    /// `synchronous_standby_names` and `synchronous_commit` as the server runs with them.
-    pub fn sync_settings(&self) -> Result<(String, String), String> {
+    /// What the primary's monitor reads for synchronous replication, in one round trip:
+    /// `synchronous_standby_names` and `synchronous_commit` as the server runs with them,
+    /// and the timeline it writes on (pg_control's may
+    /// still be the one before a promotion until the next checkpoint).
+    pub fn primary_sync_state(&self) -> Result<PrimarySyncState, String> {
         let r = self.row(
             "SELECT current_setting('synchronous_standby_names'), \
-                    current_setting('synchronous_commit')",
+                    current_setting('synchronous_commit'), \
+                    ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
         )?;
-        Ok((
-            text_column(&r, 0)?.unwrap_or_default().to_string(),
-            text_column(&r, 1)?.unwrap_or_default().to_string(),
-        ))
+        Ok(PrimarySyncState {
+            standby_names: text_column(&r, 0)?.unwrap_or_default().to_string(),
+            commit: text_column(&r, 1)?.unwrap_or_default().to_string(),
+            timeline: parsed_column(&r, 2)?.ok_or("no current timeline")?,
+        })
     }
 
     /// Sets `synchronous_standby_names` through `ALTER SYSTEM` (postgresql.auto.conf, not
@@ -276,7 +281,8 @@ impl Db {
         self.bounded("ALTER SYSTEM", self.client.batch_execute(&alter))?;
         bool_column(&self.row("SELECT pg_reload_conf()")?, 0)?;
         loop {
-            if self.sync_settings()?.0 == value {
+            let shown = self.row("SHOW synchronous_standby_names")?;
+            if text_column(&shown, 0)? == Some(value) {
                 return Ok(());
             }
             if !deadline.sleep(RELOAD_POLL) {
@@ -285,18 +291,6 @@ impl Db {
                 ));
             }
         }
-    }
-
-    /// The timeline a primary writes on (pg_control's may still be the one before a
-    /// promotion until the next checkpoint).
-    pub fn primary_timeline(&self) -> Result<u32, String> {
-        parsed_column(
-            &self.row(
-                "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
-            )?,
-            0,
-        )?
-        .ok_or_else(|| "no current timeline".to_string())
     }
 
     pub fn current_wal_lsn(&self) -> Result<Lsn, String> {
@@ -345,6 +339,13 @@ impl Db {
             .map(|r| text_column(r, 0))
             .try_fold(false, |any, status| Ok(any || status? == Some("streaming")))
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimarySyncState {
+    pub standby_names: String,
+    pub commit: String,
+    pub timeline: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
