@@ -9,7 +9,7 @@ use crate::logic::election::{
     self, Published, Verdict, CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_UNSAFE,
 };
 use crate::logic::lsn::WalPosition;
-use crate::logic::sync::{self, Proof, SyncSet};
+use crate::logic::sync::{self, Proof, SyncRecord, SyncSet};
 use crate::logic::transitions::{promote_step, PromoteStep};
 use crate::ocf::deadline::Deadline;
 use crate::ocf::log;
@@ -59,7 +59,7 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
         a.pacemaker(),
         a.node(),
         || own_position(a, &db),
-        record.as_ref().map(|r| &r.set),
+        record.as_ref(),
         a.deadline,
     )?;
     if let Some(r) = &record {
@@ -154,7 +154,7 @@ fn elect(
     attrs: &dyn Pacemaker,
     local: &str,
     own_position: impl FnOnce() -> OcfResult<WalPosition>,
-    record: Option<&SyncSet>,
+    record: Option<&SyncRecord>,
     deadline: Deadline,
 ) -> OcfResult<Option<WalPosition>> {
     let candidates: BTreeSet<String> = match attrs.private(CANDIDATES, local)? {
@@ -260,24 +260,38 @@ fn hand_over(
 
 /// The synchronous replication proof: this node (at `mine`) is at least as far as the
 /// most advanced of n-k+1 recorded members.
-fn prove(attrs: &dyn Pacemaker, local: &str, mine: WalPosition, record: &SyncSet) -> OcfResult<()> {
-    let positions = published_positions(attrs, local, mine, record)?;
-    match sync::prove(record, mine, &positions) {
+fn prove(
+    attrs: &dyn Pacemaker,
+    local: &str,
+    mine: WalPosition,
+    record: &SyncRecord,
+) -> OcfResult<()> {
+    let set = &record.set;
+    let members = set.members.iter().cloned().collect::<Vec<_>>().join(", ");
+    let positions = published_positions(attrs, local, mine, set)?;
+    match sync::prove(set, record.since, mine, &positions) {
         Proof::Holds => {
             log::info!(
-                "this node ({mine}) holds every acknowledged commit: it is the most advanced of the recorded synchronous members ANY {} of [{}]",
-                record.k,
-                record.members.iter().cloned().collect::<Vec<_>>().join(", ")
+                "this node ({mine}) holds every acknowledged commit: it is the most advanced of the recorded synchronous members ANY {} of [{members}]",
+                set.k
             );
             Ok(())
         }
         Proof::Behind { node, position } => hand_over(attrs, local, mine, &node, position),
+        Proof::NotPast { since } => {
+            log::warning!(
+                "not promoting: this node ({mine}) has not received the last primary's WAL past its promotion ({since}), so it may lack commits that primary acknowledged"
+            );
+            Err(OcfError::generic(format!(
+                "no proof of every acknowledged commit: behind {since}"
+            ))
+            .with_remedy(remedy!("bring the last primary back, or set sync_mode=off")))
+        }
         Proof::TooFewMembers { need, missing } => {
             let missing = missing.join(", ");
             log::warning!(
-                "not promoting: {need} of the synchronous members [{}] (ANY {}) must publish their position to prove no acknowledged commit is lost; missing: {missing}",
-                record.members.iter().cloned().collect::<Vec<_>>().join(", "),
-                record.k
+                "not promoting: {need} of the synchronous members [{members}] (ANY {}) must publish their position to prove no acknowledged commit is lost; missing: {missing}",
+                set.k
             );
             Err(OcfError::generic(format!(
                 "no proof of every acknowledged commit; missing: {}",
@@ -392,22 +406,37 @@ mod tests {
         assert!(pm.score_writes.borrow().is_empty());
     }
 
+    fn rec(set: SyncSet) -> SyncRecord {
+        SyncRecord {
+            timeline: 1,
+            set,
+            since: None,
+        }
+    }
+
     #[test]
     fn with_a_sync_record_enough_members_must_have_published() {
         // ANY 1 of [n1, n2, n3]: all three must be heard from
-        let record = SyncSet::new(1, &["n1", "n2", "n3"]);
+        let record = rec(SyncSet::new(1, &["n1", "n2", "n3"]));
         let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
         let e = elect(&pm, "n1", MINE, Some(&record), soon()).unwrap_err();
         assert!(e.problem.contains("missing: n3"), "{e:?}");
         assert!(pm.score_writes.borrow().is_empty());
         // ANY 2 of them: two suffice
-        let record = SyncSet::new(2, &["n1", "n2", "n3"]);
+        let record = rec(SyncSet::new(2, &["n1", "n2", "n3"]));
         assert_eq!(
             elect(&pm, "n1", MINE, Some(&record), soon()),
             Ok(Some(pos(1, 100)))
         );
         // a record that proves nothing (commits acknowledged by the primary alone)
-        let e = elect(&pm, "n1", MINE, Some(&SyncSet::new(0, &["n2"])), soon()).unwrap_err();
+        let e = elect(
+            &pm,
+            "n1",
+            MINE,
+            Some(&rec(SyncSet::new(0, &["n2"]))),
+            soon(),
+        )
+        .unwrap_err();
         assert!(e.problem.contains("missing"), "{e:?}");
     }
 
@@ -415,22 +444,33 @@ mod tests {
     fn a_non_member_is_promoted_only_when_proven_complete() {
         // n1 is not recorded; the only member n2 is behind it: n1 holds all n2 holds
         let pm = cluster(&[("n2", "1#90"), ("n3", "1#80")]);
-        let record = SyncSet::new(1, &["n2"]);
+        let record = rec(SyncSet::new(1, &["n2"]));
         assert_eq!(
             elect(&pm, "n1", MINE, Some(&record), soon()),
             Ok(Some(pos(1, 100)))
         );
         // member n3 silent: no proof
         let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
-        let record = SyncSet::new(1, &["n2", "n3"]);
+        let record = rec(SyncSet::new(1, &["n2", "n3"]));
         let e = elect(&pm, "n1", MINE, Some(&record), soon()).unwrap_err();
         assert!(e.problem.contains("n3"), "{e:?}");
     }
 
     #[test]
+    fn a_new_primarys_record_proves_only_standbys_past_its_promotion() {
+        let pm = cluster(&[("n2", "1#90"), ("n3", "1#80")]);
+        let mut record = rec(SyncSet::new(1, &["n1", "n2", "n3"]));
+        record.since = Some(pos(1, 150));
+        let e = elect(&pm, "n1", MINE, Some(&record), soon()).unwrap_err();
+        assert!(e.problem.contains("behind"), "{e:?}");
+        record.since = Some(pos(1, 100));
+        assert!(elect(&pm, "n1", MINE, Some(&record), soon()).is_ok());
+    }
+
+    #[test]
     fn without_a_pre_promote_round_a_sync_record_still_needs_its_proof() {
         let pm = FakePacemaker::new(&["n1", "n2"]);
-        let record = SyncSet::new(1, &["n2"]);
+        let record = rec(SyncSet::new(1, &["n2"]));
         assert!(elect(&pm, "n1", MINE, Some(&record), soon()).is_err());
     }
 

@@ -80,7 +80,7 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     let mut decision = headless::decide(local, mine, &others, &records, a.params.maxlag);
     if a.params.sync_mode.is_managed() {
         if let Some(record) = sync_standbys::read_record(attrs)? {
-            decision = headless::require_proof(decision, &record.set, local, mine, &others);
+            decision = headless::require_proof(decision, &record, local, mine, &others);
         }
     }
     // The report comes first: the score starts a transition, which may cancel this monitor.

@@ -4,7 +4,7 @@
 
 use crate::agent::statefile;
 use crate::agent::Agent;
-use crate::logic::lsn::Lsn;
+use crate::logic::lsn::{Lsn, WalPosition};
 use crate::logic::scores::ReplicationRow;
 use crate::logic::sync::{self, Step, SyncRecord, SyncSet};
 use crate::ocf::config::SyncMode;
@@ -32,7 +32,8 @@ impl SyncMemory {
                 "{lsn} {}",
                 SyncRecord {
                     timeline: 0,
-                    set: set.clone()
+                    set: set.clone(),
+                    since: None,
                 }
                 .render()
             )
@@ -201,19 +202,22 @@ fn steps(
     pg: &mut Option<SyncSet>,
 ) -> Result<(), String> {
     let (mode, sync_count) = (a.params.sync_mode, a.params.sync_count as usize);
-    let mut record = match read_record(a.pacemaker())? {
+    let (mut record, since) = match read_record(a.pacemaker())? {
         Some(r) if r.timeline > timeline => {
             return Err(format!(
                 "the synchronous replication record is for timeline {}, later than this primary's {timeline}: left alone",
                 r.timeline
             ))
         }
-        Some(r) => r.set,
-        None => SyncSet::default(),
+        // this primary's own promotion point goes on holding on its timeline
+        Some(r) if r.timeline == timeline => (r.set, r.since),
+        Some(r) => (r.set, None),
+        None => (SyncSet::default(), None),
     };
     let recorded = |set: &SyncSet| SyncRecord {
         timeline,
         set: set.clone(),
+        since,
     };
     memory.record = Some(recorded(&record));
     for _ in 0..3 {
@@ -255,13 +259,12 @@ fn steps(
     Ok(())
 }
 
-fn promoted_start(a: &Agent, former: &SyncSet, caught_up: bool) -> (SyncSet, SyncSet) {
+fn promoted_start(a: &Agent, former: &SyncSet) -> SyncSet {
     sync::promoted_start(
         a.params.sync_mode,
         a.params.sync_count as usize,
         former,
         a.node(),
-        caught_up,
     )
 }
 
@@ -269,27 +272,36 @@ fn promoted_start(a: &Agent, former: &SyncSet, caught_up: bool) -> (SyncSet, Syn
 /// standby ignores it; an old value in its postgresql.auto.conf would take effect at the
 /// promotion otherwise).
 pub fn before_promotion(a: &Agent, db: &Db, former: &SyncSet) -> Result<(), String> {
-    let (_, target) = promoted_start(a, former, false);
-    db.set_synchronous_standby_names(&target.setting(), a.deadline)
+    db.set_synchronous_standby_names(&promoted_start(a, former).setting(), a.deadline)
 }
 
 /// After pg_promote, before the promotion is reported done: the record for the new
-/// timeline (see `sync::promoted_start`), and the memory the next monitor goes on from.
+/// timeline (see `sync::promoted_start`; `caught_up`: every other member had flushed as
+/// far as this node at the election), and the memory the next monitor goes on from.
 pub fn after_promotion(
     a: &Agent,
     db: &Db,
     former: &SyncSet,
     caught_up: bool,
 ) -> Result<(), String> {
-    let (record, target) = promoted_start(a, former, caught_up);
+    let timeline = db.primary_sync_state()?.timeline;
+    let since = if caught_up {
+        None
+    } else {
+        Some(WalPosition {
+            timeline,
+            lsn: db.current_wal_lsn()?,
+        })
+    };
     let record = SyncRecord {
-        timeline: db.primary_sync_state()?.timeline,
-        set: record,
+        timeline,
+        set: promoted_start(a, former),
+        since,
     };
     write_record(a.pacemaker(), &record)?;
     SyncMemory {
         record: Some(record),
-        pending: Some((target, db.current_wal_lsn()?)),
+        pending: None,
         warning: String::new(),
     }
     .save(&a.sync_memory_file())
@@ -305,6 +317,10 @@ mod tests {
             record: Some(SyncRecord {
                 timeline: 3,
                 set: SyncSet::new(1, &["a", "b"]),
+                since: Some(WalPosition {
+                    timeline: 3,
+                    lsn: Lsn(0x3000000),
+                }),
             }),
             pending: Some((SyncSet::new(1, &["a"]), Lsn(0x3000060))),
             warning: "writes wait".into(),
@@ -319,6 +335,7 @@ mod tests {
         let r = SyncRecord {
             timeline: 2,
             set: SyncSet::new(1, &["n2"]),
+            since: None,
         };
         pm.quorate.set(false);
         assert!(write_record(&pm, &r).is_err());

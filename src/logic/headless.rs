@@ -5,7 +5,7 @@
 
 use crate::logic::election::Published;
 use crate::logic::lsn::{Lsn, WalPosition};
-use crate::logic::sync::{self, Proof, SyncSet};
+use crate::logic::sync::{self, Proof, SyncRecord};
 use std::collections::BTreeMap;
 
 /// One instance of the clone, as `crm_resource --locate` lists it.
@@ -70,6 +70,9 @@ pub enum Decision {
         need: usize,
         missing: Vec<String>,
     },
+    /// sync_mode on/strict: the most advanced standby has not received the last primary's
+    /// WAL past that primary's promotion: it may lack commits that primary acknowledged.
+    NotPast { best: String, since: WalPosition },
 }
 
 /// sync_mode on/strict: the winner of `decision` is promoted only when the synchronous
@@ -77,7 +80,7 @@ pub enum Decision {
 /// positions the running standbys published (`local` at `mine` included).
 pub fn require_proof(
     decision: Decision,
-    record: &SyncSet,
+    record: &SyncRecord,
     local: &str,
     mine: WalPosition,
     others: &BTreeMap<String, Published>,
@@ -89,7 +92,7 @@ pub fn require_proof(
     };
     let mut positions = others.clone();
     positions.insert(local.to_string(), Published::Known(mine));
-    match sync::prove(record, position, &positions) {
+    match sync::prove(&record.set, record.since, position, &positions) {
         Proof::Holds => decision,
         // (the winner is the most advanced of every published position already)
         Proof::Behind { node, position } => Decision::Defer { node, position },
@@ -98,6 +101,7 @@ pub fn require_proof(
             need,
             missing,
         },
+        Proof::NotPast { since } => Decision::NotPast { best, since },
     }
 }
 
@@ -197,6 +201,9 @@ impl Decision {
                 "no primary, none promoted: {need} synchronous members must publish a position to prove {best} holds every acknowledged commit; missing: {}",
                 missing.join(", ")
             ),
+            Decision::NotPast { best, since } => format!(
+                "no primary, none promoted: the most advanced standby {best} has not received the last primary's WAL past its promotion ({since})"
+            ),
         }
     }
 }
@@ -205,10 +212,19 @@ impl Decision {
 mod tests {
     use super::*;
     use crate::logic::election::test_support::{others, pos};
+    use crate::logic::sync::SyncSet;
+
+    fn rec(set: SyncSet) -> SyncRecord {
+        SyncRecord {
+            timeline: 1,
+            set,
+            since: None,
+        }
+    }
 
     #[test]
     fn with_a_sync_record_only_a_proven_winner_is_promoted() {
-        let record = SyncSet::new(1, &["n2", "n3"]);
+        let record = rec(SyncSet::new(1, &["n2", "n3"]));
         let o = others(&[("n2", Published::Known(pos(1, 5)))]);
         let take = decide("n1", pos(1, 9), &o, &[], 0);
         assert_eq!(take, Decision::TakePromotion(pos(1, 9)));
@@ -224,7 +240,7 @@ mod tests {
         );
         assert!(d.describe().contains("missing: n3"), "{}", d.describe());
         // ANY 2 of the two: n2 alone suffices, and n1 is ahead of it
-        let record = SyncSet::new(2, &["n2", "n3"]);
+        let record = rec(SyncSet::new(2, &["n2", "n3"]));
         assert_eq!(
             require_proof(take.clone(), &record, "n1", pos(1, 9), &o),
             take
@@ -239,12 +255,22 @@ mod tests {
         );
         let d = require_proof(
             defer,
-            &SyncSet::new(1, &["n2", "n3"]),
+            &rec(SyncSet::new(1, &["n2", "n3"])),
             "n2",
             pos(1, 5),
             &others(&[("n1", Published::Known(pos(1, 9)))]),
         );
         assert!(matches!(d, Decision::Unproven { best, .. } if best == "n1"));
+        // a new primary's record: the winner must be past its promotion
+        let mut past = rec(SyncSet::new(1, &["n1", "n2"]));
+        past.since = Some(pos(2, 1));
+        let d = require_proof(take.clone(), &past, "n1", pos(1, 9), &o);
+        assert!(matches!(d, Decision::NotPast { .. }), "{d:?}");
+        assert!(
+            d.describe().contains("past its promotion"),
+            "{}",
+            d.describe()
+        );
         // nothing else is touched
         let w = Decision::Waiting(vec!["n3".into()]);
         assert_eq!(require_proof(w.clone(), &record, "n1", pos(1, 9), &o), w);

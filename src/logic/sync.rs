@@ -91,22 +91,35 @@ pub fn commits_wait_for_standbys(synchronous_commit: &str) -> bool {
     )
 }
 
-/// The CIB record: the set, for a timeline.
+/// The CIB record: the set, for a timeline. `since`: written by a new primary whose other
+/// members had not yet received all it held at its promotion; a standby holds what this
+/// record promises only once it is at least there (it then has all the primary held, and
+/// what came after is on k members).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncRecord {
     pub timeline: u32,
     pub set: SyncSet,
+    pub since: Option<WalPosition>,
 }
 
 impl SyncRecord {
-    /// `<timeline>:<k>:<member>,<member>` (node names hold neither ':' nor ',').
+    /// `<timeline>:<k>:<member>,<member>[:<since timeline>#<since lsn>]` (node names hold
+    /// neither ':' nor ',').
     pub fn render(&self) -> String {
         let members: Vec<&str> = self.set.members.iter().map(String::as_str).collect();
-        format!("{}:{}:{}", self.timeline, self.set.k, members.join(","))
+        let since = self
+            .since
+            .map_or_else(String::new, |p| format!(":{}", p.to_attribute()));
+        format!(
+            "{}:{}:{}{since}",
+            self.timeline,
+            self.set.k,
+            members.join(",")
+        )
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.trim().splitn(3, ':');
+        let mut parts = text.trim().splitn(4, ':');
         let timeline = parts.next()?.parse().ok()?;
         let k = parts.next()?.parse().ok()?;
         let members = parts
@@ -115,9 +128,14 @@ impl SyncRecord {
             .filter(|m| !m.is_empty())
             .map(str::to_string)
             .collect();
+        let since = match parts.next() {
+            None => None,
+            Some(p) => Some(WalPosition::from_attribute(p)?),
+        };
         Some(SyncRecord {
             timeline,
             set: SyncSet { k, members },
+            since,
         })
     }
 }
@@ -212,29 +230,18 @@ pub fn next_step(record: &SyncSet, pg: Option<&SyncSet>, target: &SyncSet) -> St
 
 /// What a new primary starts with, from the record it was elected on (`former`): PostgreSQL
 /// waits for the former record's other members (k as the mode gives for them; the next
-/// monitor drops, in `on`, those that do not stream), and the record names them with that k
-/// only when each of them had already flushed as far as this node at the election
-/// (`caught_up`): otherwise a commit this node alone acknowledged before is not on them yet,
-/// and the record proves nothing (k = 0) until they have.
-pub fn promoted_start(
-    mode: SyncMode,
-    sync_count: usize,
-    former: &SyncSet,
-    local: &str,
-    caught_up: bool,
-) -> (SyncSet, SyncSet) {
+/// monitor drops, in `on`, those that do not stream), and the record names them with that
+/// k. Unless each of them had already flushed as far as this node at the election, the
+/// record holds `since` (see `SyncRecord`): a commit this node alone acknowledged before
+/// is on them only once they are past its promotion.
+pub fn promoted_start(mode: SyncMode, sync_count: usize, former: &SyncSet, local: &str) -> SyncSet {
     let members: BTreeSet<String> = former
         .members
         .iter()
         .filter(|m| m.as_str() != local)
         .cloned()
         .collect();
-    let target = target(mode, sync_count, &members, &SyncSet::default());
-    let record = SyncSet {
-        k: if caught_up { target.k } else { 0 },
-        members,
-    };
-    (record, target)
+    target(mode, sync_count, &members, &SyncSet::default())
 }
 
 /// Whether every one of `members` but `local` published a position at least `mine`.
@@ -277,15 +284,20 @@ pub enum Proof {
         node: String,
         position: WalPosition,
     },
+    /// The record holds only from `since` on, and the candidate is not there.
+    NotPast {
+        since: WalPosition,
+    },
 }
 
 /// With ANY k of n recorded members, a commit acknowledged to a client is on k of them;
 /// every n-k+1 of them include one of those. So a standby (member or not) holds every
 /// acknowledged commit when it is at least as far as the most advanced of n-k+1 members
-/// whose positions are known. `positions` holds what the members published (the
-/// candidate's own entry, if it is a member, included).
+/// whose positions are known, and, with `since`, at least there. `positions` holds what
+/// the members published (the candidate's own entry, if it is a member, included).
 pub fn prove(
     record: &SyncSet,
+    since: Option<WalPosition>,
     mine: WalPosition,
     positions: &BTreeMap<String, Published>,
 ) -> Proof {
@@ -316,7 +328,10 @@ pub fn prove(
             node: node.to_string(),
             position: *position,
         },
-        None => Proof::Holds,
+        None => match since {
+            Some(since) if mine < since => Proof::NotPast { since },
+            _ => Proof::Holds,
+        },
     }
 }
 
@@ -429,12 +444,20 @@ mod tests {
     #[test]
     fn record_round_trips() {
         for s in every_set() {
-            let r = SyncRecord {
-                timeline: 7,
-                set: s,
-            };
-            assert_eq!(SyncRecord::parse(&r.render()), Some(r.clone()));
+            for since in [None, Some(pos(7, 0x3000060))] {
+                let r = SyncRecord {
+                    timeline: 7,
+                    set: s.clone(),
+                    since,
+                };
+                assert_eq!(SyncRecord::parse(&r.render()), Some(r.clone()));
+            }
         }
+        assert_eq!(
+            SyncRecord::parse("2:1:a:2#100").map(|r| r.render()),
+            Some("2:1:a:2#100".to_string())
+        );
+        assert_eq!(SyncRecord::parse("2:1:a:junk"), None);
         assert_eq!(SyncRecord::parse("x:1:a"), None);
     }
 
@@ -584,22 +607,15 @@ mod tests {
     fn a_new_primary_waits_for_the_former_members_and_records_them_once_caught_up() {
         let former = SyncSet::new(1, &["a", "b", "c"]);
         for mode in [SyncMode::On, SyncMode::Strict] {
-            let (record, target) = promoted_start(mode, 1, &former, "a", false);
-            assert_eq!(target, SyncSet::new(1, &["b", "c"]));
-            assert_eq!(record, SyncSet::new(0, &["b", "c"]));
-            let (record, target) = promoted_start(mode, 1, &former, "a", true);
-            assert_eq!(record, target);
-            // the record covers the value from the start
-            assert!(record.covers(&target));
+            let t = promoted_start(mode, 1, &former, "a");
+            assert_eq!(t, SyncSet::new(1, &["b", "c"]));
         }
         // sync_count above the others: on lowers k, strict keeps it
-        let (_, t) = promoted_start(SyncMode::On, 3, &former, "a", true);
-        assert_eq!(t.k, 2);
-        let (_, t) = promoted_start(SyncMode::Strict, 3, &former, "a", true);
-        assert_eq!(t.k, 3);
+        assert_eq!(promoted_start(SyncMode::On, 3, &former, "a").k, 2);
+        assert_eq!(promoted_start(SyncMode::Strict, 3, &former, "a").k, 3);
         // no other member: nothing to wait for
-        let (r, t) = promoted_start(SyncMode::Strict, 1, &SyncSet::new(1, &["a"]), "a", true);
-        assert_eq!((r, t.setting()), (SyncSet::default(), String::new()));
+        let t = promoted_start(SyncMode::Strict, 1, &SyncSet::new(1, &["a"]), "a");
+        assert_eq!(t.setting(), "");
     }
 
     #[test]
@@ -669,8 +685,10 @@ mod tests {
                         .filter(|(m, _)| present.contains(m))
                         .map(|(m, l)| (m.clone(), Published::Known(pos(1, *l))))
                         .collect();
-                    for mine in 1..=LEVELS {
-                        let proof = prove(&record, pos(1, mine), &positions);
+                    for (mine, since) in
+                        (1..=LEVELS).flat_map(|m| [(m, None), (m, Some(pos(1, 2)))])
+                    {
+                        let proof = prove(&record, since, pos(1, mine), &positions);
                         // the furthest commit k members hold
                         let mut sorted = at.clone();
                         sorted.sort_unstable_by(|a, b| b.cmp(a));
@@ -683,6 +701,11 @@ mod tests {
                         };
                         if proof == Proof::Holds {
                             assert!(mine >= acked, "{record:?} {positions:?} mine={mine}");
+                            // past the new primary's promotion: holds all it held then
+                            assert!(since.is_none_or(|s| pos(1, mine) >= s));
+                        }
+                        if let Proof::NotPast { since: s } = proof {
+                            assert!(pos(1, mine) < s);
                         }
                         if let Proof::TooFewMembers { need, missing } = &proof {
                             assert!(present.len() < *need);
@@ -707,32 +730,57 @@ mod tests {
         };
         // ANY 1 of 3: all three must be heard from
         assert_eq!(
-            prove(&record, pos(1, 9), &p(&[("a", 9), ("b", 5)])),
+            prove(&record, None, pos(1, 9), &p(&[("a", 9), ("b", 5)])),
             Proof::TooFewMembers {
                 need: 3,
                 missing: vec!["c".into()]
             }
         );
         assert_eq!(
-            prove(&record, pos(1, 5), &p(&[("a", 9), ("b", 5), ("c", 1)])),
+            prove(
+                &record,
+                None,
+                pos(1, 5),
+                &p(&[("a", 9), ("b", 5), ("c", 1)])
+            ),
             Proof::Behind {
                 node: "a".into(),
                 position: pos(1, 9)
             }
         );
         assert_eq!(
-            prove(&record, pos(1, 9), &p(&[("a", 9), ("b", 5), ("c", 1)])),
+            prove(
+                &record,
+                None,
+                pos(1, 9),
+                &p(&[("a", 9), ("b", 5), ("c", 1)])
+            ),
             Proof::Holds
         );
         // ANY 2 of 3: two suffice
         let record = SyncSet::new(2, &["a", "b", "c"]);
         assert_eq!(
-            prove(&record, pos(1, 9), &p(&[("a", 9), ("b", 5)])),
+            prove(&record, None, pos(1, 9), &p(&[("a", 9), ("b", 5)])),
+            Proof::Holds
+        );
+        // a new primary's record: only a standby past its promotion holds it all
+        let since = Some(pos(2, 50));
+        assert_eq!(
+            prove(&record, since, pos(1, 9), &p(&[("a", 9), ("b", 5)])),
+            Proof::NotPast { since: pos(2, 50) }
+        );
+        let two = |l: &[(&str, u64)]| -> BTreeMap<String, Published> {
+            l.iter()
+                .map(|(n, x)| (n.to_string(), Published::Known(pos(2, *x))))
+                .collect()
+        };
+        assert_eq!(
+            prove(&record, since, pos(2, 60), &two(&[("a", 60), ("b", 55)])),
             Proof::Holds
         );
         // an empty record (writes went unprotected) proves nothing
         assert!(matches!(
-            prove(&SyncSet::default(), pos(1, 9), &p(&[])),
+            prove(&SyncSet::default(), None, pos(1, 9), &p(&[])),
             Proof::TooFewMembers { need: 1, .. }
         ));
     }
