@@ -298,6 +298,12 @@ fn a_promotion_needs_its_proof_and_records_the_new_timeline() {
     // as far as node-b at the election, so it holds whatever node-b acknowledged
     assert_eq!(record(&c).as_deref(), Some("2:1:node-c"));
     assert_eq!(c.sql("node-b", SSN), r#"ANY 1 ("node-c")"#);
+    // just promoted: node-c, not streaming from node-b yet, is still waited for (it is
+    // reconnecting), rather than dropped and writes acknowledged by node-b alone
+    c.set_partition(&["node-a", "node-b", "node-c"]);
+    monitor_on(&c, "node-b", "on", "1");
+    assert_eq!(c.sql("node-b", SSN), r#"ANY 1 ("node-c")"#);
+    assert_eq!(record(&c).as_deref(), Some("2:1:node-c"));
 
     // node-c follows node-b: the next monitor makes it a member, recorded once flushed
     c.set_upstream("node-c", Upstream::Node("node-b"));

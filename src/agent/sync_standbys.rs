@@ -2,10 +2,10 @@
 //! carries out `logic::sync`'s steps against PostgreSQL and the CIB record, in their order
 //! (widen the record, then PostgreSQL; narrow PostgreSQL, then the record once flushed).
 
-use crate::agent::statefile;
+use crate::agent::statefile::{self, PrimaryMemory};
 use crate::agent::Agent;
 use crate::logic::lsn::{Lsn, WalPosition};
-use crate::logic::scores::ReplicationRow;
+use crate::logic::scores::{self, ReplicationRow};
 use crate::logic::sync::{self, Step, SyncRecord, SyncSet};
 use crate::ocf::config::SyncMode;
 use crate::ocf::log;
@@ -159,6 +159,17 @@ pub fn manage(
         ));
     }
     let eligible = sync::eligible(a.node(), partition, rows, a.params.maxlag);
+    let grace = scores::Grace {
+        now: statefile::boot_seconds(),
+        promoted_at: PrimaryMemory::load(&a.primary_memory_file()).promoted_at,
+        lost: Default::default(),
+    };
+    let just_promoted = grace
+        .promoted_at
+        .is_some_and(|at| grace.within(at, scores::CONNECT_GRACE));
+    let members_for = |recorded: &SyncSet| {
+        sync::with_reconnecting(&eligible, recorded, partition, a.node(), just_promoted)
+    };
     let path = a.sync_memory_file();
     let mut memory = SyncMemory::load(&path);
     let mut pg = SyncSet::parse_setting(&names);
@@ -167,12 +178,12 @@ pub fn manage(
     let settled = memory.record.as_ref().is_some_and(|r| {
         r.timeline == timeline
             && pg.as_ref() == Some(&r.set)
-            && sync::target(mode, sync_count, &eligible, &r.set) == r.set
+            && sync::target(mode, sync_count, &members_for(&r.set), &r.set) == r.set
     });
     let result = if settled {
         Ok(())
     } else {
-        steps(a, db, timeline, &eligible, &mut memory, &mut pg)
+        steps(a, db, timeline, &members_for, &mut memory, &mut pg)
     };
     let now = pg.as_ref().map_or_else(String::new, |pg| {
         warning(mode, sync_count, eligible.len(), pg)
@@ -197,7 +208,7 @@ fn steps(
     a: &Agent,
     db: &Db,
     timeline: u32,
-    eligible: &BTreeSet<String>,
+    members_for: &dyn Fn(&SyncSet) -> BTreeSet<String>,
     memory: &mut SyncMemory,
     pg: &mut Option<SyncSet>,
 ) -> Result<(), String> {
@@ -220,8 +231,9 @@ fn steps(
         since,
     };
     memory.record = Some(recorded(&record));
+    let eligible = members_for(&record);
     for _ in 0..3 {
-        let target = sync::target(mode, sync_count, eligible, &record);
+        let target = sync::target(mode, sync_count, &eligible, &record);
         match sync::next_step(&record, pg.as_ref(), &target) {
             Step::Settled => break,
             Step::Record(set) => {

@@ -158,6 +158,30 @@ pub fn eligible(
         .collect()
 }
 
+/// Right after this primary's promotion (`just_promoted`: within the score policy's
+/// `CONNECT_GRACE`), the recorded members of the partition that do not stream yet are
+/// still counted: they are reconnecting to the new primary, and dropping them would let it
+/// acknowledge writes without any standby.
+pub fn with_reconnecting(
+    eligible: &BTreeSet<String>,
+    recorded: &SyncSet,
+    partition: &BTreeSet<String>,
+    local: &str,
+    just_promoted: bool,
+) -> BTreeSet<String> {
+    let mut members = eligible.clone();
+    if just_promoted {
+        members.extend(
+            recorded
+                .members
+                .iter()
+                .filter(|m| m.as_str() != local && partition.contains(*m))
+                .cloned(),
+        );
+    }
+    members
+}
+
 /// What PostgreSQL should wait for. `on`: every eligible standby, k = min(sync_count, n);
 /// none left: empty. `strict`: k = sync_count always; with fewer eligible standbys than
 /// that, the recorded members are kept beside them, so writes wait for them to come back;
@@ -484,6 +508,21 @@ mod tests {
         assert_eq!(
             eligible("n1", &partition, &rows, 0),
             ["n2".to_string(), "n4".to_string()].into()
+        );
+    }
+
+    #[test]
+    fn a_new_primary_keeps_waiting_for_reconnecting_members() {
+        let set = |l: &[&str]| -> BTreeSet<String> { l.iter().map(|s| s.to_string()).collect() };
+        let recorded = SyncSet::new(1, &["b", "c", "gone"]);
+        let partition = set(&["a", "b", "c"]);
+        assert_eq!(
+            with_reconnecting(&set(&["b"]), &recorded, &partition, "a", true),
+            set(&["b", "c"])
+        );
+        assert_eq!(
+            with_reconnecting(&set(&["b"]), &recorded, &partition, "a", false),
+            set(&["b"])
         );
     }
 
