@@ -86,7 +86,7 @@ fn on_follows_the_streaming_standbys_recording_in_order() {
     let pgconf = fs::read_to_string(c.node("node-a").pgdata.join("postgresql.conf")).unwrap();
     monitor(&c, "on", "1");
     assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b", "node-c")"#);
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c:node-a"));
     // through ALTER SYSTEM: the administrator's file is untouched
     let auto = fs::read_to_string(c.node("node-a").pgdata.join("postgresql.auto.conf")).unwrap();
     assert!(auto.contains("synchronous_standby_names"), "{auto}");
@@ -108,7 +108,7 @@ fn on_follows_the_streaming_standbys_recording_in_order() {
     stop_standby(&c, "node-c");
     monitor(&c, "on", "1");
     assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-b"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b:node-a"));
     c.sql("node-a", "CREATE TABLE after_removal()");
 
     // adding: the record first. Without quorum it cannot be written, so PostgreSQL is
@@ -116,11 +116,11 @@ fn on_follows_the_streaming_standbys_recording_in_order() {
     start_standby(&c, "node-c");
     set_quorum(&c, false);
     monitor(&c, "on", "1");
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-b"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b:node-a"));
     assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
     set_quorum(&c, true);
     monitor(&c, "on", "1");
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c:node-a"));
     assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b", "node-c")"#);
 
     // removing: PostgreSQL first; the smaller record only afterwards
@@ -128,17 +128,17 @@ fn on_follows_the_streaming_standbys_recording_in_order() {
     set_quorum(&c, false);
     monitor(&c, "on", "1");
     assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-c")"#);
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c:node-a"));
     set_quorum(&c, true);
     monitor(&c, "on", "1");
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-c"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-c:node-a"));
 
     // none left: empty (PostgreSQL rejects ANY 0), said in the log, and a record that
     // proves nothing; writes go on
     stop_standby(&c, "node-c");
     let r = monitor(&c, "on", "1");
     assert_eq!(c.sql("node-a", SSN), "");
-    assert_eq!(record(&c).as_deref(), Some("1:0:"));
+    assert_eq!(record(&c).as_deref(), Some("1:0::node-a"));
     assert!(r.stderr.contains("no standby streams"), "{}", r.stderr);
     c.sql("node-a", "CREATE TABLE unprotected()");
     // logged once per change
@@ -151,11 +151,11 @@ fn on_lowers_k_to_the_members_there_are() {
     let c = three_nodes_caught_up();
     monitor(&c, "on", "2");
     assert_eq!(c.sql("node-a", SSN), r#"ANY 2 ("node-b", "node-c")"#);
-    assert_eq!(record(&c).as_deref(), Some("1:2:node-b,node-c"));
+    assert_eq!(record(&c).as_deref(), Some("1:2:node-b,node-c:node-a"));
     stop_standby(&c, "node-c");
     monitor(&c, "on", "2");
     assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-b"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b:node-a"));
 }
 
 #[test]
@@ -194,12 +194,12 @@ fn strict_keeps_k_and_writes_wait_for_a_standby() {
     stop_standby(&c, "node-c");
     monitor(&c, "strict", "1");
     assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-b"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b:node-a"));
     // the last one gone: the value keeps it, k stays, writes wait
     stop_standby(&c, "node-b");
     let r = monitor(&c, "strict", "1");
     assert_eq!(c.sql("node-a", SSN), r#"ANY 1 ("node-b")"#);
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-b"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b:node-a"));
     assert!(r.stderr.contains("writes wait"), "{}", r.stderr);
     let r = monitor(&c, "strict", "1");
     assert!(
@@ -267,7 +267,7 @@ fn on_with_commits_that_never_wait_is_refused_by_the_monitor() {
 fn a_promotion_needs_its_proof_and_records_the_new_timeline() {
     let c = three_nodes_caught_up();
     monitor(&c, "on", "1");
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c:node-a"));
     c.sql("node-a", "CREATE TABLE acknowledged()");
     c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
     // the primary lost, and member node-c's PostgreSQL down (its node stays)
@@ -287,7 +287,7 @@ fn a_promotion_needs_its_proof_and_records_the_new_timeline() {
     let r = promote();
     r.expect_code(ocf::ERR_GENERIC).expect_reason(&["node-c"]);
     assert!(c.in_recovery("node-b"), "promoted without proof");
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c:node-a"));
 
     // node-c back (behind or level): the proof holds for the most advanced, node-b
     c.start_standby("node-c");
@@ -296,21 +296,21 @@ fn a_promotion_needs_its_proof_and_records_the_new_timeline() {
     assert!(!c.in_recovery("node-b"));
     // the new timeline's record, before the promotion was reported: node-c had flushed
     // as far as node-b at the election, so it holds whatever node-b acknowledged
-    assert_eq!(record(&c).as_deref(), Some("2:1:node-c"));
+    assert_eq!(record(&c).as_deref(), Some("2:1:node-c:node-b"));
     assert_eq!(c.sql("node-b", SSN), r#"ANY 1 ("node-c")"#);
     // just promoted: node-c, not streaming from node-b yet, is still waited for (it is
     // reconnecting), rather than dropped and writes acknowledged by node-b alone
     c.set_partition(&["node-a", "node-b", "node-c"]);
     monitor_on(&c, "node-b", "on", "1");
     assert_eq!(c.sql("node-b", SSN), r#"ANY 1 ("node-c")"#);
-    assert_eq!(record(&c).as_deref(), Some("2:1:node-c"));
+    assert_eq!(record(&c).as_deref(), Some("2:1:node-c:node-b"));
 
     // node-c follows node-b: the next monitor makes it a member, recorded once flushed
     c.set_upstream("node-c", Upstream::Node("node-b"));
     c.wait_all_caught_up("node-b", &["node-c"]);
     monitor_on(&c, "node-b", "on", "1");
     assert_eq!(c.sql("node-b", SSN), r#"ANY 1 ("node-c")"#);
-    assert_eq!(record(&c).as_deref(), Some("2:1:node-c"));
+    assert_eq!(record(&c).as_deref(), Some("2:1:node-c:node-b"));
 }
 
 #[test]
@@ -336,7 +336,7 @@ fn a_strict_promotion_starts_with_the_former_members() {
     // past node-b's promotion (it lacks what node-b alone acknowledged before)
     assert_eq!(c.sql("node-b", SSN), r#"ANY 1 ("node-c")"#);
     let r = record(&c).unwrap();
-    assert!(r.starts_with("2:1:node-c:2#"), "{r}");
+    assert!(r.starts_with("2:1:node-c:node-b:2#"), "{r}");
     c.set_upstream("node-c", Upstream::Node("node-b"));
     c.wait_all_caught_up("node-b", &["node-c"]);
     monitor_on(&c, "node-b", "strict", "1");
@@ -348,7 +348,7 @@ fn a_strict_promotion_starts_with_the_former_members() {
 fn headless_recovery_promotes_only_a_proven_standby() {
     let c = three_nodes_caught_up();
     monitor(&c, "on", "1");
-    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c"));
+    assert_eq!(record(&c).as_deref(), Some("1:1:node-b,node-c:node-a"));
     // the primary and member node-c lost; node-b runs alone, nothing promoted
     c.stop_pg("node-a", "fast");
     c.stop_pg("node-c", "fast");

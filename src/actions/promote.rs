@@ -269,7 +269,7 @@ fn prove(
     let set = &record.set;
     let members = set.members.iter().cloned().collect::<Vec<_>>().join(", ");
     let positions = published_positions(attrs, local, mine, set)?;
-    match sync::prove(set, record.since, mine, &positions) {
+    match record.proves(local, mine, &positions) {
         Proof::Holds => {
             log::info!(
                 "this node ({mine}) holds every acknowledged commit: it is the most advanced of the recorded synchronous members ANY {} of [{members}]",
@@ -410,6 +410,7 @@ mod tests {
         SyncRecord {
             timeline: 1,
             set,
+            primary: "n0".into(),
             since: None,
         }
     }

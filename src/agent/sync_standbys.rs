@@ -33,6 +33,7 @@ impl SyncMemory {
                 SyncRecord {
                     timeline: 0,
                     set: set.clone(),
+                    primary: String::new(),
                     since: None,
                 }
                 .render()
@@ -228,6 +229,7 @@ fn steps(
     let recorded = |set: &SyncSet| SyncRecord {
         timeline,
         set: set.clone(),
+        primary: a.node().to_string(),
         since,
     };
     memory.record = Some(recorded(&record));
@@ -308,6 +310,7 @@ pub fn after_promotion(
     let record = SyncRecord {
         timeline,
         set: promoted_start(a, former),
+        primary: a.node().to_string(),
         since,
     };
     write_record(a.pacemaker(), &record)?;
@@ -329,6 +332,7 @@ mod tests {
             record: Some(SyncRecord {
                 timeline: 3,
                 set: SyncSet::new(1, &["a", "b"]),
+                primary: "p".into(),
                 since: Some(WalPosition {
                     timeline: 3,
                     lsn: Lsn(0x3000000),
@@ -347,6 +351,7 @@ mod tests {
         let r = SyncRecord {
             timeline: 2,
             set: SyncSet::new(1, &["n2"]),
+            primary: "n1".into(),
             since: None,
         };
         pm.quorate.set(false);

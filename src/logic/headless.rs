@@ -5,7 +5,7 @@
 
 use crate::logic::election::Published;
 use crate::logic::lsn::{Lsn, WalPosition};
-use crate::logic::sync::{self, Proof, SyncRecord};
+use crate::logic::sync::{Proof, SyncRecord};
 use std::collections::BTreeMap;
 
 /// One instance of the clone, as `crm_resource --locate` lists it.
@@ -92,7 +92,7 @@ pub fn require_proof(
     };
     let mut positions = others.clone();
     positions.insert(local.to_string(), Published::Known(mine));
-    match sync::prove(&record.set, record.since, position, &positions) {
+    match record.proves(&best, position, &positions) {
         Proof::Holds => decision,
         // (the winner is the most advanced of every published position already)
         Proof::Behind { node, position } => Decision::Defer { node, position },
@@ -218,6 +218,7 @@ mod tests {
         SyncRecord {
             timeline: 1,
             set,
+            primary: "n0".into(),
             since: None,
         }
     }

@@ -99,27 +99,49 @@ pub fn commits_wait_for_standbys(synchronous_commit: &str) -> bool {
 pub struct SyncRecord {
     pub timeline: u32,
     pub set: SyncSet,
+    /// The primary that wrote it: every commit of `timeline` it acknowledged is in its own
+    /// WAL, so it needs no proof to be promoted again on that timeline.
+    pub primary: String,
     pub since: Option<WalPosition>,
 }
 
 impl SyncRecord {
-    /// `<timeline>:<k>:<member>,<member>[:<since timeline>#<since lsn>]` (node names hold
-    /// neither ':' nor ',').
+    /// `<timeline>:<k>:<member>,<member>:<primary>[:<since timeline>#<since lsn>]` (node
+    /// names hold neither ':' nor ',').
     pub fn render(&self) -> String {
         let members: Vec<&str> = self.set.members.iter().map(String::as_str).collect();
         let since = self
             .since
             .map_or_else(String::new, |p| format!(":{}", p.to_attribute()));
         format!(
-            "{}:{}:{}{since}",
+            "{}:{}:{}:{}{since}",
             self.timeline,
             self.set.k,
-            members.join(",")
+            members.join(","),
+            self.primary
         )
     }
 
+    /// Whether `candidate` at `mine` may be promoted (`prove`). The record's own primary,
+    /// still on the record's timeline (say, demoted when its partition lost quorum), holds
+    /// every commit it acknowledged: it needs only that no member is ahead of it.
+    pub fn proves(
+        &self,
+        candidate: &str,
+        mine: WalPosition,
+        positions: &BTreeMap<String, Published>,
+    ) -> Proof {
+        if candidate == self.primary && mine.timeline == self.timeline {
+            return match most_advanced_ahead(&self.set.members, mine, positions) {
+                Some((node, position)) => Proof::Behind { node, position },
+                None => Proof::Holds,
+            };
+        }
+        prove(&self.set, self.since, mine, positions)
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.trim().splitn(4, ':');
+        let mut parts = text.trim().splitn(5, ':');
         let timeline = parts.next()?.parse().ok()?;
         let k = parts.next()?.parse().ok()?;
         let members = parts
@@ -128,6 +150,7 @@ impl SyncRecord {
             .filter(|m| !m.is_empty())
             .map(str::to_string)
             .collect();
+        let primary = parts.next()?.to_string();
         let since = match parts.next() {
             None => None,
             Some(p) => Some(WalPosition::from_attribute(p)?),
@@ -135,6 +158,7 @@ impl SyncRecord {
         Some(SyncRecord {
             timeline,
             set: SyncSet { k, members },
+            primary,
             since,
         })
     }
@@ -293,6 +317,23 @@ pub fn all_flushed(
         .all(|m| flushed.get(m).is_some_and(|f| *f >= position))
 }
 
+/// The most advanced of `members` that published a position beyond `mine` (ties: the
+/// lowest name).
+fn most_advanced_ahead(
+    members: &BTreeSet<String>,
+    mine: WalPosition,
+    positions: &BTreeMap<String, Published>,
+) -> Option<(String, WalPosition)> {
+    members
+        .iter()
+        .filter_map(|m| match positions.get(m) {
+            Some(Published::Known(p)) if *p > mine => Some((m, *p)),
+            _ => None,
+        })
+        .max_by(|(na, a), (nb, b)| a.cmp(b).then_with(|| nb.cmp(na)))
+        .map(|(n, p)| (n.clone(), p))
+}
+
 /// Whether the promotion of a standby at `mine` is proven safe by `record`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Proof {
@@ -343,15 +384,8 @@ pub fn prove(
             .collect();
         return Proof::TooFewMembers { need, missing };
     }
-    match known
-        .iter()
-        .filter(|(_, p)| *p > mine)
-        .max_by(|(na, a), (nb, b)| a.cmp(b).then_with(|| nb.cmp(na)))
-    {
-        Some((node, position)) => Proof::Behind {
-            node: node.to_string(),
-            position: *position,
-        },
+    match most_advanced_ahead(&record.members, mine, positions) {
+        Some((node, position)) => Proof::Behind { node, position },
         None => match since {
             Some(since) if mine < since => Proof::NotPast { since },
             _ => Proof::Holds,
@@ -472,16 +506,61 @@ mod tests {
                 let r = SyncRecord {
                     timeline: 7,
                     set: s.clone(),
+                    primary: "p".into(),
                     since,
                 };
                 assert_eq!(SyncRecord::parse(&r.render()), Some(r.clone()));
             }
         }
         assert_eq!(
-            SyncRecord::parse("2:1:a:2#100").map(|r| r.render()),
-            Some("2:1:a:2#100".to_string())
+            SyncRecord::parse("2:1:a:p:2#100").map(|r| r.render()),
+            Some("2:1:a:p:2#100".to_string())
         );
-        assert_eq!(SyncRecord::parse("2:1:a:junk"), None);
+        assert_eq!(SyncRecord::parse("2:1:a:p:junk"), None);
+        assert_eq!(SyncRecord::parse("2:1:a"), None);
+    }
+
+    #[test]
+    fn the_records_own_primary_needs_no_proof_on_its_timeline() {
+        let p = |l: &[(&str, WalPosition)]| -> BTreeMap<String, Published> {
+            l.iter()
+                .map(|(n, x)| (n.to_string(), Published::Known(*x)))
+                .collect()
+        };
+        // a primary that recorded no member (writes went unprotected), demoted since
+        let r = SyncRecord {
+            timeline: 4,
+            set: SyncSet::default(),
+            primary: "n3".into(),
+            since: None,
+        };
+        assert_eq!(r.proves("n3", pos(4, 90), &p(&[])), Proof::Holds);
+        // anybody else: nothing provable
+        assert!(matches!(
+            r.proves("n1", pos(4, 90), &p(&[])),
+            Proof::TooFewMembers { .. }
+        ));
+        // rebuilt onto another timeline since: no longer the writer of this one
+        assert!(matches!(
+            r.proves("n3", pos(5, 10), &p(&[])),
+            Proof::TooFewMembers { .. }
+        ));
+        // a member ahead of it (cannot happen on one timeline, but never promote behind)
+        let r = SyncRecord {
+            set: SyncSet::new(1, &["n1"]),
+            ..r
+        };
+        assert_eq!(
+            r.proves("n3", pos(4, 90), &p(&[("n1", pos(4, 95))])),
+            Proof::Behind {
+                node: "n1".into(),
+                position: pos(4, 95)
+            }
+        );
+        assert_eq!(
+            r.proves("n3", pos(4, 90), &p(&[("n1", pos(4, 80))])),
+            Proof::Holds
+        );
         assert_eq!(SyncRecord::parse("x:1:a"), None);
     }
 
