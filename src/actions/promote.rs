@@ -215,27 +215,31 @@ fn former_members_caught_up(
     mine: WalPosition,
     record: &SyncSet,
 ) -> OcfResult<bool> {
-    let positions = published_positions(attrs, local, mine, record)?;
+    let positions = published_positions(attrs, local, mine, record, None)?;
     Ok(sync::all_at_least(&record.members, local, &positions, mine))
 }
 
-/// What the record's members published at pre-promote (this node: `mine`).
+/// What the record's members published at pre-promote (this node: `mine`), and with
+/// `primary`, also what that node published.
 fn published_positions(
     attrs: &dyn Pacemaker,
     local: &str,
     mine: WalPosition,
     record: &SyncSet,
+    primary: Option<&str>,
 ) -> OcfResult<BTreeMap<String, Published>> {
     record
         .members
         .iter()
+        .map(String::as_str)
+        .chain(primary.filter(|p| !p.is_empty()))
         .map(|m| {
             let p = if m == local {
                 Published::Known(mine)
             } else {
                 Published::parse(attrs.private(LSN_LOCATION, m)?.as_deref())
             };
-            Ok((m.clone(), p))
+            Ok((m.to_string(), p))
         })
         .collect()
 }
@@ -268,7 +272,7 @@ fn prove(
 ) -> OcfResult<()> {
     let set = &record.set;
     let members = set.members.iter().cloned().collect::<Vec<_>>().join(", ");
-    let positions = published_positions(attrs, local, mine, set)?;
+    let positions = published_positions(attrs, local, mine, set, Some(&record.primary))?;
     match record.proves(local, mine, &positions) {
         Proof::Holds => {
             log::info!(
@@ -466,6 +470,21 @@ mod tests {
         assert!(e.problem.contains("behind"), "{e:?}");
         record.since = Some(pos(1, 100));
         assert!(elect(&pm, "n1", MINE, Some(&record), soon()).is_ok());
+    }
+
+    #[test]
+    fn a_switchover_with_a_member_down_is_proven_by_the_old_primarys_position() {
+        // n3 (member) is down; the old primary n0 was demoted and published its position
+        let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]).with_attribute(
+            LSN_LOCATION,
+            "n0",
+            "1#100",
+        );
+        let record = rec(SyncSet::new(1, &["n1", "n3"]));
+        assert!(elect(&pm, "n1", MINE, Some(&record), soon()).is_ok());
+        // without it, n3 is missing
+        let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
+        assert!(elect(&pm, "n1", MINE, Some(&record), soon()).is_err());
     }
 
     #[test]

@@ -122,16 +122,24 @@ impl SyncRecord {
         )
     }
 
-    /// Whether `candidate` at `mine` may be promoted (`prove`). The record's own primary,
-    /// still on the record's timeline (say, demoted when its partition lost quorum), holds
-    /// every commit it acknowledged: it needs only that no member is ahead of it.
+    /// Whether `candidate` at `mine` may be promoted (`prove`). The record's own primary
+    /// holds every commit it acknowledged on the record's timeline: the candidate needs no
+    /// more proof when it is that primary, still on that timeline (say, demoted when its
+    /// partition lost quorum), or when that primary, stopped since (a switchover), published
+    /// its final position and the candidate is at least there. In both cases no member may
+    /// be ahead of it.
     pub fn proves(
         &self,
         candidate: &str,
         mine: WalPosition,
         positions: &BTreeMap<String, Published>,
     ) -> Proof {
-        if candidate == self.primary && mine.timeline == self.timeline {
+        let primary_reached = match positions.get(&self.primary) {
+            _ if candidate == self.primary => mine.timeline == self.timeline,
+            Some(Published::Known(p)) => p.timeline == self.timeline && mine >= *p,
+            _ => false,
+        };
+        if primary_reached {
             return match most_advanced_ahead(&self.set.members, mine, positions) {
                 Some((node, position)) => Proof::Behind { node, position },
                 None => Proof::Holds,
@@ -562,6 +570,34 @@ mod tests {
             Proof::Holds
         );
         assert_eq!(SyncRecord::parse("x:1:a"), None);
+    }
+
+    #[test]
+    fn a_standby_as_far_as_the_stopped_primary_needs_no_members() {
+        let p = |l: &[(&str, WalPosition)]| -> BTreeMap<String, Published> {
+            l.iter()
+                .map(|(n, x)| (n.to_string(), Published::Known(*x)))
+                .collect()
+        };
+        // a switchover with member c down: the old primary a published its final position
+        let r = SyncRecord {
+            timeline: 2,
+            set: SyncSet::new(1, &["b", "c"]),
+            primary: "a".into(),
+            since: None,
+        };
+        assert_eq!(
+            r.proves("b", pos(2, 100), &p(&[("a", pos(2, 100))])),
+            Proof::Holds
+        );
+        // b short of it, or the primary's position from another timeline: the members'
+        // proof applies, and c is missing
+        for a in [pos(2, 101), pos(1, 50)] {
+            assert!(matches!(
+                r.proves("b", pos(2, 100), &p(&[("a", a)])),
+                Proof::TooFewMembers { .. }
+            ));
+        }
     }
 
     #[test]
