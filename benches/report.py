@@ -269,8 +269,8 @@ def main():
     with open(a.out, "w") as f:
         f.write("\n".join(L))
     # keep the sections appended by benches/failover.sh (failover and hung runs),
-    # benches/rejoin*.sh and benches/show.sh
-    for name in ("FAILOVER.md", "HUNG.md", "REJOIN.md", "SHOW.md"):
+    # benches/rejoin*.sh, benches/sync_latency.sh and benches/show.sh
+    for name in ("FAILOVER.md", "HUNG.md", "REJOIN.md", "SYNC.md", "SHOW.md"):
         fo = os.path.join(os.path.dirname(os.path.abspath(a.out)), name)
         if os.path.exists(fo):
             with open(a.out, "a") as f:

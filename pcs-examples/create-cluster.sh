@@ -26,6 +26,10 @@ AGENT=${AGENT:-ocf:rust:pgsqlms}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGDATA=${PGDATA:-/srv/pgsqlms-sandbox/data}
 PGHOST=${PGHOST:-/run/postgresql}
+# Managed synchronous replication (ocf:rust:pgsqlms only; PAF has no such parameters):
+# off (the administrator sets synchronous_standby_names), on or strict; see the meta-data.
+SYNC_MODE=${SYNC_MODE:-off}
+SYNC_COUNT=${SYNC_COUNT:-1}
 # Out-of-band management (IPMI) address of each node, for fence_ipmilan.
 # shellcheck disable=SC2206
 IPMI_ADDRS=(${IPMI_ADDRS:-192.0.2.11 192.0.2.12 192.0.2.13})
@@ -77,8 +81,12 @@ resources() {
   # To let a former primary rejoin by itself (pg_rewind, see the README), add
   #   rejoin=rewind rewind_user=rewind
   # after the grants and with wal_log_hints = on on every node.
+  local sync_params=()
+  if [[ $AGENT != ocf:heartbeat:pgsqlms ]]; then
+    sync_params=(sync_mode="$SYNC_MODE" sync_count="$SYNC_COUNT")
+  fi
   pcs_ resource create pgsqld "$AGENT" \
-    bindir="$PGBIN" pgdata="$PGDATA" pghost="$PGHOST" \
+    bindir="$PGBIN" pgdata="$PGDATA" pghost="$PGHOST" "${sync_params[@]}" \
     op start timeout=60s \
     op stop timeout=60s \
     op promote timeout=30s \

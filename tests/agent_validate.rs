@@ -15,7 +15,7 @@ use common::*;
 use std::fs;
 use std::process::Command;
 
-const PARAMETERS: [&str; 9] = [
+const PARAMETERS: [&str; 11] = [
     "system_user",
     "bindir",
     "pgdata",
@@ -25,6 +25,8 @@ const PARAMETERS: [&str; 9] = [
     "recovery_template",
     "maxlag",
     "start_opts",
+    "sync_mode",
+    "sync_count",
 ];
 /// Missing on this node: binaries, user, pgdata.
 const MISSING: [i32; 1] = [ocf::ERR_INSTALLED];
@@ -67,7 +69,11 @@ fn validate_all_accepts_a_good_setup() {
 #[test]
 fn validate_all_refuses_bad_cluster_wide_settings() {
     let c = Cluster::new(1);
-    let cases: [(&str, &str, &[&str]); 5] = [
+    let cases: [(&str, &str, &[&str]); 9] = [
+        ("OCF_RESKEY_sync_count", "0", &["sync_count"]),
+        ("OCF_RESKEY_sync_count", "-2", &["sync_count"]),
+        ("OCF_RESKEY_sync_count", "many", &["sync_count"]),
+        ("OCF_RESKEY_sync_mode", "always", &["sync_mode"]),
         ("OCF_RESKEY_CRM_meta_notify", "false", &["notify"]),
         (
             "OCF_RESKEY_CRM_meta_promoted_max",
@@ -190,6 +196,39 @@ fn validate_all_checks_recovery_target_timeline() {
         .run()
         .expect_one_of(&LOCAL_CONF)
         .expect_reason(&["recovery_target_timeline"]);
+}
+
+#[test]
+fn validate_all_refuses_sync_mode_with_commits_that_never_wait() {
+    let c = Cluster::new(1);
+    for mode in ["on", "strict"] {
+        for commit in ["off", "local"] {
+            eprintln!("--- sync_mode={mode} synchronous_commit={commit}");
+            c.write_node_conf_with(
+                "node-b",
+                Upstream::Node("node-a"),
+                &format!("synchronous_commit = {commit}"),
+            );
+            c.agent("node-b", "validate-all")
+                .param("sync_mode", mode)
+                .run()
+                .expect_one_of(&LOCAL_CONF)
+                .expect_reason(&["synchronous_commit", commit]);
+            // the administrator's own business while the agent does not manage it
+            c.agent("node-b", "validate-all")
+                .run()
+                .expect_code(ocf::SUCCESS);
+        }
+    }
+    c.write_node_conf_with(
+        "node-b",
+        Upstream::Node("node-a"),
+        "synchronous_commit = remote_write",
+    );
+    c.agent("node-b", "validate-all")
+        .param("sync_mode", "on")
+        .run()
+        .expect_code(ocf::SUCCESS);
 }
 
 #[test]

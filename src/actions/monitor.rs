@@ -5,6 +5,7 @@
 use crate::actions::Action;
 use crate::agent::headless_recovery::{self, BEYOND_MAXLAG};
 use crate::agent::statefile::{self, CrashRecord, MonitorState, PrimaryMemory};
+use crate::agent::sync_standbys;
 use crate::agent::{answer_unusable, Agent};
 use crate::logic::controldata::ControlData;
 use crate::logic::replication_view::{PublishedView, Replication, REPLICATION_VIEW};
@@ -56,9 +57,19 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
         (InstanceState::RunningPrimary, Some(db)) => match db.replication() {
             Ok(replication) => {
                 let rows = replication.rows();
-                if let Err(e) = update_scores(a, &rows).and_then(|()| headless_recovery::settle(a))
-                {
-                    log::warning!("promotion scores not updated: {e}");
+                match update_scores(a, &rows) {
+                    Ok(partition) => {
+                        if let Err(e) = headless_recovery::settle(a) {
+                            log::warning!("promotion scores not updated: {e}");
+                        }
+                        // a failure leaves the value and the record as they were: safe
+                        if a.params.sync_mode.is_managed() {
+                            if let Err(e) = sync_standbys::manage(a, db, &partition, &rows) {
+                                log::warning!("{e}");
+                            }
+                        }
+                    }
+                    Err(e) => log::warning!("promotion scores not updated: {e}"),
                 }
                 publish_view(a, replication);
             }
@@ -80,8 +91,8 @@ fn stopped_by_the_cluster(a: &Agent, control: &ControlData) -> bool {
 }
 
 /// Sets every partition node's promotion score from pg_stat_replication, writing only the
-/// scores that change.
-fn update_scores(a: &Agent, rows: &[ReplicationRow]) -> Result<(), String> {
+/// scores that change. Returns the partition it saw.
+fn update_scores(a: &Agent, rows: &[ReplicationRow]) -> Result<BTreeSet<String>, String> {
     let path = a.state_file();
     let cached = MonitorState::load(&path);
     let connected: BTreeSet<String> = rows.iter().map(|r| r.application_name.clone()).collect();
@@ -135,13 +146,14 @@ fn update_scores(a: &Agent, rows: &[ReplicationRow]) -> Result<(), String> {
             record_beyond_maxlag(a, node, None);
         }
     }
-    if !membership_reread && changes.is_empty() {
-        // the state file already says all this: the steady state writes nothing
-        return Ok(());
+    let partition = state.partition.clone();
+    if membership_reread || !changes.is_empty() {
+        // otherwise the state file already says all this: the steady state writes nothing
+        state
+            .save(&path)
+            .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
     }
-    state
-        .save(&path)
-        .map_err(|e| format!("cannot save {}: {e}", path.display()))
+    Ok(partition)
 }
 
 /// What one primary monitor decided and wrote.

@@ -3,6 +3,7 @@
 //! to it.
 
 use crate::agent::statefile::{self, PrimaryMemory};
+use crate::agent::sync_standbys;
 use crate::agent::Agent;
 use crate::logic::election::{
     self, Published, Verdict, CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_UNSAFE,
@@ -10,6 +11,7 @@ use crate::logic::election::{
 use crate::logic::history::{self, Outcome, Trace, PROMOTIONS};
 use crate::logic::lsn::WalPosition;
 use crate::logic::replication_view::{PublishedView, REPLICATION_VIEW};
+use crate::logic::sync::{self, Proof, SyncRecord, SyncSet};
 use crate::logic::transitions::{promote_step, PromoteStep};
 use crate::ocf::deadline::Deadline;
 use crate::ocf::log;
@@ -55,7 +57,8 @@ pub fn promote(a: &Agent) -> OcfResult<OcfCode> {
     result
 }
 
-/// The switchover check, the election and pg_promote, each timed for the record.
+/// The switchover check, the election (with the synchronous proof when replication is
+/// managed) and pg_promote, each timed for the record.
 fn promote_standby(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<OcfCode> {
     let step = Instant::now();
     let checked = check_switchover(a.pacemaker(), a.node());
@@ -64,16 +67,36 @@ fn promote_standby(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<OcfCode> 
         trace.decision = Some((Outcome::Cancelled, None, e.problem.clone()));
         return Err(e);
     }
+    // with managed synchronous replication, the record the election must satisfy; none
+    // when the agent never wrote one (never managed yet: nothing was promised)
+    let record = if a.params.sync_mode.is_managed() {
+        sync_standbys::read_record(a.pacemaker()).map_err(|e| {
+            OcfError::generic(format!("cannot read the synchronous record: {}", brief(e)))
+                .with_remedy(remedy!("check that Pacemaker runs; Pacemaker retries"))
+        })?
+    } else {
+        None
+    };
     let step = Instant::now();
     let elected = elect(
         a.pacemaker(),
         a.node(),
         || own_position(a, db),
+        record.as_ref(),
         a.deadline,
         trace,
     );
     trace.step("election", step);
-    elected?;
+    let mine = elected?;
+    if let Some(r) = &record {
+        sync_standbys::before_promotion(a, db, &r.set).map_err(|e| {
+            OcfError::generic(format!(
+                "cannot set synchronous_standby_names: {}",
+                brief(e)
+            ))
+            .with_remedy(remedy!("see the server log"))
+        })?;
+    }
     log::info!("promoting the instance");
     let step = Instant::now();
     let done = db.promote(a.deadline);
@@ -89,6 +112,18 @@ fn promote_standby(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<OcfCode> 
                     "see the server log; raise the promote timeout if it is slow"
                 )),
         );
+    }
+    if let Some(r) = &record {
+        let caught_up = mine.is_some_and(|mine| {
+            former_members_caught_up(a.pacemaker(), a.node(), mine, &r.set).unwrap_or(false)
+        });
+        sync_standbys::after_promotion(a, db, &r.set, caught_up).map_err(|e| {
+            OcfError::generic(format!(
+                "promoted, but the record is not written: {}",
+                brief(e)
+            ))
+            .with_remedy(remedy!("check quorum and the CIB; Pacemaker recovers"))
+        })?;
     }
     log::info!("promotion complete");
     start_primary_memory(a);
@@ -141,25 +176,30 @@ fn own_position(a: &Agent, db: &Db) -> OcfResult<WalPosition> {
 
 /// Goes ahead only when this node is the most advanced of the candidates the pre-promote
 /// round named (waiting for their positions until shortly before the deadline); hands the
-/// promotion over to a more advanced one.
+/// promotion over to a more advanced one. With a synchronous replication record, also only
+/// when enough recorded members published to prove this node holds every acknowledged
+/// commit (`sync::prove`).
 fn elect(
     attrs: &dyn Pacemaker,
     local: &str,
     own_position: impl FnOnce() -> OcfResult<WalPosition>,
+    record: Option<&SyncRecord>,
     deadline: Deadline,
     trace: &mut Trace,
-) -> OcfResult<()> {
+) -> OcfResult<Option<WalPosition>> {
     let candidates: BTreeSet<String> = match attrs.private(CANDIDATES, local)? {
         Some(list) => list.split_whitespace().map(str::to_string).collect(),
-        None => {
+        None if record.is_none() => {
             log::warning!("no candidate list from a pre-promote notification (manual promote?): promoting without an election");
             trace.decision = Some((
                 Outcome::Promoted,
                 Some(local.to_string()),
                 "no election: promoted without a pre-promote notification".into(),
             ));
-            return Ok(());
+            return Ok(None);
         }
+        // the proof needs the members' positions, which only the round publishes
+        None => BTreeSet::new(),
     };
     let mine = own_position()?;
     trace.mine = Some(mine);
@@ -178,14 +218,27 @@ fn elect(
         trace.published = others.clone();
         match election::decide(mine, &others) {
             Verdict::Promote => {
-                log::info!("this node is the most advanced candidate ({mine})");
-                let rule = if others.is_empty() {
-                    "only candidate"
+                if let Some(record) = record {
+                    if let Err(e) = prove(attrs, local, mine, record) {
+                        trace.decision = Some((Outcome::Cancelled, None, e.problem.clone()));
+                        return Err(e);
+                    }
+                    trace.decision = Some((
+                        Outcome::Promoted,
+                        Some(local.to_string()),
+                        "most advanced of the recorded synchronous members (holds every acknowledged commit)".into(),
+                    ));
                 } else {
-                    "most advanced candidate (highest timeline, then LSN; ties keep the promotee)"
-                };
-                trace.decision = Some((Outcome::Promoted, Some(local.to_string()), rule.into()));
-                return Ok(());
+                    log::info!("this node is the most advanced candidate ({mine})");
+                    let rule = if others.is_empty() {
+                        "only candidate"
+                    } else {
+                        "most advanced candidate (highest timeline, then LSN; ties keep the promotee)"
+                    };
+                    trace.decision =
+                        Some((Outcome::Promoted, Some(local.to_string()), rule.into()));
+                }
+                return Ok(Some(mine));
             }
             Verdict::HandOver { node, position } => {
                 trace.decision = Some((
@@ -193,14 +246,7 @@ fn elect(
                     Some(node.clone()),
                     format!("{node} is more advanced ({position}) than the promotee ({mine})"),
                 ));
-                attrs.set_score(local, crate::logic::scores::FIRST_START)?;
-                attrs.set_score(&node, crate::logic::scores::BEST_STANDBY)?;
-                return Err(OcfError::generic(format!(
-                    "promotion handed over to the more advanced {}",
-                    brief(&node)
-                ))
-                .with_remedy(remedy!("nothing to do: Pacemaker promotes it next"))
-                .with_detail(format!("{node} is at {position}, this node at {mine}")));
+                return hand_over(attrs, local, mine, &node, position).map(|()| None);
             }
             Verdict::Waiting(missing) => {
                 if !wait.sleep(POLL) {
@@ -257,6 +303,110 @@ fn record_promotion(a: &Agent, trace: &Trace) {
     for node in &nodes {
         if let Err(e) = attrs.change_for(node, PROMOTIONS, true, Some(&text)) {
             log::warning!("promotion record not kept on {node}: {e}");
+        }
+    }
+}
+
+/// Whether every other member of the record published a position at least this node's at
+/// the election: they hold whatever it acknowledged (see `sync::promoted_start`).
+fn former_members_caught_up(
+    attrs: &dyn Pacemaker,
+    local: &str,
+    mine: WalPosition,
+    record: &SyncSet,
+) -> OcfResult<bool> {
+    let positions = published_positions(attrs, local, mine, record, None)?;
+    Ok(sync::all_at_least(&record.members, local, &positions, mine))
+}
+
+/// What the record's members published at pre-promote (this node: `mine`), and with
+/// `primary`, also what that node published.
+fn published_positions(
+    attrs: &dyn Pacemaker,
+    local: &str,
+    mine: WalPosition,
+    record: &SyncSet,
+    primary: Option<&str>,
+) -> OcfResult<BTreeMap<String, Published>> {
+    record
+        .members
+        .iter()
+        .map(String::as_str)
+        .chain(primary.filter(|p| !p.is_empty()))
+        .map(|m| {
+            let p = if m == local {
+                Published::Known(mine)
+            } else {
+                Published::parse(attrs.private(LSN_LOCATION, m)?.as_deref())
+            };
+            Ok((m.to_string(), p))
+        })
+        .collect()
+}
+
+/// Gives the promotion to the more advanced `node`.
+fn hand_over(
+    attrs: &dyn Pacemaker,
+    local: &str,
+    mine: WalPosition,
+    node: &str,
+    position: WalPosition,
+) -> OcfResult<()> {
+    attrs.set_score(local, crate::logic::scores::FIRST_START)?;
+    attrs.set_score(node, crate::logic::scores::BEST_STANDBY)?;
+    Err(OcfError::generic(format!(
+        "promotion handed over to the more advanced {}",
+        brief(node)
+    ))
+    .with_remedy(remedy!("nothing to do: Pacemaker promotes it next"))
+    .with_detail(format!("{node} is at {position}, this node at {mine}")))
+}
+
+/// The synchronous replication proof: this node (at `mine`) is at least as far as the
+/// most advanced of n-k+1 recorded members.
+fn prove(
+    attrs: &dyn Pacemaker,
+    local: &str,
+    mine: WalPosition,
+    record: &SyncRecord,
+) -> OcfResult<()> {
+    let set = &record.set;
+    let members = set.members.iter().cloned().collect::<Vec<_>>().join(", ");
+    let positions = published_positions(attrs, local, mine, set, Some(&record.primary))?;
+    match record.proves(local, mine, &positions) {
+        Proof::Holds => {
+            log::info!(
+                "this node ({mine}) holds every acknowledged commit: it is the most advanced of the recorded synchronous members ANY {} of [{members}]",
+                set.k
+            );
+            Ok(())
+        }
+        Proof::Behind { node, position } => hand_over(attrs, local, mine, &node, position),
+        Proof::NotPast { since } => {
+            log::warning!(
+                "not promoting: this node ({mine}) has not received the last primary's WAL past its promotion ({since}), so it may lack commits that primary acknowledged"
+            );
+            Err(OcfError::generic(format!(
+                "no proof of every acknowledged commit: behind {since}"
+            ))
+            .with_remedy(remedy!("bring the last primary back, or set sync_mode=off")))
+        }
+        Proof::TooFewMembers { need, missing } => {
+            let missing = missing.join(", ");
+            log::warning!(
+                "not promoting: {need} of the synchronous members [{members}] (ANY {}) must publish their position to prove no acknowledged commit is lost; missing: {missing}",
+                set.k
+            );
+            Err(OcfError::generic(format!(
+                "no proof of every acknowledged commit; missing: {}",
+                brief(&missing)
+            ))
+            .with_remedy(remedy!(
+                "bring those nodes back, or sync_mode=off to accept a loss"
+            ))
+            .with_detail(format!(
+                "{need} of the recorded synchronous members must be present; missing: {missing}"
+            )))
         }
     }
 }
@@ -318,8 +468,8 @@ mod tests {
         let pm = FakePacemaker::new(&["n1", "n2"]);
         let never = || -> OcfResult<WalPosition> { panic!("position read without an election") };
         assert_eq!(
-            elect(&pm, "n1", never, soon(), &mut Trace::default()),
-            Ok(())
+            elect(&pm, "n1", never, None, soon(), &mut Trace::default()),
+            Ok(None)
         );
         assert!(pm.score_writes.borrow().is_empty());
     }
@@ -333,8 +483,8 @@ mod tests {
         ] {
             let pm = cluster(&others);
             assert_eq!(
-                elect(&pm, "n1", MINE, soon(), &mut Trace::default()),
-                Ok(()),
+                elect(&pm, "n1", MINE, None, soon(), &mut Trace::default()),
+                Ok(Some(pos(1, 100))),
                 "{others:?}"
             );
             assert!(pm.score_writes.borrow().is_empty());
@@ -344,7 +494,7 @@ mod tests {
     #[test]
     fn a_more_advanced_candidate_gets_the_promotion() {
         let pm = cluster(&[("n2", "1#101"), ("n3", "2#5")]);
-        let e = elect(&pm, "n1", MINE, soon(), &mut Trace::default()).unwrap_err();
+        let e = elect(&pm, "n1", MINE, None, soon(), &mut Trace::default()).unwrap_err();
         assert!(e.problem.contains("n3"), "{e:?}");
         assert_eq!(
             *pm.score_writes.borrow(),
@@ -358,16 +508,171 @@ mod tests {
     #[test]
     fn a_candidate_that_never_publishes_fails_the_promotion_at_the_deadline() {
         let pm = cluster(&[("n2", "1#1")]);
-        let e = elect(&pm, "n1", MINE, soon(), &mut Trace::default()).unwrap_err();
+        let e = elect(&pm, "n1", MINE, None, soon(), &mut Trace::default()).unwrap_err();
         assert!(e.problem.contains("n3"), "{e:?}");
         assert!(pm.score_writes.borrow().is_empty());
+    }
+
+    fn rec(set: SyncSet) -> SyncRecord {
+        SyncRecord {
+            timeline: 1,
+            set,
+            primary: "n0".into(),
+            since: None,
+        }
+    }
+
+    #[test]
+    fn with_a_sync_record_enough_members_must_have_published() {
+        // ANY 1 of [n1, n2, n3]: all three must be heard from
+        let record = rec(SyncSet::new(1, &["n1", "n2", "n3"]));
+        let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
+        let e = elect(
+            &pm,
+            "n1",
+            MINE,
+            Some(&record),
+            soon(),
+            &mut Trace::default(),
+        )
+        .unwrap_err();
+        assert!(e.problem.contains("missing: n3"), "{e:?}");
+        assert!(pm.score_writes.borrow().is_empty());
+        // ANY 2 of them: two suffice
+        let record = rec(SyncSet::new(2, &["n1", "n2", "n3"]));
+        assert_eq!(
+            elect(
+                &pm,
+                "n1",
+                MINE,
+                Some(&record),
+                soon(),
+                &mut Trace::default()
+            ),
+            Ok(Some(pos(1, 100)))
+        );
+        // a record that proves nothing (commits acknowledged by the primary alone)
+        let e = elect(
+            &pm,
+            "n1",
+            MINE,
+            Some(&rec(SyncSet::new(0, &["n2"]))),
+            soon(),
+            &mut Trace::default(),
+        )
+        .unwrap_err();
+        assert!(e.problem.contains("missing"), "{e:?}");
+    }
+
+    #[test]
+    fn a_non_member_is_promoted_only_when_proven_complete() {
+        // n1 is not recorded; the only member n2 is behind it: n1 holds all n2 holds
+        let pm = cluster(&[("n2", "1#90"), ("n3", "1#80")]);
+        let record = rec(SyncSet::new(1, &["n2"]));
+        assert_eq!(
+            elect(
+                &pm,
+                "n1",
+                MINE,
+                Some(&record),
+                soon(),
+                &mut Trace::default()
+            ),
+            Ok(Some(pos(1, 100)))
+        );
+        // member n3 silent: no proof
+        let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
+        let record = rec(SyncSet::new(1, &["n2", "n3"]));
+        let e = elect(
+            &pm,
+            "n1",
+            MINE,
+            Some(&record),
+            soon(),
+            &mut Trace::default(),
+        )
+        .unwrap_err();
+        assert!(e.problem.contains("n3"), "{e:?}");
+    }
+
+    #[test]
+    fn a_new_primarys_record_proves_only_standbys_past_its_promotion() {
+        let pm = cluster(&[("n2", "1#90"), ("n3", "1#80")]);
+        let mut record = rec(SyncSet::new(1, &["n1", "n2", "n3"]));
+        record.since = Some(pos(1, 150));
+        let e = elect(
+            &pm,
+            "n1",
+            MINE,
+            Some(&record),
+            soon(),
+            &mut Trace::default(),
+        )
+        .unwrap_err();
+        assert!(e.problem.contains("behind"), "{e:?}");
+        record.since = Some(pos(1, 100));
+        assert!(elect(
+            &pm,
+            "n1",
+            MINE,
+            Some(&record),
+            soon(),
+            &mut Trace::default()
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn a_switchover_with_a_member_down_is_proven_by_the_old_primarys_position() {
+        // n3 (member) is down; the old primary n0 was demoted and published its position
+        let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]).with_attribute(
+            LSN_LOCATION,
+            "n0",
+            "1#100",
+        );
+        let record = rec(SyncSet::new(1, &["n1", "n3"]));
+        assert!(elect(
+            &pm,
+            "n1",
+            MINE,
+            Some(&record),
+            soon(),
+            &mut Trace::default()
+        )
+        .is_ok());
+        // without it, n3 is missing
+        let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
+        assert!(elect(
+            &pm,
+            "n1",
+            MINE,
+            Some(&record),
+            soon(),
+            &mut Trace::default()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn without_a_pre_promote_round_a_sync_record_still_needs_its_proof() {
+        let pm = FakePacemaker::new(&["n1", "n2"]);
+        let record = rec(SyncSet::new(1, &["n2"]));
+        assert!(elect(
+            &pm,
+            "n1",
+            MINE,
+            Some(&record),
+            soon(),
+            &mut Trace::default()
+        )
+        .is_err());
     }
 
     #[test]
     fn an_unreadable_candidate_list_fails_rather_than_skipping_the_election() {
         let pm = cluster(&[]);
         pm.down.set(true);
-        assert!(elect(&pm, "n1", MINE, soon(), &mut Trace::default()).is_err());
+        assert!(elect(&pm, "n1", MINE, None, soon(), &mut Trace::default()).is_err());
         assert!(check_switchover(&pm, "n1").is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! promotion score. It never fails the monitor: problems are logged by the caller.
 
 use crate::agent::statefile;
+use crate::agent::sync_standbys;
 use crate::agent::Agent;
 use crate::logic::election::Published;
 use crate::logic::headless::{self, Decision};
@@ -76,7 +77,12 @@ pub fn check_standby(a: &Agent, db: &Db) -> Result<(), String> {
     } else {
         Vec::new()
     };
-    let decision = headless::decide(local, mine, &others, &records, a.params.maxlag);
+    let mut decision = headless::decide(local, mine, &others, &records, a.params.maxlag);
+    if a.params.sync_mode.is_managed() {
+        if let Some(record) = sync_standbys::read_record(attrs)? {
+            decision = headless::require_proof(decision, &record, local, mine, &others);
+        }
+    }
     // The report comes first: the score starts a transition, which may cancel this monitor.
     report(a, &decision.describe())?;
     if let Decision::TakePromotion(_) = decision {

@@ -6,6 +6,7 @@ pub mod errors;
 pub mod headless_recovery;
 pub mod rejoin;
 pub mod statefile;
+pub mod sync_standbys;
 pub mod validate;
 
 use crate::ocf::config::{Env, Meta, Params};
@@ -79,6 +80,11 @@ impl Agent {
     /// `PrimaryMemory`): unlike the state file, transitions keep it.
     pub fn primary_memory_file(&self) -> PathBuf {
         self.runtime_file("primary")
+    }
+
+    /// What the primary's monitor keeps of synchronous replication (`SyncMemory`).
+    pub fn sync_memory_file(&self) -> PathBuf {
+        self.runtime_file("sync")
     }
 
     /// What this standby's monitor last reported about a cluster without a primary.

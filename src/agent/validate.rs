@@ -4,7 +4,8 @@
 //! PostgreSQL configuration being wrong is OCF_ERR_ARGS (Pacemaker bans the node).
 
 use crate::agent::Agent;
-use crate::logic::conninfo;
+use crate::logic::{conninfo, sync};
+use crate::ocf::config::SyncMode;
 use crate::ocf::log::brief;
 use crate::ocf::{remedy, OcfError, OcfResult};
 use crate::postgres::PostgresError;
@@ -124,6 +125,12 @@ pub fn local_configuration(a: &Agent) -> OcfResult<()> {
             "application_name must be this node's Pacemaker name, {node}"
         )));
     }
+    if p.sync_mode.is_managed() {
+        let commit = setting(a, "synchronous_commit")?;
+        if !sync::commits_wait_for_standbys(&commit) {
+            return Err(refuse_sync_commit(p.sync_mode, &commit));
+        }
+    }
     let cd = a.instance.controldata()?;
     if !matches!(cd.wal_level.as_str(), "replica" | "logical") {
         return Err(OcfError::args(format!(
@@ -133,4 +140,18 @@ pub fn local_configuration(a: &Agent) -> OcfResult<()> {
         .with_remedy(remedy!("set wal_level = replica (or logical) and restart")));
     }
     Ok(())
+}
+
+/// sync_mode on or strict with commits that never wait for a standby: this node's
+/// configuration promises nothing the agent could keep.
+pub fn refuse_sync_commit(mode: SyncMode, synchronous_commit: &str) -> OcfError {
+    OcfError::args(format!(
+        "sync_mode needs commits that wait, not synchronous_commit={}",
+        brief(synchronous_commit)
+    ))
+    .with_remedy(remedy!("set synchronous_commit = on, or sync_mode=off"))
+    .with_detail(format!(
+        "with synchronous_commit off or local no commit waits for a standby, so sync_mode={} protects nothing",
+        mode.name()
+    ))
 }

@@ -5,6 +5,7 @@
 
 use crate::logic::election::Published;
 use crate::logic::lsn::{Lsn, WalPosition};
+use crate::logic::sync::{Proof, SyncRecord};
 use std::collections::BTreeMap;
 
 /// One instance of the clone, as `crm_resource --locate` lists it.
@@ -62,6 +63,46 @@ pub enum Decision {
         primary: Lsn,
         maxlag: u64,
     },
+    /// sync_mode on/strict: too few recorded synchronous members published to prove the
+    /// most advanced standby holds every acknowledged commit: nobody is promoted.
+    Unproven {
+        best: String,
+        need: usize,
+        missing: Vec<String>,
+    },
+    /// sync_mode on/strict: the most advanced standby has not received the last primary's
+    /// WAL past that primary's promotion: it may lack commits that primary acknowledged.
+    NotPast { best: String, since: WalPosition },
+}
+
+/// sync_mode on/strict: the winner of `decision` is promoted only when the synchronous
+/// replication record proves it holds every acknowledged commit (`sync::prove`), from the
+/// positions the running standbys published (`local` at `mine` included).
+pub fn require_proof(
+    decision: Decision,
+    record: &SyncRecord,
+    local: &str,
+    mine: WalPosition,
+    others: &BTreeMap<String, Published>,
+) -> Decision {
+    let (best, position) = match &decision {
+        Decision::TakePromotion(p) => (local.to_string(), *p),
+        Decision::Defer { node, position } => (node.clone(), *position),
+        _ => return decision,
+    };
+    let mut positions = others.clone();
+    positions.insert(local.to_string(), Published::Known(mine));
+    match record.proves(&best, position, &positions) {
+        Proof::Holds => decision,
+        // (the winner is the most advanced of every published position already)
+        Proof::Behind { node, position } => Decision::Defer { node, position },
+        Proof::TooFewMembers { need, missing } => Decision::Unproven {
+            best,
+            need,
+            missing,
+        },
+        Proof::NotPast { since } => Decision::NotPast { best, since },
+    }
 }
 
 /// Decides for the standby `local` at `mine`, given what the other running standbys
@@ -152,6 +193,17 @@ impl Decision {
                 position.lsn,
                 primary.0.saturating_sub(position.lsn.0)
             ),
+            Decision::Unproven {
+                best,
+                need,
+                missing,
+            } => format!(
+                "no primary, none promoted: {need} synchronous members must publish a position to prove {best} holds every acknowledged commit; missing: {}",
+                missing.join(", ")
+            ),
+            Decision::NotPast { best, since } => format!(
+                "no primary, none promoted: the most advanced standby {best} has not received the last primary's WAL past its promotion ({since})"
+            ),
         }
     }
 }
@@ -160,6 +212,70 @@ impl Decision {
 mod tests {
     use super::*;
     use crate::logic::election::test_support::{others, pos};
+    use crate::logic::sync::SyncSet;
+
+    fn rec(set: SyncSet) -> SyncRecord {
+        SyncRecord {
+            timeline: 1,
+            set,
+            primary: "n0".into(),
+            since: None,
+        }
+    }
+
+    #[test]
+    fn with_a_sync_record_only_a_proven_winner_is_promoted() {
+        let record = rec(SyncSet::new(1, &["n2", "n3"]));
+        let o = others(&[("n2", Published::Known(pos(1, 5)))]);
+        let take = decide("n1", pos(1, 9), &o, &[], 0);
+        assert_eq!(take, Decision::TakePromotion(pos(1, 9)));
+        // n1 is not a member and member n3 is silent: no proof
+        let d = require_proof(take.clone(), &record, "n1", pos(1, 9), &o);
+        assert_eq!(
+            d,
+            Decision::Unproven {
+                best: "n1".into(),
+                need: 2,
+                missing: vec!["n3".into()]
+            }
+        );
+        assert!(d.describe().contains("missing: n3"), "{}", d.describe());
+        // ANY 2 of the two: n2 alone suffices, and n1 is ahead of it
+        let record = rec(SyncSet::new(2, &["n2", "n3"]));
+        assert_eq!(
+            require_proof(take.clone(), &record, "n1", pos(1, 9), &o),
+            take
+        );
+        // the other node's decision is gated the same way, so every standby says the same
+        let defer = decide(
+            "n2",
+            pos(1, 5),
+            &others(&[("n1", Published::Known(pos(1, 9)))]),
+            &[],
+            0,
+        );
+        let d = require_proof(
+            defer,
+            &rec(SyncSet::new(1, &["n2", "n3"])),
+            "n2",
+            pos(1, 5),
+            &others(&[("n1", Published::Known(pos(1, 9)))]),
+        );
+        assert!(matches!(d, Decision::Unproven { best, .. } if best == "n1"));
+        // a new primary's record: the winner must be past its promotion
+        let mut past = rec(SyncSet::new(1, &["n1", "n2"]));
+        past.since = Some(pos(2, 1));
+        let d = require_proof(take.clone(), &past, "n1", pos(1, 9), &o);
+        assert!(matches!(d, Decision::NotPast { .. }), "{d:?}");
+        assert!(
+            d.describe().contains("past its promotion"),
+            "{}",
+            d.describe()
+        );
+        // nothing else is touched
+        let w = Decision::Waiting(vec!["n3".into()]);
+        assert_eq!(require_proof(w.clone(), &record, "n1", pos(1, 9), &o), w);
+    }
 
     #[test]
     fn parses_crm_resource_locate() {

@@ -79,7 +79,7 @@ pub struct Grace {
 }
 
 impl Grace {
-    fn within(&self, since: u64, grace: Duration) -> bool {
+    pub fn within(&self, since: u64, grace: Duration) -> bool {
         self.now.saturating_sub(since) < grace.as_secs()
     }
 }

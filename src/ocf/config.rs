@@ -29,6 +29,9 @@ pub struct Params {
     pub rejoin_dir: PathBuf,
     /// How many rejoins `rejoin_dir` keeps.
     pub rejoin_keep: usize,
+    pub sync_mode: SyncMode,
+    /// How many standbys must acknowledge a commit (`ANY k`), at most the members there are.
+    pub sync_count: u32,
 }
 
 /// What start does with a former primary that diverged from the current primary.
@@ -38,6 +41,31 @@ pub enum Rejoin {
     Manual,
     /// Save what it holds past the fork, pg_rewind it, start it as a standby.
     Rewind,
+}
+
+/// Who manages `synchronous_standby_names`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// The administrator (PAF's behaviour): the agent never touches it.
+    Off,
+    /// The primary's monitor: `ANY k` of the caught-up standbys, empty when none is left.
+    On,
+    /// As `On`, but k never drops below `sync_count`: with too few standbys, writes wait.
+    Strict,
+}
+
+impl SyncMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncMode::Off => "off",
+            SyncMode::On => "on",
+            SyncMode::Strict => "strict",
+        }
+    }
+
+    pub fn is_managed(self) -> bool {
+        self != SyncMode::Off
+    }
 }
 
 /// What Pacemaker tells about the running action and the resource.
@@ -143,6 +171,28 @@ impl Params {
             },
             PathBuf::from,
         );
+        let sync_mode = match param(env, "sync_mode") {
+            None | Some("off") => SyncMode::Off,
+            Some("on") => SyncMode::On,
+            Some("strict") => SyncMode::Strict,
+            Some(v) => {
+                return Err(OcfError::configured(format!(
+                    "parameter sync_mode={:?} is not off, on or strict",
+                    brief(v)
+                ))
+                .with_remedy(remedy!("set sync_mode to off, on or strict")))
+            }
+        };
+        let sync_count = match param(env, "sync_count") {
+            None => 1,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                OcfError::configured(format!(
+                    "sync_count={:?} is not a positive integer",
+                    brief(v)
+                ))
+                .with_remedy(remedy!("set it to the standbys a commit waits for"))
+            })?,
+        };
         Ok(Params {
             rejoin,
             rewind_user: param(env, "rewind_user").unwrap_or("postgres").to_string(),
@@ -164,6 +214,8 @@ impl Params {
             start_opts: param(env, "start_opts")
                 .map(|s| s.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default(),
+            sync_mode,
+            sync_count,
         })
     }
 }
@@ -267,6 +319,8 @@ mod tests {
         assert_eq!(p.rewind_database, "postgres");
         assert_eq!(p.rejoin_dir, PathBuf::from("/var/lib/pgsql/data-rejoin"));
         assert_eq!(p.rejoin_keep, 3);
+        assert_eq!(p.sync_mode, SyncMode::Off);
+        assert_eq!(p.sync_count, 1);
     }
 
     #[test]
@@ -280,6 +334,22 @@ mod tests {
         assert_eq!(p.rejoin, Rejoin::Rewind);
         assert_eq!(p.rejoin_dir, PathBuf::from("/srv/pg/main-rejoin"));
         assert_eq!(p.rejoin_keep, 5);
+    }
+
+    #[test]
+    fn sync_settings_are_read() {
+        for (v, m) in [
+            ("off", SyncMode::Off),
+            ("on", SyncMode::On),
+            ("strict", SyncMode::Strict),
+        ] {
+            let p = Params::from_env(&env(&[
+                ("OCF_RESKEY_sync_mode", v),
+                ("OCF_RESKEY_sync_count", "2"),
+            ]))
+            .unwrap();
+            assert_eq!((p.sync_mode, p.sync_count), (m, 2), "{v}");
+        }
     }
 
     #[test]
@@ -346,6 +416,11 @@ mod tests {
             ("OCF_RESKEY_pgport", "x"),
             ("OCF_RESKEY_rejoin", "auto"),
             ("OCF_RESKEY_rejoin_keep", "0"),
+            ("OCF_RESKEY_sync_count", "0"),
+            ("OCF_RESKEY_sync_count", "-1"),
+            ("OCF_RESKEY_sync_count", "1.5"),
+            ("OCF_RESKEY_sync_count", "two"),
+            ("OCF_RESKEY_sync_mode", "yes"),
         ] {
             let e = Params::from_env(&env(&[(k, v)])).unwrap_err();
             assert_eq!(e.code, crate::ocf::OcfCode::ErrConfigured, "{k}={v}");

@@ -74,6 +74,18 @@ impl Attributes {
         c
     }
 
+    fn sync_record_cmd(&self) -> Command {
+        tool(
+            "crm_attribute",
+            &[
+                "--type",
+                "crm_config",
+                "--name",
+                &format!("pgsqlms-sync-{}", self.resource),
+            ],
+        )
+    }
+
     fn private_name(&self, attr: &str) -> String {
         format!("{attr}-{}", self.resource)
     }
@@ -192,6 +204,39 @@ impl Pacemaker for Attributes {
         ))?;
         // "is NOT running" may come with a failure status: it lists nothing either way
         Ok(headless::parse_locate(&out.stdout))
+    }
+
+    fn has_quorum(&self) -> PacemakerResult<bool> {
+        let out = self.run(tool("crm_node", &["-q"]))?;
+        match (out.success, out.stdout.trim()) {
+            (true, "1") => Ok(true),
+            (true, "0") => Ok(false),
+            _ => Err(PacemakerError::Failed {
+                what: "tell whether this partition has quorum (crm_node -q)".into(),
+                message: out.last_error_line().to_string(),
+            }),
+        }
+    }
+
+    fn sync_record(&self) -> PacemakerResult<Option<String>> {
+        let mut c = self.sync_record_cmd();
+        c.args(["--query", "--quiet"]);
+        let out = self.run(c)?;
+        match out.code {
+            Some(0) => Ok(Some(out.stdout.trim().to_string()).filter(|v| !v.is_empty())),
+            Some(CRM_EX_NOSUCH) => Ok(None),
+            _ => Err(query_failed(
+                "crm_attribute",
+                "the synchronous replication record",
+                &out,
+            )),
+        }
+    }
+
+    fn set_sync_record(&self, value: &str) -> PacemakerResult<()> {
+        let mut c = self.sync_record_cmd();
+        c.args(["--update", value]);
+        self.run_ok(c, "write the synchronous replication record")
     }
 
     fn private_all(&self, attr: &str) -> PacemakerResult<BTreeMap<String, String>> {

@@ -19,6 +19,8 @@ pub struct FakePacemaker {
     pub down: Cell<bool>,
     /// Every score write, in order.
     pub score_writes: RefCell<Vec<(String, i64)>>,
+    pub quorate: Cell<bool>,
+    pub sync_record: RefCell<Option<String>>,
 }
 
 impl FakePacemaker {
@@ -27,6 +29,7 @@ impl FakePacemaker {
         FakePacemaker {
             local: nodes[0].to_string(),
             partition: nodes.iter().map(|n| n.to_string()).collect(),
+            quorate: Cell::new(true),
             ..Default::default()
         }
     }
@@ -130,5 +133,19 @@ impl Pacemaker for FakePacemaker {
 
     fn locate(&self) -> PacemakerResult<Vec<Located>> {
         self.up().map(|()| self.located.clone())
+    }
+
+    fn has_quorum(&self) -> PacemakerResult<bool> {
+        self.up().map(|()| self.quorate.get())
+    }
+
+    fn sync_record(&self) -> PacemakerResult<Option<String>> {
+        self.up().map(|()| self.sync_record.borrow().clone())
+    }
+
+    fn set_sync_record(&self, value: &str) -> PacemakerResult<()> {
+        self.up()?;
+        *self.sync_record.borrow_mut() = Some(value.to_string());
+        Ok(())
     }
 }

@@ -70,4 +70,11 @@ pub trait Pacemaker {
     ) -> PacemakerResult<()>;
     /// Where the clone's instances run, and which one is promoted.
     fn locate(&self) -> PacemakerResult<Vec<Located>>;
+    /// Whether this node's partition has quorum.
+    fn has_quorum(&self) -> PacemakerResult<bool>;
+    /// The synchronous replication record (`logic::sync::SyncRecord`), kept in the CIB's
+    /// configuration as the cluster property `pgsqlms-sync-<resource>`: it survives the
+    /// loss of any node, and changing it restarts nothing.
+    fn sync_record(&self) -> PacemakerResult<Option<String>>;
+    fn set_sync_record(&self, value: &str) -> PacemakerResult<()>;
 }

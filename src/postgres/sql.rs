@@ -9,6 +9,7 @@ use crate::ocf::config::Params;
 use crate::ocf::deadline::Deadline;
 use crate::postgres::PostgresError;
 use crate::system::command::SystemUser;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::ErrorKind;
 use std::time::Duration;
@@ -290,6 +291,75 @@ impl Db {
     }
 }
 
+/// How often `set_synchronous_standby_names` looks whether the reload took effect.
+const RELOAD_POLL: Duration = Duration::from_millis(20);
+
+impl Db {
+    /// What the primary's monitor reads for synchronous replication, in one round trip:
+    /// `synchronous_standby_names` and `synchronous_commit` as the server runs with them,
+    /// and the timeline it writes on (pg_control's may
+    /// still be the one before a promotion until the next checkpoint).
+    pub fn primary_sync_state(&self) -> Result<PrimarySyncState, String> {
+        let r = self.row(
+            "SELECT current_setting('synchronous_standby_names'), \
+                    current_setting('synchronous_commit'), \
+                    ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
+        )?;
+        Ok(PrimarySyncState {
+            standby_names: text_column(&r, 0)?.unwrap_or_default().to_string(),
+            commit: text_column(&r, 1)?.unwrap_or_default().to_string(),
+            timeline: parsed_column(&r, 2)?.ok_or("no current timeline")?,
+        })
+    }
+
+    /// Sets `synchronous_standby_names` through `ALTER SYSTEM` (postgresql.auto.conf, not
+    /// the administrator's files) and a reload, and waits until the server runs with it:
+    /// only then do commits wait for the new list.
+    pub fn set_synchronous_standby_names(
+        &self,
+        value: &str,
+        deadline: Deadline,
+    ) -> Result<(), String> {
+        let alter = format!(
+            "ALTER SYSTEM SET synchronous_standby_names = '{}'",
+            value.replace('\'', "''")
+        );
+        self.bounded("ALTER SYSTEM", self.client.batch_execute(&alter))?;
+        bool_column(&self.row("SELECT pg_reload_conf()")?, 0)?;
+        loop {
+            let shown = self.row("SHOW synchronous_standby_names")?;
+            if text_column(&shown, 0)? == Some(value) {
+                return Ok(());
+            }
+            if !deadline.sleep(RELOAD_POLL) {
+                return Err(format!(
+                    "the server did not take synchronous_standby_names = '{value}' after the reload"
+                ));
+            }
+        }
+    }
+
+    pub fn current_wal_lsn(&self) -> Result<Lsn, String> {
+        parsed_column(&self.row("SELECT pg_current_wal_lsn()")?, 0)?
+            .ok_or_else(|| "no current WAL position".to_string())
+    }
+
+    /// How far each standby has flushed the WAL it received, by application_name.
+    pub fn flushed(&self) -> Result<BTreeMap<String, Lsn>, String> {
+        let rows = self.rows(
+            "SELECT a.application_name, w.flush_lsn \
+             FROM pg_stat_get_wal_senders() w, pg_stat_get_activity(w.pid) a",
+        )?;
+        let mut flushed = BTreeMap::new();
+        for r in &rows {
+            if let (Some(name), Some(lsn)) = (text_column(r, 0)?, parsed_column::<Lsn>(r, 1)?) {
+                flushed.insert(name.to_string(), lsn);
+            }
+        }
+        Ok(flushed)
+    }
+}
+
 impl Db {
     /// Where this standby could be promoted from: its timeline and the furthest of what it
     /// received and replayed.
@@ -315,6 +385,13 @@ impl Db {
             .map(|r| text_column(r, 0))
             .try_fold(false, |any, status| Ok(any || status? == Some("streaming")))
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimarySyncState {
+    pub standby_names: String,
+    pub commit: String,
+    pub timeline: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

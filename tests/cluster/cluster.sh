@@ -147,7 +147,7 @@ main() {
       need_root
       cluster_exists || die "no sandbox: run '$0 up' first"
       run_scenarios "$@" ;;
-    all|headless|rewind)
+    all|headless|rewind|sync)
       need_root
       local t0=$SECONDS rc=0
       if cluster_exists; then die "a sandbox is already up: run '$0 down' first"; fi
@@ -157,6 +157,8 @@ main() {
         run_scenarios "${SCENARIOS[@]}" "${REWIND_SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}" || rc=$?
       elif [[ $cmd == rewind ]]; then
         run_scenarios "${REWIND_SCENARIOS[@]}" || rc=$?
+      elif [[ $cmd == sync ]]; then
+        run_scenarios "${SYNC_SCENARIOS[@]}" || rc=$?
       else
         run_scenarios "${HEADLESS_SCENARIOS[@]}" || rc=$?
       fi

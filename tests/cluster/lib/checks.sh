@@ -54,9 +54,26 @@ cluster_healthy() {
     for n in $u; do
       [[ $(npsql "$n" -c "SELECT pg_is_in_recovery()") == t ]] || why="$n not a running standby"
     done
+    # managed synchronous replication: healthy once every standby is a recorded member
+    if [[ -z $why && $AGENT == ocf:rust:pgsqlms && $SYNC_MODE != off ]] && ! sync_recorded "$u"; then
+      why="synchronous record not covering [$u]: $(sync_record)"
+    fi
   fi
   echo "${why:-healthy}" >"$STATE/health"
   [[ -z $why ]]
+}
+
+# The agent's synchronous replication record (timeline:k:members[:since]) in the CIB.
+sync_record() {
+  crm_exec crm_attribute --type crm_config --name pgsqlms-sync-pgsqld --query --quiet 2>/dev/null
+}
+# Whether the record names exactly the standbys $1 with k >= 1.
+sync_recorded() {
+  local r k members want
+  r=$(sync_record) || return 1
+  k=$(cut -d: -f2 <<<"$r"); members=$(cut -d: -f3 <<<"$r" | tr ',' '\n' | sort | paste -sd' ')
+  want=$(tr ' ' '\n' <<<"$1" | grep -v '^$' | sort | paste -sd' ')
+  [[ $k =~ ^[0-9]+$ ]] && ((k >= 1)) && [[ $members == "$want" ]]
 }
 
 # Received LSN of a standby, as a number (bytes).

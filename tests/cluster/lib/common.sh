@@ -18,6 +18,9 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 TOKEN_MS=${TOKEN_MS:-2000}
 FENCE_TARGET=${FENCE_TARGET:-/usr/sbin/fence_dummy}   # agent path we bind-mount over
 HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-150}
+# Managed synchronous replication of our agent (off | on | strict); PAF always runs without.
+SYNC_MODE=${SYNC_MODE:-off}
+SYNC_COUNT=${SYNC_COUNT:-1}
 FENCE_LOOP_MAX=${FENCE_LOOP_MAX:-10800}
 
 SWNS=$PFX-sw

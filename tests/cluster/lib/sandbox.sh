@@ -294,11 +294,18 @@ pg_recover_standby() {
 }
 
 # ---- Pacemaker configuration --------------------------------------------------------------
+# sync_mode/sync_count for our agent (SYNC_MODE=off: none, the static ANY 1 of node.conf
+# stays in force, as for PAF, which has no such parameters).
+sync_params() {
+  [[ $AGENT == ocf:rust:pgsqlms && $SYNC_MODE != off ]] || return 0
+  echo "sync_mode=$SYNC_MODE sync_count=$SYNC_COUNT"
+}
 render_crm() {
   local nodes
   nodes=$(all_nodes | paste -sd' ')
   AGENT=$AGENT VIP=$VIP PGDATA=$PGDATA PGBIN=$PGBIN NODE_LIST=$nodes CLONE_MAX=$NODES_N \
-    envsubst '$AGENT $VIP $PGDATA $PGBIN $NODE_LIST $CLONE_MAX' <"$REPO/pcs-examples/cluster.crm"
+    SYNC_PARAMS=$(sync_params) \
+    envsubst '$AGENT $VIP $PGDATA $PGBIN $NODE_LIST $CLONE_MAX $SYNC_PARAMS' <"$REPO/pcs-examples/cluster.crm"
 }
 
 load_cib() {

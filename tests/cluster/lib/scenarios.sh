@@ -17,9 +17,11 @@ REWIND_SCENARIOS=(kill-primary-node-rewind isolate-primary-rewind rejoin-former-
 # all", alone by "cluster.sh headless".
 HEADLESS_SCENARIOS=(headless-after-start headless-after-switchover headless-double-failover
   headless-maxlag)
+# Managed synchronous replication (issue 13): "cluster.sh sync" runs them (with SYNC_MODE).
+SYNC_SCENARIOS=(sync-steady sync-standbys-down)
 SCN_MAX=${SCN_MAX:-420}   # bound of the writer and poller of one scenario (s)
 
-scenario_list() { printf '%s\n' "${SCENARIOS[@]}" "${REWIND_SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}"; }
+scenario_list() { printf '%s\n' "${SCENARIOS[@]}" "${REWIND_SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}" "${SYNC_SCENARIOS[@]}"; }
 
 bg_start() { # bg_start <name> <cmd...>: bounded background job, killed by cmd_down too
   local name=$1; shift
@@ -476,6 +478,39 @@ scn_overloaded_primary() {
   awk -v g="$gap" 'BEGIN{exit !(g < 10)}' || scn_fail "no write acknowledged for $gap s under the load"
   scn_end
 }
+
+# ---- managed synchronous replication (issue 13) --------------------------------------------
+# No fault: 20 s of writes through the VIP, for the write latency (benches/sync_latency.sh).
+scn_sync_steady() {
+  scn_begin sync-steady || true
+  sleep 20
+  scn_end
+}
+
+# Both standbys' PostgreSQL killed while their nodes stay up. With the static ANY 1 (SYNC_MODE
+# off) or strict, commits wait until Pacemaker has restarted a standby; with on, the primary's
+# next monitor empties synchronous_standby_names and writes resume by themselves (target: within
+# two monitor intervals of the primary, 2 x 5 s).
+scn_sync_standbys_down() {
+  scn_begin sync-standbys-down || true
+  local s pid p outage
+  p=$(promoted_node)
+  scn_fault "kill -9 of both standbys' postmasters (SYNC_MODE=$SYNC_MODE), nodes up"
+  for s in $(unpromoted_nodes); do
+    pid=$(head -1 "$(host_pgdata "$s")/postmaster.pid")
+    node_exec_t 5 "$s" kill -9 "$pid" || scn_fail "kill -9 on $s failed"
+  done
+  sleep 2
+  log "synchronous_standby_names on $p: '$(npsql "$p" -c 'SHOW synchronous_standby_names' 2>&1)'"
+  if [[ $SYNC_MODE == on ]]; then
+    # the first write acknowledged after the fault, by the same primary
+    wait_for 15 "a write acknowledged with both standbys down" \
+      awk -v t="$FAULT_T" '$4=="ok" && $1>=t+0.5 {f=1} END{exit !f}' "$RUN/writes" ||
+      scn_fail "writes did not resume within 15 s with sync_mode=on"
+  fi
+  scn_end
+}
+
 
 # ---- headless: the primary lost before its monitor saw the standbys (issue 9) ---------------
 clone_stopped() {
