@@ -7,13 +7,13 @@ use crate::agent::statefile::unix_now;
 use crate::logic::crm_mon::{self, PacemakerView, Role};
 use crate::logic::history::{self, PROMOTIONS};
 use crate::logic::replication_view::{PublishedView, REPLICATION_VIEW};
-use crate::logic::show::{self, Inputs, Status, STALE_AFTER_SECS};
+use crate::logic::show::{self, Inputs, Status, REPLAY_PAUSED, STALE_AFTER_SECS};
 use crate::ocf::deadline::Deadline;
 use crate::pacemaker::attributes::Attributes;
 use crate::pacemaker::Pacemaker;
 use crate::system::command::{run, Output};
 use clap::{Parser, ValueEnum};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
 
@@ -147,13 +147,19 @@ fn show(args: &ShowArgs) -> Result<i32, String> {
     });
     let pm = pm?;
     let local = local.map_err(|_| "crm_node panicked")??;
-    let (views, records) = std::thread::scope(|s| {
+    let (views, records, paused) = std::thread::scope(|s| {
         let records = s.spawn(|| records(&pm.resource, deadline));
+        let paused = s.spawn(|| published(&pm.resource, REPLAY_PAUSED, deadline));
         (
             published(&pm.resource, REPLICATION_VIEW, deadline),
             records.join(),
+            paused.join(),
         )
     });
+    let replay_paused: BTreeSet<String> = paused
+        .map_err(|_| "attrd_updater panicked")??
+        .into_keys()
+        .collect();
     let view = views?
         .values()
         .filter_map(|v| PublishedView::parse(v))
@@ -166,6 +172,7 @@ fn show(args: &ShowArgs) -> Result<i32, String> {
         local_node: &local,
         now: unix_now(),
         stale_after: args.max_age,
+        replay_paused: &replay_paused,
     });
     let built = match &args.node {
         Some(node) => {

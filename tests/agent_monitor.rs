@@ -552,3 +552,34 @@ fn a_primary_with_every_slot_taken_keeps_its_role() {
         r.describe()
     );
 }
+
+/// A standby whose replay an administrator paused is shown by `pgsqlms show`: its own
+/// monitor publishes that (one attrd call when it changes, none in between), and withdraws
+/// it once replay resumes. Attribute tools: the recording stand-ins.
+#[test]
+fn a_standby_publishes_that_its_replay_is_paused() {
+    let c = Cluster::new(1);
+    let monitor = || {
+        c.agent("node-b", "monitor")
+            .interval(UNPROMOTED_MONITOR_MS)
+            .run()
+            .expect_code(ocf::SUCCESS);
+    };
+    monitor();
+    assert_eq!(c.private_attr("node-b", "replay_paused"), None);
+    c.sql("node-b", "SELECT pg_wal_replay_pause()");
+    c.wait_sql(
+        "node-b",
+        "SELECT pg_is_wal_replay_paused()",
+        "t",
+        "replay paused",
+    );
+    monitor();
+    assert_eq!(
+        c.private_attr("node-b", "replay_paused").as_deref(),
+        Some("1")
+    );
+    c.sql("node-b", "SELECT pg_wal_replay_resume()");
+    monitor();
+    assert_eq!(c.private_attr("node-b", "replay_paused"), None);
+}

@@ -10,12 +10,14 @@ use crate::agent::{answer_unusable, Agent};
 use crate::logic::controldata::ControlData;
 use crate::logic::replication_view::{PublishedView, Replication, REPLICATION_VIEW};
 use crate::logic::scores::{self, Note, ReplicationRow};
+use crate::logic::show::REPLAY_PAUSED;
 use crate::logic::state::InstanceState;
 use crate::ocf::log;
 use crate::ocf::log::brief;
 use crate::ocf::unusable::Caller;
 use crate::ocf::{remedy, OcfCode, OcfError, OcfResult};
 use crate::pacemaker::Pacemaker;
+use crate::postgres::sql::Db;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
@@ -79,10 +81,37 @@ pub fn monitor(a: &Agent) -> OcfResult<OcfCode> {
             if let Err(e) = headless_recovery::check_standby(a, db) {
                 log::warning!("cannot check whether the cluster has a primary: {e}");
             }
+            if let Err(e) = publish_replay_paused(a, db) {
+                log::warning!("paused replay not published for pgsqlms show: {e}");
+            }
         }
         _ => {}
     }
     Ok(code)
+}
+
+/// Publishes for `pgsqlms show` whether an administrator paused this standby's WAL replay
+/// (`pg_wal_replay_pause()`): only a change reaches attrd, and a file in the runtime
+/// directory says what was published last.
+fn publish_replay_paused(a: &Agent, db: &Db) -> Result<(), String> {
+    let paused = db.replay_paused()?;
+    let path = a.replay_paused_file();
+    if paused == path.exists() {
+        return Ok(());
+    }
+    let value = paused.then_some("1");
+    a.pacemaker()
+        .change_for(a.node(), REPLAY_PAUSED, true, value)
+        .map_err(|e| e.to_string())?;
+    if paused {
+        log::warning!("WAL replay is paused on this standby: it falls behind the primary until pg_wal_replay_resume()");
+        statefile::save_text(&path, "paused\n")
+            .map_err(|e| format!("cannot save {}: {e}", path.display()))
+    } else {
+        log::info!("WAL replay resumed on this standby");
+        statefile::forget(&path);
+        Ok(())
+    }
 }
 
 /// True when stop left this crashed instance down and nothing ran it since.

@@ -93,6 +93,11 @@ impl Agent {
     }
 
     /// The replication view this primary's monitor last published (see `replication_view`).
+    /// Present while this standby published that its replay is paused.
+    pub fn replay_paused_file(&self) -> PathBuf {
+        self.runtime_file("replay-paused")
+    }
+
     pub fn published_view_file(&self) -> PathBuf {
         self.runtime_file("published")
     }

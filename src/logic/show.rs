@@ -7,6 +7,7 @@ use crate::logic::history::PromotionRecord;
 use crate::logic::json::Json;
 use crate::logic::lsn::Lsn;
 use crate::logic::replication_view::{PublishedView, WalSender};
+use std::collections::BTreeSet;
 
 /// Identifies the JSON layout (docs/show-json.md); bumped on incompatible changes.
 pub const SCHEMA: &str = "pgsqlms-show/1";
@@ -94,7 +95,12 @@ pub struct Inputs<'a> {
     /// Unix seconds.
     pub now: u64,
     pub stale_after: u64,
+    /// The standbys that published that their replay is paused.
+    pub replay_paused: &'a BTreeSet<String>,
 }
+
+/// The private attribute a standby's monitor sets while its WAL replay is paused.
+pub const REPLAY_PAUSED: &str = "replay_paused";
 
 fn is_sync_member(sync_state: &str) -> bool {
     matches!(sync_state, "sync" | "quorum" | "potential")
@@ -169,6 +175,9 @@ pub fn build(i: &Inputs) -> Show {
             }
             if n.role != Role::Primary && row.postgres.as_deref() != Some("streaming") {
                 row.notes.push("not streaming".into());
+            }
+            if n.role != Role::Primary && i.replay_paused.contains(&n.name) {
+                row.notes.push("replay paused".into());
             }
             for f in &n.failures {
                 row.failed_ops
@@ -695,6 +704,7 @@ mod tests {
             local_node: "node2",
             now: NOW,
             stale_after: STALE_AFTER_SECS,
+            replay_paused: &BTreeSet::new(),
         })
     }
 
@@ -708,10 +718,32 @@ mod tests {
             local_node: "node2",
             now: NOW,
             stale_after: STALE_AFTER_SECS,
+            replay_paused: &BTreeSet::new(),
         });
         assert_eq!(s.status, Status::Healthy, "{:?}", s.reasons);
         golden("show-healthy.txt", &s.table());
         golden("show-healthy.json", &(s.json().pretty() + "\n"));
+    }
+
+    #[test]
+    fn a_standby_with_paused_replay_needs_attention() {
+        let (pm, v) = (three(), healthy_view());
+        let paused: BTreeSet<String> = ["node3".to_string(), "node1".to_string()].into();
+        let s = build(&Inputs {
+            pacemaker: &pm,
+            view: Some(&v),
+            latest_promotion: None,
+            local_node: "node2",
+            now: NOW,
+            stale_after: STALE_AFTER_SECS,
+            replay_paused: &paused,
+        });
+        assert_eq!(s.status, Status::Degraded, "{:?}", s.reasons);
+        let notes = |n: &str| s.nodes.iter().find(|r| r.node == n).unwrap().notes.clone();
+        assert_eq!(notes("node3"), ["replay paused"]);
+        // the primary (node1) replays nothing: a leftover attribute means nothing there
+        assert!(notes("node1").is_empty(), "{:?}", notes("node1"));
+        assert!(notes("node2").is_empty());
     }
 
     #[test]

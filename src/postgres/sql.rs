@@ -192,6 +192,11 @@ impl Db {
         }
     }
 
+    /// Whether an administrator paused WAL replay on this standby.
+    pub fn replay_paused(&self) -> Result<bool, String> {
+        bool_column(&self.row("SELECT pg_is_wal_replay_paused()")?, 0)
+    }
+
     pub fn is_in_recovery(&self) -> Result<bool, String> {
         bool_column(&self.row("SELECT pg_is_in_recovery()")?, 0)
     }
