@@ -442,6 +442,14 @@ mod tests {
         )
     }
 
+    /// The election of n1 at `MINE`, with the synchronous `record` when managed.
+    fn run_election(
+        pm: &FakePacemaker,
+        record: Option<&SyncRecord>,
+    ) -> OcfResult<Option<WalPosition>> {
+        elect(pm, "n1", MINE, record, soon(), &mut Trace::default())
+    }
+
     fn soon() -> Deadline {
         // past the promote reserve: the election does not wait
         Deadline::after(PROMOTE_RESERVE)
@@ -482,11 +490,7 @@ mod tests {
             [("n2", "0#900"), ("n3", "1#100")],
         ] {
             let pm = cluster(&others);
-            assert_eq!(
-                elect(&pm, "n1", MINE, None, soon(), &mut Trace::default()),
-                Ok(Some(pos(1, 100))),
-                "{others:?}"
-            );
+            assert_eq!(run_election(&pm, None), Ok(Some(pos(1, 100))), "{others:?}");
             assert!(pm.score_writes.borrow().is_empty());
         }
     }
@@ -494,7 +498,7 @@ mod tests {
     #[test]
     fn a_more_advanced_candidate_gets_the_promotion() {
         let pm = cluster(&[("n2", "1#101"), ("n3", "2#5")]);
-        let e = elect(&pm, "n1", MINE, None, soon(), &mut Trace::default()).unwrap_err();
+        let e = run_election(&pm, None).unwrap_err();
         assert!(e.problem.contains("n3"), "{e:?}");
         assert_eq!(
             *pm.score_writes.borrow(),
@@ -508,7 +512,7 @@ mod tests {
     #[test]
     fn a_candidate_that_never_publishes_fails_the_promotion_at_the_deadline() {
         let pm = cluster(&[("n2", "1#1")]);
-        let e = elect(&pm, "n1", MINE, None, soon(), &mut Trace::default()).unwrap_err();
+        let e = run_election(&pm, None).unwrap_err();
         assert!(e.problem.contains("n3"), "{e:?}");
         assert!(pm.score_writes.borrow().is_empty());
     }
@@ -527,30 +531,12 @@ mod tests {
         // ANY 1 of [n1, n2, n3]: all three must be heard from
         let record = rec(SyncSet::new(1, &["n1", "n2", "n3"]));
         let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
-        let e = elect(
-            &pm,
-            "n1",
-            MINE,
-            Some(&record),
-            soon(),
-            &mut Trace::default(),
-        )
-        .unwrap_err();
+        let e = run_election(&pm, Some(&record)).unwrap_err();
         assert!(e.problem.contains("missing: n3"), "{e:?}");
         assert!(pm.score_writes.borrow().is_empty());
         // ANY 2 of them: two suffice
         let record = rec(SyncSet::new(2, &["n1", "n2", "n3"]));
-        assert_eq!(
-            elect(
-                &pm,
-                "n1",
-                MINE,
-                Some(&record),
-                soon(),
-                &mut Trace::default()
-            ),
-            Ok(Some(pos(1, 100)))
-        );
+        assert_eq!(run_election(&pm, Some(&record)), Ok(Some(pos(1, 100))));
         // a record that proves nothing (commits acknowledged by the primary alone)
         let e = elect(
             &pm,
@@ -569,29 +555,11 @@ mod tests {
         // n1 is not recorded; the only member n2 is behind it: n1 holds all n2 holds
         let pm = cluster(&[("n2", "1#90"), ("n3", "1#80")]);
         let record = rec(SyncSet::new(1, &["n2"]));
-        assert_eq!(
-            elect(
-                &pm,
-                "n1",
-                MINE,
-                Some(&record),
-                soon(),
-                &mut Trace::default()
-            ),
-            Ok(Some(pos(1, 100)))
-        );
+        assert_eq!(run_election(&pm, Some(&record)), Ok(Some(pos(1, 100))));
         // member n3 silent: no proof
         let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
         let record = rec(SyncSet::new(1, &["n2", "n3"]));
-        let e = elect(
-            &pm,
-            "n1",
-            MINE,
-            Some(&record),
-            soon(),
-            &mut Trace::default(),
-        )
-        .unwrap_err();
+        let e = run_election(&pm, Some(&record)).unwrap_err();
         assert!(e.problem.contains("n3"), "{e:?}");
     }
 
@@ -600,26 +568,10 @@ mod tests {
         let pm = cluster(&[("n2", "1#90"), ("n3", "1#80")]);
         let mut record = rec(SyncSet::new(1, &["n1", "n2", "n3"]));
         record.since = Some(pos(1, 150));
-        let e = elect(
-            &pm,
-            "n1",
-            MINE,
-            Some(&record),
-            soon(),
-            &mut Trace::default(),
-        )
-        .unwrap_err();
+        let e = run_election(&pm, Some(&record)).unwrap_err();
         assert!(e.problem.contains("behind"), "{e:?}");
         record.since = Some(pos(1, 100));
-        assert!(elect(
-            &pm,
-            "n1",
-            MINE,
-            Some(&record),
-            soon(),
-            &mut Trace::default()
-        )
-        .is_ok());
+        assert!(run_election(&pm, Some(&record)).is_ok());
     }
 
     #[test]
@@ -631,48 +583,24 @@ mod tests {
             "1#100",
         );
         let record = rec(SyncSet::new(1, &["n1", "n3"]));
-        assert!(elect(
-            &pm,
-            "n1",
-            MINE,
-            Some(&record),
-            soon(),
-            &mut Trace::default()
-        )
-        .is_ok());
+        assert!(run_election(&pm, Some(&record)).is_ok());
         // without it, n3 is missing
         let pm = cluster(&[("n2", "1#90"), ("n3", Published::UNKNOWN)]);
-        assert!(elect(
-            &pm,
-            "n1",
-            MINE,
-            Some(&record),
-            soon(),
-            &mut Trace::default()
-        )
-        .is_err());
+        assert!(run_election(&pm, Some(&record)).is_err());
     }
 
     #[test]
     fn without_a_pre_promote_round_a_sync_record_still_needs_its_proof() {
         let pm = FakePacemaker::new(&["n1", "n2"]);
         let record = rec(SyncSet::new(1, &["n2"]));
-        assert!(elect(
-            &pm,
-            "n1",
-            MINE,
-            Some(&record),
-            soon(),
-            &mut Trace::default()
-        )
-        .is_err());
+        assert!(run_election(&pm, Some(&record)).is_err());
     }
 
     #[test]
     fn an_unreadable_candidate_list_fails_rather_than_skipping_the_election() {
         let pm = cluster(&[]);
         pm.down.set(true);
-        assert!(elect(&pm, "n1", MINE, None, soon(), &mut Trace::default()).is_err());
+        assert!(run_election(&pm, None).is_err());
         assert!(check_switchover(&pm, "n1").is_err());
     }
 }
