@@ -431,6 +431,7 @@ mod tests {
     use super::*;
     use crate::logic::election::{test_support::pos, SWITCHOVER_CHECK_FAILED};
     use crate::logic::scores::{BEST_STANDBY, FIRST_START};
+    use crate::logic::sync::test_support::rec;
     use crate::pacemaker::FakePacemaker;
 
     const MINE: fn() -> OcfResult<WalPosition> = || Ok(pos(1, 100));
@@ -515,15 +516,6 @@ mod tests {
         let e = run_election(&pm, None).unwrap_err();
         assert!(e.problem.contains("n3"), "{e:?}");
         assert!(pm.score_writes.borrow().is_empty());
-    }
-
-    fn rec(set: SyncSet) -> SyncRecord {
-        SyncRecord {
-            timeline: 1,
-            set,
-            primary: "n0".into(),
-            since: None,
-        }
     }
 
     #[test]

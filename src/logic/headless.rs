@@ -212,16 +212,8 @@ impl Decision {
 mod tests {
     use super::*;
     use crate::logic::election::test_support::{others, pos};
+    use crate::logic::sync::test_support::rec;
     use crate::logic::sync::SyncSet;
-
-    fn rec(set: SyncSet) -> SyncRecord {
-        SyncRecord {
-            timeline: 1,
-            set,
-            primary: "n0".into(),
-            since: None,
-        }
-    }
 
     #[test]
     fn with_a_sync_record_only_a_proven_winner_is_promoted() {

@@ -401,6 +401,22 @@ pub fn prove(
     }
 }
 
+/// A record of `set` on timeline 1 written by primary n0, for the tests of the election
+/// and headless recovery.
+#[cfg(test)]
+pub mod test_support {
+    use super::*;
+
+    pub fn rec(set: SyncSet) -> SyncRecord {
+        SyncRecord {
+            timeline: 1,
+            set,
+            primary: "n0".into(),
+            since: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
