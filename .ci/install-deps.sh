@@ -14,7 +14,7 @@ packages=(
   postgresql-15 postgresql-client-15
   pacemaker corosync pacemaker-cli-utils resource-agents crmsh pcs
   libxml2-utils xsltproc man-db groff-base rpm
-  iproute2 procps psmisc util-linux strace file python3
+  iproute2 procps psmisc util-linux strace file python3 openssl
   fence-agents resource-agents-paf gettext-base
 )
 # The daemons among them, as systemd units.

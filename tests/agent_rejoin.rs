@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 use std::fs;
+use std::process::Command;
 
 /// node-a (primary, table t) and its standby node-b; node-b is promoted while node-a keeps
 /// running, then node-a commits `diverged` transactions node-b never gets. node-a's
@@ -273,4 +274,180 @@ fn the_readme_grants_are_enough_for_a_non_superuser() {
     c.wait_streaming("node-b", &["node-a"]);
     let reports = reports(&c);
     assert!(reports[0].contains("transactions: 2\n"), "{}", reports[0]);
+}
+
+/// Where the former primary's connection to the new one gets its password.
+enum Password {
+    InConninfo,
+    Passfile,
+}
+
+/// node-b, promoted, accepts node-a only over TLS on 127.0.0.1 with a password (the
+/// walreceiver and the rewind alike); node-a's primary_conninfo says sslmode=require.
+fn rewind_over_tls(password: Password) {
+    const SECRET: &str = "Tls-rewind-secret-7f3a";
+    let c = promote_b_then_write_on_a(2);
+    let b = c.node("node-b").clone();
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+            .arg(b.pgdata.join("server.key"))
+            .arg("-out")
+            .arg(b.pgdata.join("server.crt")),
+        "openssl req",
+    );
+    for f in ["server.key", "server.crt"] {
+        chown_postgres(&b.pgdata.join(f));
+        chmod(&b.pgdata.join(f), 0o600);
+    }
+    let hba = b.pgdata.join("pg_hba.conf");
+    let rules = "hostssl all postgres 127.0.0.1/32 scram-sha-256\n\
+                 hostssl replication postgres 127.0.0.1/32 scram-sha-256\n\
+                 hostnossl all all 127.0.0.1/32 reject\n\
+                 hostnossl replication all 127.0.0.1/32 reject\n";
+    fs::write(
+        &hba,
+        format!("{rules}{}", fs::read_to_string(&hba).unwrap()),
+    )
+    .unwrap();
+    c.sql(
+        "node-b",
+        &format!("ALTER ROLE postgres PASSWORD '{SECRET}'"),
+    );
+    c.sql("node-b", "ALTER SYSTEM SET ssl = on");
+    c.sql("node-b", "ALTER SYSTEM SET listen_addresses = '127.0.0.1'");
+    c.stop_pg("node-b", "fast");
+    c.start_pg("node-b");
+    let a = c.node("node-a").clone();
+    let credential = match password {
+        Password::InConninfo => format!("password={SECRET}"),
+        Password::Passfile => {
+            let passfile = a.dir.join("pgpass");
+            fs::write(
+                &passfile,
+                format!("127.0.0.1:{}:*:postgres:{SECRET}\n", b.port),
+            )
+            .unwrap();
+            chown_postgres(&passfile);
+            chmod(&passfile, 0o600);
+            format!("passfile={}", passfile.display())
+        }
+    };
+    let conf = format!(
+        "port = {}\nunix_socket_directories = '{}'\nprimary_conninfo = 'host=127.0.0.1 port={} sslmode=require {credential} application_name=node-a'\n",
+        a.port,
+        a.sockdir.display(),
+        b.port
+    );
+    fs::write(a.node_conf(), conf).unwrap();
+    c.kill9("node-a");
+    let r = c
+        .agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .env("HA_debug", "1")
+        .run();
+    r.expect_code(ocf::SUCCESS);
+    assert!(
+        !r.stderr.contains(SECRET) && !r.stdout.contains(SECRET),
+        "the password reached the agent's output:\n{}",
+        r.describe()
+    );
+    assert!(c.in_recovery("node-a"));
+    c.wait_streaming("node-b", &["node-a"]);
+    assert_eq!(
+        c.sql(
+            "node-b",
+            "SELECT ssl FROM pg_stat_replication JOIN pg_stat_ssl USING (pid) WHERE application_name = 'node-a'"
+        ),
+        "t"
+    );
+    let reports = reports(&c);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("transactions: 2\n"), "{}", reports[0]);
+}
+
+#[test]
+fn a_primary_reached_over_tls_with_a_password_in_primary_conninfo_is_rewound_from() {
+    rewind_over_tls(Password::InConninfo);
+}
+
+#[test]
+fn a_primary_reached_over_tls_with_a_passfile_is_rewound_from() {
+    rewind_over_tls(Password::Passfile);
+}
+
+/// The WAL pg_rewind needs from the former primary is only in its archive (archived, then
+/// removed by checkpoints): it is fetched with the node's own restore_command, and the
+/// report says which WAL it could not read.
+#[test]
+fn wal_only_in_the_archive_is_fetched_with_restore_command() {
+    let c = Cluster::new(1);
+    let a = c.node("node-a").clone();
+    let archive = a.dir.join("archive");
+    fs::create_dir(&archive).unwrap();
+    chown_postgres(&archive);
+    let wal_files = |n: &Node| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(n.pgdata.join("pg_wal"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|f| f.len() == 24)
+            .collect();
+        v.sort();
+        v
+    };
+    for setting in [
+        "archive_mode = on".to_string(),
+        format!("archive_command = 'cp %p {}/%f'", archive.display()),
+        format!("restore_command = 'cp {}/%f %p'", archive.display()),
+        "wal_keep_size = 0".into(),
+        "max_wal_size = '32MB'".into(),
+        "min_wal_size = '32MB'".into(),
+    ] {
+        c.sql("node-a", &format!("ALTER SYSTEM SET {setting}"));
+    }
+    c.stop_pg("node-a", "fast");
+    c.start_pg("node-a");
+    c.wait_streaming("node-a", &["node-b"]);
+    c.sql("node-a", "CREATE TABLE t (i int PRIMARY KEY)");
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    run_ok(c.pg_ctl("node-b").args(["-w", "promote"]), "promote node-b");
+    c.sql("node-a", "INSERT INTO t VALUES (1), (2)");
+    let forked_segment = c.sql("node-a", "SELECT pg_walfile_name(pg_current_wal_lsn())");
+    // Archive and remove every segment up to the one holding the fork.
+    for _ in 0..3 {
+        c.sql("node-a", "INSERT INTO t SELECT max(i) + 1 FROM t");
+        c.sql("node-a", "SELECT pg_switch_wal()");
+        wait_for(30, "node-a's WAL archived", || {
+            let ready = fs::read_dir(a.pgdata.join("pg_wal/archive_status"))
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .any(|f| f.ends_with(".ready"));
+            (!ready).then_some(())
+        });
+        c.sql("node-a", "CHECKPOINT");
+    }
+    assert!(
+        !wal_files(&a).contains(&forked_segment),
+        "{forked_segment} still in pg_wal: {:?}",
+        wal_files(&a)
+    );
+    assert!(archive.join(&forked_segment).exists());
+    c.write_node_conf("node-a", Upstream::Node("node-b"));
+    c.set_locate(&[("node-a", false), ("node-b", true)]);
+    c.kill9("node-a");
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_streaming("node-b", &["node-a"]);
+    let reports = reports(&c);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        reports[0].contains("\nincomplete: the WAL from "),
+        "{}",
+        reports[0]
+    );
 }

@@ -383,3 +383,27 @@ fn help_and_version() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
 }
+
+#[test]
+fn validate_all_with_rejoin_rewind_needs_pg_rewind_in_bindir() {
+    let c = Cluster::new(1);
+    let bindir = c.root.join("bin-without-pg_rewind");
+    fs::create_dir(&bindir).unwrap();
+    for entry in fs::read_dir(BINDIR).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "pg_rewind" {
+            std::os::unix::fs::symlink(entry.path(), bindir.join(entry.file_name())).unwrap();
+        }
+    }
+    let bindir = bindir.to_str().unwrap();
+    c.agent("node-b", "validate-all")
+        .param("bindir", bindir)
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.agent("node-b", "validate-all")
+        .param("bindir", bindir)
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::ERR_INSTALLED)
+        .expect_reason(&["pg_rewind"]);
+}

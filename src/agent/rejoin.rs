@@ -18,7 +18,7 @@ use crate::ocf::config::Rejoin;
 use crate::ocf::log::{self, brief};
 use crate::ocf::{remedy, OcfError, OcfResult};
 use crate::pacemaker::Pacemaker;
-use crate::postgres::sql::{ConnectError, Db};
+use crate::postgres::remote::{RemoteError, RemoteSql};
 use crate::system::command;
 use std::collections::BTreeMap;
 use std::fs;
@@ -32,6 +32,8 @@ const NEEDS_REBUILD: &str = "needs-rebuild";
 const SAVED_PREFIX: &str = "rejoin-";
 /// The longest one SQL step against the primary may take.
 const PRIMARY_LIMIT: Duration = Duration::from_secs(10);
+/// The programs of bindir a rewind runs.
+const REWIND_PROGRAMS: [&str; 2] = ["pg_rewind", "psql"];
 /// The functions pg_rewind calls on its source, which a non-superuser must be granted.
 const REWIND_FUNCTIONS: [&str; 4] = [
     "pg_ls_dir(text, boolean, boolean)",
@@ -90,7 +92,7 @@ pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
         facts.timeline,
         &facts.history,
     );
-    let records = local_wal(a, control, fork)?;
+    let (read_from, records) = local_wal(a, control, fork)?;
     let (last_record, _) = divergence::wal_end(&records).ok_or_else(|| {
         OcfError::generic("pg_waldump found no valid record in the local WAL")
             .with_remedy(REBUILD_CRASHED_PRIMARY)
@@ -113,7 +115,7 @@ pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
                 )),
         )),
         Divergence::Diverged { timeline, fork } => {
-            let discarded = Discarded::from_records(timeline, fork, &records);
+            let discarded = Discarded::from_records(timeline, fork, &records).read_from(read_from);
             match a.params.rejoin {
                 Rejoin::Manual => Ok(Verdict::CannotFollow(OcfError::generic(format!(
                     "diverged from the primary at {fork}"
@@ -147,6 +149,7 @@ fn promoted_elsewhere(pm: &dyn Pacemaker, local: &str) -> Option<Located> {
 /// rewind_user and rewind_database in place of its role and database.
 struct Source {
     pairs: Vec<(String, String)>,
+    password: Option<String>,
 }
 
 impl Source {
@@ -156,90 +159,63 @@ impl Source {
             OcfError::args("primary_conninfo is not in keyword=value form")
                 .with_remedy(remedy!("write primary_conninfo as keyword=value pairs"))
         })?;
-        let pairs = pairs
-            .into_iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "user" | "dbname" | "replication"))
-            .collect();
-        Ok(Source { pairs })
-    }
-
-    fn value(&self, key: &str) -> Option<&str> {
-        self.pairs
+        let password = pairs
             .iter()
             .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| k == "password")
+            .map(|(_, v)| v.clone());
+        // the walreceiver's own role, database, mode and name are not the rewind's
+        let pairs = pairs
+            .into_iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "user" | "dbname" | "replication" | "password" | "application_name"
+                )
+            })
+            .collect();
+        Ok(Source { pairs, password })
     }
 
-    /// The conninfo pg_rewind gets (it may hold a password: never logged).
-    fn conninfo(&self, a: &Agent) -> String {
+    /// The connection string for `database` (without the password, which goes through
+    /// the environment: see `RemoteSql`).
+    fn conninfo(&self, a: &Agent, database: &str) -> String {
         self.pairs
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain([
                 ("user", a.params.rewind_user.as_str()),
-                ("dbname", a.params.rewind_database.as_str()),
+                ("dbname", database),
             ])
             .map(|(k, v)| format!("{k}={}", conninfo::quoted(v)))
             .collect::<Vec<_>>()
             .join(" ")
     }
 
-    /// A SQL session on the primary, in `database`.
-    fn connect(&self, a: &Agent, database: &str) -> OcfResult<Db> {
-        let mut cfg = tokio_postgres::Config::new();
-        for host in self
-            .value("host")
-            .unwrap_or("/var/run/postgresql")
-            .split(',')
-        {
-            if host.starts_with('/') {
-                cfg.host_path(host);
-            } else {
-                cfg.host(host);
-            }
+    /// A SQL session on the primary, in `database`, checked to answer.
+    fn connect(&self, a: &Agent, database: &str) -> OcfResult<RemoteSql> {
+        let session = RemoteSql::new(
+            a.instance.program("psql")?,
+            a.instance.user()?.clone(),
+            self.conninfo(a, database),
+            self.password.clone(),
+            PRIMARY_LIMIT,
+            a.deadline,
+        );
+        match session.value("SELECT 1") {
+            Ok(_) => Ok(session),
+            Err(RemoteError::Local(e)) => Err(e.into()),
+            Err(e) => Err(
+                OcfError::generic(format!("cannot reach the primary: {}", brief(e)))
+                    .with_detail(format!(
+                        "connecting as rewind_user {} to {} with primary_conninfo's other settings",
+                        a.params.rewind_user, database
+                    ))
+                    .with_remedy(remedy!(
+                        "check primary_conninfo, rewind_user and the primary's pg_hba"
+                    )),
+            ),
         }
-        if let Some(port) = self.value("port").and_then(|p| p.parse().ok()) {
-            cfg.port(port);
-        }
-        if let Some(password) = self.value("password") {
-            cfg.password(password);
-        }
-        if matches!(
-            self.value("sslmode"),
-            Some("require" | "verify-ca" | "verify-full")
-        ) {
-            return Err(OcfError::generic(
-                "primary_conninfo requires TLS, which the rejoin check cannot use",
-            )
-            .with_remedy(remedy!(
-                "set rejoin=manual, or sslmode=prefer for this network"
-            )));
-        }
-        cfg.user(&a.params.rewind_user)
-            .dbname(database)
-            .application_name("pgsqlms-rejoin");
-        let timeout = a
-            .deadline
-            .capped(PRIMARY_LIMIT)
-            .remaining()
-            .max(Duration::from_millis(100));
-        Db::connect_with(cfg, a.instance.user()?, timeout).map_err(|e| {
-            let why = match e {
-                ConnectError::NotListening => "nothing listens".to_string(),
-                ConnectError::Rejecting(m) => m,
-                ConnectError::Failed(u) => u.message,
-                ConnectError::Local(e) => return e.into(),
-            };
-            OcfError::generic(format!("cannot reach the primary: {}", brief(&why)))
-                .with_detail(format!(
-                    "connecting as rewind_user {} to {} with primary_conninfo's host and port",
-                    a.params.rewind_user, database
-                ))
-                .with_remedy(remedy!(
-                    "check primary_conninfo, rewind_user and the primary's pg_hba"
-                ))
-        })
     }
 }
 
@@ -251,36 +227,32 @@ struct PrimaryFacts {
     checkpoint_timeline: Option<u32>,
 }
 
-fn single(db: &Db, sql: &str) -> Result<Option<String>, String> {
-    db.text_rows(sql)?
-        .into_iter()
-        .next()
-        .and_then(|r| r.into_iter().next())
-        .ok_or_else(|| format!("{sql} returned no row"))
-}
-
-fn primary_facts(db: &Db) -> Result<PrimaryFacts, String> {
-    if single(db, "SELECT pg_is_in_recovery()")?.as_deref() != Some("f") {
-        return Err("the instance primary_conninfo reaches is not a primary".into());
+fn primary_facts(db: &RemoteSql) -> Result<PrimaryFacts, RemoteError> {
+    let unexpected = |what: String| RemoteError::Statement(what);
+    if db.value("SELECT pg_is_in_recovery()")?.as_deref() != Some("f") {
+        return Err(unexpected(
+            "the instance primary_conninfo reaches is not a primary".into(),
+        ));
     }
-    let walfile = single(db, "SELECT pg_walfile_name(pg_current_wal_lsn())")?.unwrap_or_default();
+    let walfile = db
+        .value("SELECT pg_walfile_name(pg_current_wal_lsn())")?
+        .unwrap_or_default();
     let timeline = walfile
         .get(0..8)
         .and_then(|t| u32::from_str_radix(t, 16).ok())
-        .ok_or_else(|| format!("unexpected WAL file name {walfile:?}"))?;
+        .ok_or_else(|| unexpected(format!("unexpected WAL file name {walfile:?}")))?;
     let history = if timeline > 1 {
-        let text = single(
-            db,
-            &format!(
+        let text = db
+            .value(&format!(
                 "SELECT convert_from(pg_read_binary_file('pg_wal/{timeline:08X}.history'), 'UTF8')"
-            ),
-        )?
-        .unwrap_or_default();
-        divergence::parse_history(&text)?
+            ))?
+            .unwrap_or_default();
+        divergence::parse_history(&text).map_err(unexpected)?
     } else {
         Vec::new()
     };
-    let checkpoint_timeline = single(db, "SELECT timeline_id FROM pg_control_checkpoint()")
+    let checkpoint_timeline = db
+        .value("SELECT timeline_id FROM pg_control_checkpoint()")
         .ok()
         .flatten()
         .and_then(|t| t.parse().ok());
@@ -315,12 +287,13 @@ fn local_history(a: &Agent, timeline: u32) -> OcfResult<Vec<HistoryEntry>> {
 }
 
 /// The local WAL's records from the fork (or the last checkpoint's redo point, whichever
-/// comes first and is on the local timeline) to its last valid record.
+/// comes first and is on the local timeline) to its last valid record, and where they
+/// were read from.
 fn local_wal(
     a: &Agent,
     control: &ControlData,
     fork: Fork,
-) -> OcfResult<Vec<divergence::WalRecord>> {
+) -> OcfResult<(Lsn, Vec<divergence::WalRecord>)> {
     let from_fork = match fork {
         Fork::At { timeline, lsn } if timeline == control.timeline && lsn < control.redo => {
             Some(lsn)
@@ -330,11 +303,11 @@ fn local_wal(
     if let Some(start) = from_fork {
         let records = waldump(a, control.timeline, start)?;
         if !records.is_empty() {
-            return Ok(records);
+            return Ok((start, records));
         }
         log::warning!("the local WAL from the fork point {start} is gone: reading it from the last checkpoint");
     }
-    waldump(a, control.timeline, control.redo)
+    Ok((control.redo, waldump(a, control.timeline, control.redo)?))
 }
 
 fn waldump(a: &Agent, timeline: u32, start: Lsn) -> OcfResult<Vec<divergence::WalRecord>> {
@@ -354,7 +327,7 @@ fn waldump(a: &Agent, timeline: u32, start: Lsn) -> OcfResult<Vec<divergence::Wa
 fn rewind(
     a: &Agent,
     source: &Source,
-    primary: &Db,
+    primary: &RemoteSql,
     facts: &PrimaryFacts,
     discarded: &Discarded,
 ) -> OcfResult<()> {
@@ -375,7 +348,17 @@ fn rewind(
     let mut cmd = a.instance.command("pg_rewind")?;
     cmd.arg("--target-pgdata")
         .arg(&a.params.datadir)
-        .arg(format!("--source-server={}", source.conninfo(a)));
+        .arg(format!("--source-server={}", primary.conninfo()));
+    primary.connection_environment(&mut cmd);
+    // WAL the rewind needs may be archived only: pg_rewind then fetches it with this
+    // node's own restore_command (PostgreSQL 13 and later).
+    if !validate::setting(a, "restore_command")?.is_empty() {
+        if validate::major_version(a)? >= 13 {
+            cmd.arg("--restore-target-wal");
+        } else {
+            log::warning!("restore_command is set but PostgreSQL 12's pg_rewind cannot use it: only the WAL in pg_wal counts");
+        }
+    }
     if a.params.pgdata != a.params.datadir {
         cmd.arg(format!(
             "--config-file={}",
@@ -416,8 +399,12 @@ fn rewind(
     Ok(())
 }
 
-/// pg_rewind needs wal_log_hints or data checksums, from before the divergence.
+/// pg_rewind and psql must be there, and pg_rewind needs wal_log_hints or data
+/// checksums, from before the divergence.
 pub fn check_rewind_possible(a: &Agent) -> OcfResult<()> {
+    for program in REWIND_PROGRAMS {
+        a.instance.program(program)?;
+    }
     if validate::setting(a, "wal_log_hints")? == "on" || a.instance.controldata()?.checksums {
         return Ok(());
     }
@@ -428,7 +415,7 @@ pub fn check_rewind_possible(a: &Agent) -> OcfResult<()> {
     )
 }
 
-fn check_rights(primary: &Db) -> OcfResult<()> {
+fn check_rights(primary: &RemoteSql) -> OcfResult<()> {
     let sql = format!(
         "SELECT rolsuper OR ({}) FROM pg_roles WHERE rolname = current_user",
         REWIND_FUNCTIONS
@@ -437,7 +424,7 @@ fn check_rights(primary: &Db) -> OcfResult<()> {
             .collect::<Vec<_>>()
             .join(" AND ")
     );
-    match single(primary, &sql) {
+    match primary.value(&sql) {
         Ok(Some(v)) if v == "t" => Ok(()),
         Ok(_) => Err(
             OcfError::generic("rewind_user lacks the rights pg_rewind needs")
@@ -453,15 +440,16 @@ fn check_rights(primary: &Db) -> OcfResult<()> {
 
 /// pg_rewind reads the source's timeline from its last checkpoint: right after a
 /// promotion that is still the old timeline, and it would see nothing to rewind.
-fn wait_for_checkpoint(a: &Agent, primary: &Db, facts: &PrimaryFacts) -> OcfResult<()> {
+fn wait_for_checkpoint(a: &Agent, primary: &RemoteSql, facts: &PrimaryFacts) -> OcfResult<()> {
     if facts.checkpoint_timeline == Some(facts.timeline) {
         return Ok(());
     }
-    if primary.checkpoint().is_ok() {
+    if primary.text_rows("CHECKPOINT").is_ok() {
         return Ok(());
     }
     loop {
-        let tl = single(primary, "SELECT timeline_id FROM pg_control_checkpoint()")
+        let tl = primary
+            .value("SELECT timeline_id FROM pg_control_checkpoint()")
             .ok()
             .flatten()
             .and_then(|t| t.parse::<u32>().ok());
@@ -481,7 +469,12 @@ fn wait_for_checkpoint(a: &Agent, primary: &Db, facts: &PrimaryFacts) -> OcfResu
 
 /// Copies the local WAL past the fork and writes the report, into a new directory of
 /// rejoin_dir; returns that directory.
-fn save_discarded(a: &Agent, primary: &Db, source: &Source, d: &Discarded) -> OcfResult<PathBuf> {
+fn save_discarded(
+    a: &Agent,
+    primary: &RemoteSql,
+    source: &Source,
+    d: &Discarded,
+) -> OcfResult<PathBuf> {
     let names = relation_names(a, primary, source, d);
     let report = d.render(&names);
     let now = std::time::SystemTime::now()
@@ -543,7 +536,7 @@ fn save_discarded(a: &Agent, primary: &Db, source: &Source, d: &Discarded) -> Oc
 /// them (`database.schema.table`); those it cannot resolve are left out.
 fn relation_names(
     a: &Agent,
-    primary: &Db,
+    primary: &RemoteSql,
     source: &Source,
     d: &Discarded,
 ) -> BTreeMap<RelFile, String> {
@@ -551,10 +544,9 @@ fn relation_names(
     let mut databases: Vec<u32> = d.relations.iter().map(|r| r.database).collect();
     databases.dedup();
     for oid in databases {
-        let Ok(Some(datname)) = single(
-            primary,
-            &format!("SELECT datname FROM pg_database WHERE oid = {oid}"),
-        ) else {
+        let Ok(Some(datname)) = primary.value(&format!(
+            "SELECT datname FROM pg_database WHERE oid = {oid}"
+        )) else {
             continue;
         };
         let Ok(db) = source.connect(a, &datname) else {
@@ -567,7 +559,7 @@ fn relation_names(
                 t = r.tablespace,
                 n = r.relfilenode
             );
-            if let Ok(Some(name)) = single(&db, &sql) {
+            if let Ok(Some(name)) = db.value(&sql) {
                 names.insert(*r, format!("{datname}.{name}"));
             }
         }

@@ -30,26 +30,7 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
         ))
         .with_detail("it does not exist on this node, or the system user cannot enter it"));
     }
-    let dir = a.instance.datadir()?;
-    let version = dir
-        .read("PG_VERSION", 64)
-        .map_err(PostgresError::UnsafeVersionFile)?
-        .ok_or_else(|| {
-            OcfError::installed(format!(
-                "{} holds no PG_VERSION",
-                brief(p.datadir.display())
-            ))
-            .with_remedy(remedy!("point datadir at a PostgreSQL data directory"))
-        })?;
-    let major: u32 = version
-        .trim()
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .ok_or_else(|| {
-            OcfError::installed("datadir's PG_VERSION does not hold a PostgreSQL version")
-                .with_remedy(remedy!("point datadir at a PostgreSQL data directory"))
-        })?;
+    let major = major_version(a)?;
     if major < MIN_MAJOR {
         return Err(OcfError::installed(format!(
             "the instance is PostgreSQL {major}, older than {MIN_MAJOR}"
@@ -57,6 +38,31 @@ pub fn installation(a: &Agent) -> OcfResult<()> {
         .with_remedy(remedy!("use PAF for older versions, or upgrade")));
     }
     Ok(a.instance.check_identity_and_programs()?)
+}
+
+/// The instance's major version, from the data directory's PG_VERSION.
+pub fn major_version(a: &Agent) -> OcfResult<u32> {
+    let version = a
+        .instance
+        .datadir()?
+        .read("PG_VERSION", 64)
+        .map_err(PostgresError::UnsafeVersionFile)?
+        .ok_or_else(|| {
+            OcfError::installed(format!(
+                "{} holds no PG_VERSION",
+                brief(a.params.datadir.display())
+            ))
+            .with_remedy(remedy!("point datadir at a PostgreSQL data directory"))
+        })?;
+    version
+        .trim()
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| {
+            OcfError::installed("datadir's PG_VERSION does not hold a PostgreSQL version")
+                .with_remedy(remedy!("point datadir at a PostgreSQL data directory"))
+        })
 }
 
 /// A server setting as this node's configuration files give it (`postgres -C`).

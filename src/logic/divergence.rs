@@ -187,6 +187,9 @@ pub struct Discarded {
     pub commits: Vec<(u32, String)>,
     /// Relations the committed transactions changed.
     pub relations: BTreeSet<RelFile>,
+    /// Where the local WAL was read from, when that is past the fork: what committed
+    /// between the fork and there is gone from pg_wal and cannot be listed.
+    pub unread_until: Option<Lsn>,
 }
 
 impl Discarded {
@@ -212,7 +215,24 @@ impl Discarded {
             end,
             commits,
             relations,
+            unread_until: None,
         }
+    }
+
+    /// Notes that the local WAL was read from `start` on (see `unread_until`).
+    pub fn read_from(mut self, start: Lsn) -> Self {
+        self.unread_until = (start > self.fork).then_some(start);
+        self
+    }
+
+    /// The report's warning that it cannot list everything.
+    fn incompleteness(&self) -> Option<String> {
+        self.unread_until.map(|until| {
+            format!(
+                "the WAL from {} to {until} is no longer in pg_wal: transactions committed there are not listed",
+                self.fork
+            )
+        })
     }
 
     pub fn bytes(&self) -> u64 {
@@ -225,8 +245,11 @@ impl Discarded {
             (Some(first), Some(last)) => format!(" committed {} to {}", first.1, last.1),
             _ => String::new(),
         };
+        let incomplete = self
+            .incompleteness()
+            .map_or_else(String::new, |w| format!(" (incomplete: {w})"));
         format!(
-            "diverged from the primary at {} (timeline {}): {} bytes of WAL up to {}, {} transactions{range}, {} relations; WAL and report saved in {saved_in}",
+            "diverged from the primary at {} (timeline {}): {} bytes of WAL up to {}, {} transactions{range}{incomplete}, {} relations; WAL and report saved in {saved_in}",
             self.fork,
             self.timeline,
             self.bytes(),
@@ -246,6 +269,9 @@ impl Discarded {
         let _ = writeln!(out, "local_end_lsn: {}", self.end);
         let _ = writeln!(out, "bytes: {}", self.bytes());
         let _ = writeln!(out, "transactions: {}", self.commits.len());
+        if let Some(warning) = self.incompleteness() {
+            let _ = writeln!(out, "incomplete: {warning}");
+        }
         if let (Some(first), Some(last)) = (self.commits.first(), self.commits.last()) {
             let _ = writeln!(out, "first_commit: {}", first.1);
             let _ = writeln!(out, "last_commit: {}", last.1);
@@ -512,8 +538,30 @@ pg_waldump: error: error in WAL record at 0/30001B0: invalid record length at 0/
         // Fork before everything: both commits.
         let d = Discarded::from_records(1, lsn("0/03000000"), &records);
         assert_eq!(d.commits.len(), 2);
+        assert!(!d.render(&names).contains("incomplete"));
         let none = Discarded::from_records(1, lsn("0/04000000"), &records);
         assert!(none.commits.is_empty() && none.relations.is_empty());
+    }
+
+    #[test]
+    fn a_report_read_from_past_the_fork_says_it_is_incomplete() {
+        let records = parse_waldump(DUMP);
+        let fork = lsn("0/03000000");
+        // read from the fork, or from before it: complete
+        for start in [fork, lsn("0/02000000")] {
+            let d = Discarded::from_records(1, fork, &records).read_from(start);
+            assert_eq!(d.unread_until, None);
+            assert!(!d.render(&BTreeMap::new()).contains("incomplete"));
+        }
+        let d = Discarded::from_records(1, fork, &records).read_from(lsn("0/03000028"));
+        let text = d.render(&BTreeMap::new());
+        assert!(
+            text.contains("incomplete: the WAL from 0/3000000 to 0/3000028 is no longer in pg_wal"),
+            "{text}"
+        );
+        assert!(d
+            .summary("x")
+            .contains("(incomplete: the WAL from 0/3000000"));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The local PostgreSQL instance: its data directory as root may look at it (`datadir`),
 //! its processes (`processes`), the agent's SQL connection (`sql`), and starting, stopping
-//! and observing it (`instance`).
+//! and observing it (`instance`); and SQL on another node's instance (`remote`).
 
 pub mod datadir;
 pub mod instance;
 pub mod processes;
+pub mod remote;
 pub mod sql;
 
 use crate::logic::hang::Hang;

@@ -96,9 +96,8 @@ impl Db {
         Db::connect_with(cfg, user, timeout)
     }
 
-    /// Connects with `cfg` (another server: the primary a former primary rejoins), as the
-    /// system user for the same reasons as `connect`, with the same bounds.
-    pub fn connect_with(
+    /// Connects with `cfg`, as the system user, within `timeout`.
+    fn connect_with(
         mut cfg: tokio_postgres::Config,
         user: &SystemUser,
         timeout: Duration,

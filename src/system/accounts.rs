@@ -8,15 +8,19 @@ use std::fs;
 pub struct Account {
     pub uid: u32,
     pub gid: u32,
+    /// The home directory: libpq looks there for `.pgpass`, the TLS client certificate and
+    /// the root certificates.
+    pub home: String,
     /// Primary group first, then every group listing the user as a member.
     pub groups: Vec<u32>,
 }
 
 /// Finds `name` in passwd and group file contents. Pure.
 pub fn find(name: &str, passwd: &str, group: &str) -> Option<Account> {
-    let (uid, gid) = passwd.lines().find_map(|line| {
+    let (uid, gid, home) = passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 4 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
+        (f.len() >= 6 && f[0] == name)
+            .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?, f[5].to_string())))?
     })?;
     let mut groups = vec![gid];
     for line in group.lines() {
@@ -30,7 +34,12 @@ pub fn find(name: &str, passwd: &str, group: &str) -> Option<Account> {
             }
         }
     }
-    Some(Account { uid, gid, groups })
+    Some(Account {
+        uid,
+        gid,
+        home,
+        groups,
+    })
 }
 
 pub fn lookup(name: &str) -> Option<Account> {
@@ -56,6 +65,7 @@ mod tests {
             Some(Account {
                 uid: 101,
                 gid: 104,
+                home: "/var/lib/postgresql".into(),
                 groups: vec![104, 103, 110]
             })
         );

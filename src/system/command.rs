@@ -22,6 +22,7 @@ pub struct SystemUser {
     pub name: String,
     pub uid: Uid,
     pub gid: Gid,
+    home: String,
     groups: Vec<Gid>,
 }
 
@@ -38,15 +39,18 @@ impl SystemUser {
             name: name.to_string(),
             uid: Uid::from_raw(account.uid),
             gid: Gid::from_raw(account.gid),
+            home: account.home,
             groups: account.groups.into_iter().map(Gid::from_raw).collect(),
         })
     }
 
     /// A command that will run as this user, in `/`, with LC_ALL=C so that the output it
-    /// parses is English.
+    /// parses is English, and with the user's own HOME (not root's, which Pacemaker passes
+    /// on): libpq finds `.pgpass` and the TLS files there.
     pub fn command(&self, program: &Path) -> Command {
         let mut cmd = Command::new(program);
         cmd.current_dir("/")
+            .env("HOME", &self.home)
             .env("LC_ALL", "C")
             .env_remove("LANG")
             .env_remove("LANGUAGE");
