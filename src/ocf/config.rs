@@ -108,6 +108,41 @@ fn parse_millis(v: &str) -> Option<Duration> {
     v.parse::<u64>().ok().map(Duration::from_millis)
 }
 
+/// A parameter with a few named values, the first the default when it is unset;
+/// `refusal` says what is wrong with any other value.
+fn choice<T: Copy>(
+    env: &Env,
+    name: &str,
+    values: &[(&str, T)],
+    refusal: impl FnOnce(&str) -> OcfError,
+) -> OcfResult<T> {
+    let Some(v) = param(env, name) else {
+        return Ok(values[0].1);
+    };
+    values
+        .iter()
+        .find(|(n, _)| *n == v)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| refusal(v))
+}
+
+/// A count of at least 1, `default` when unset; `refusal` says what is wrong otherwise.
+fn positive<T: std::str::FromStr + PartialOrd + From<u8>>(
+    env: &Env,
+    name: &str,
+    default: T,
+    refusal: impl FnOnce(&str) -> OcfError,
+) -> OcfResult<T> {
+    match param(env, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<T>()
+            .ok()
+            .filter(|n| *n >= T::from(1))
+            .ok_or_else(|| refusal(v)),
+    }
+}
+
 impl Params {
     /// `pgdata` and `datadir` (the data directory, `pgdata` unless set apart), which every
     /// environment names, however wrong its other settings.
@@ -142,27 +177,25 @@ impl Params {
                 .with_remedy(remedy!("set it to a number of bytes, or 0 to disable"))
             })?,
         };
-        let rejoin = match param(env, "rejoin") {
-            None | Some("manual") => Rejoin::Manual,
-            Some("rewind") => Rejoin::Rewind,
-            Some(v) => {
-                return Err(OcfError::configured(format!(
+        let rejoin = choice(
+            env,
+            "rejoin",
+            &[("manual", Rejoin::Manual), ("rewind", Rejoin::Rewind)],
+            |v| {
+                OcfError::configured(format!(
                     "parameter rejoin={:?} is neither manual nor rewind",
                     brief(v)
                 ))
-                .with_remedy(remedy!("set rejoin to manual or rewind")))
-            }
-        };
-        let rejoin_keep = match param(env, "rejoin_keep") {
-            None => 3,
-            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                OcfError::configured(format!(
-                    "rejoin_keep={:?} is not a positive number",
-                    brief(v)
-                ))
-                .with_remedy(remedy!("set it to 1 or more"))
-            })?,
-        };
+                .with_remedy(remedy!("set rejoin to manual or rewind"))
+            },
+        )?;
+        let rejoin_keep = positive(env, "rejoin_keep", 3, |v| {
+            OcfError::configured(format!(
+                "rejoin_keep={:?} is not a positive number",
+                brief(v)
+            ))
+            .with_remedy(remedy!("set it to 1 or more"))
+        })?;
         let rejoin_dir = param(env, "rejoin_dir").map_or_else(
             || {
                 let mut d = datadir.clone().into_os_string();
@@ -171,28 +204,29 @@ impl Params {
             },
             PathBuf::from,
         );
-        let sync_mode = match param(env, "sync_mode") {
-            None | Some("off") => SyncMode::Off,
-            Some("on") => SyncMode::On,
-            Some("strict") => SyncMode::Strict,
-            Some(v) => {
-                return Err(OcfError::configured(format!(
+        let sync_mode = choice(
+            env,
+            "sync_mode",
+            &[
+                ("off", SyncMode::Off),
+                ("on", SyncMode::On),
+                ("strict", SyncMode::Strict),
+            ],
+            |v| {
+                OcfError::configured(format!(
                     "parameter sync_mode={:?} is not off, on or strict",
                     brief(v)
                 ))
-                .with_remedy(remedy!("set sync_mode to off, on or strict")))
-            }
-        };
-        let sync_count = match param(env, "sync_count") {
-            None => 1,
-            Some(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                OcfError::configured(format!(
-                    "sync_count={:?} is not a positive integer",
-                    brief(v)
-                ))
-                .with_remedy(remedy!("set it to the standbys a commit waits for"))
-            })?,
-        };
+                .with_remedy(remedy!("set sync_mode to off, on or strict"))
+            },
+        )?;
+        let sync_count = positive(env, "sync_count", 1, |v| {
+            OcfError::configured(format!(
+                "sync_count={:?} is not a positive integer",
+                brief(v)
+            ))
+            .with_remedy(remedy!("set it to the standbys a commit waits for"))
+        })?;
         Ok(Params {
             rejoin,
             rewind_user: param(env, "rewind_user").unwrap_or("postgres").to_string(),
