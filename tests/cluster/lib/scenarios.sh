@@ -535,9 +535,17 @@ scn_sync_standbys_down() {
 set_sync_mode() { crm_exec crm_resource --resource pgsqld --set-parameter sync_mode --parameter-value "$1" >/dev/null; }
 
 # The same fault with sync_mode=strict (PAF: its static ANY 1, the same promise): no commit is
-# acknowledged while no standby is connected to the primary; writes resume once Pacemaker has
-# restarted one. The window checked ends when a query saw no walsender for the last time
-# (a query that started then saw none, so no commit could be acknowledged before it).
+# acknowledged from the fault until a restarted standby streams again (the primary's log:
+# "is now a candidate"; a stop of a crashed standby by the agent may stream a moment too);
+# then writes resume.
+first_candidate_since() { # <primary> <epoch>: epoch of its first "is now a candidate" line after it
+  local d t e
+  while read -r d t _; do
+    e=$(date -u -d "$d $t" +%s.%N) || continue
+    awk -v a="$e" -v b="$2" 'BEGIN{exit !(a > b)}' && { echo "$e"; return 0; }
+  done < <(grep -h 'is now a candidate for quorum synchronous standby' "$(ndir "$1")/var-log/postgresql/postgresql.log")
+  return 1
+}
 scn_sync_standbys_down_strict() {
   local strict="" rc=0
   if [[ $(agent_sync_mode) != off ]]; then
@@ -545,26 +553,19 @@ scn_sync_standbys_down_strict() {
   fi
   scn_begin sync-standbys-down-strict || true
   [[ $(agent_sync_mode) == off || -n $strict ]] || scn_fail "cannot set sync_mode=strict"
-  local p t c last_none="" end acks waited
+  local p back acks waited
   p=$(promoted_node)
   log "synchronous_standby_names on $p: '$(npsql "$p" -c 'SHOW synchronous_standby_names' 2>&1)'"
   scn_fault "kill -9 of both standbys' postmasters (sync_mode strict), nodes up"
   kill_standby_postmasters
-  end=$((SECONDS + 120))
-  while ((SECONDS < end)); do
-    t=$(now)
-    c=$(npsql "$p" -c "SELECT count(*) FROM pg_stat_replication WHERE application_name <> 'pg_basebackup'" 2>/dev/null) || c=""
-    if [[ $c == 0 ]]; then last_none=$t; elif [[ -n $last_none ]]; then break; fi
-    sleep 0.2
-  done
-  if [[ -z $last_none ]]; then
-    scn_fail "the standbys' walsenders never left $p"
+  if back=$(wait_for 120 "a standby streaming from $p again" first_candidate_since "$p" "$FAULT_T" && first_candidate_since "$p" "$FAULT_T"); then
+    waited=$(awk -v a="$back" -v b="$FAULT_T" 'BEGIN{printf "%.1f", a-b}')
+    acks=$(awk -v a="$FAULT_T" -v b="$back" '$4=="ok" && $2>=a+1 && $2<b' "$RUN/writes" | wc -l)
+    log "first standby streaming from $p again $waited s after the fault; writes acknowledged before: $acks"
+    ((acks == 0)) || scn_fail "$acks writes acknowledged while no standby streamed (sync_mode strict)"
+    awk -v w="$waited" 'BEGIN{exit !(w >= 3)}' || scn_fail "a standby streamed again within $waited s: nothing was checked"
   else
-    waited=$(awk -v a="$last_none" -v b="$FAULT_T" 'BEGIN{printf "%.1f", a-b}')
-    acks=$(awk -v a="$FAULT_T" -v b="$last_none" '$4=="ok" && $2>=a+1 && $2<b' "$RUN/writes" | wc -l)
-    log "no standby connected to $p for at least $waited s after the fault; writes acknowledged then: $acks"
-    ((acks == 0)) || scn_fail "$acks writes acknowledged while no standby was connected (sync_mode strict)"
-    awk -v w="$waited" 'BEGIN{exit !(w >= 3)}' || scn_fail "the standbys were back within $waited s: nothing was checked"
+    scn_fail "no standby streams from $p again"
   fi
   scn_end || rc=1
   if [[ -n $strict ]]; then
@@ -600,7 +601,7 @@ scn_sync_not_caught_up() {
   log "filler WAL written on $p while $lag was down; its stream now throttled to 2 Mbit/s"
   wait_for 90 "$lag reconnected to $p, catching up" walsender_is "$p" "$lag" catchup ||
     scn_fail "$lag did not reconnect in state catchup: [$(walsender_state "$p" "$lag")]"
-  log "$lag: walsender $(walsender_state "$p" "$lag"), received $(received_lsn "$lag"); $adv received $(received_lsn "$adv"); record $(sync_record)"
+  log "$lag: walsender $(walsender_state "$p" "$lag"), received $(received_lsn "$lag"); $adv received $(received_lsn "$adv"); record $(sync_record); promotion scores $lag=$(promotion_score "$lag") $adv=$(promotion_score "$adv")"
   nf=$(fence_count "$p")
   scn_fault "power off of primary $p while $lag, back, catches up"
   node_poweroff "$p"
@@ -617,7 +618,8 @@ scn_sync_not_caught_up() {
 }
 
 # A commit acknowledged while a member is being removed survives the loss of the primary
-# right after: one member's PostgreSQL killed, and the primary powered off as soon as its
+# right after: one member's PostgreSQL killed (its WAL stream cut, so that it stays out until
+# the primary's monitor removes it), and the primary powered off as soon as its
 # synchronous_standby_names changes (the removal applied, the record maybe not yet narrowed).
 scn_sync_removal_commit() {
   scn_begin sync-removal-commit || true
@@ -627,7 +629,8 @@ scn_sync_removal_commit() {
   before=$(npsql "$p" -c 'SHOW synchronous_standby_names')
   pid=$(head -1 "$(host_pgdata "$gone")/postmaster.pid")
   nf=$(fence_count "$p")
-  scn_fault "kill -9 of $gone's postmaster; $p powered off once synchronous_standby_names changes"
+  block_wal_to "$p" "$gone"
+  scn_fault "kill -9 of $gone's postmaster, its WAL stream cut; $p powered off once synchronous_standby_names changes"
   node_exec_t 5 "$gone" kill -9 "$pid" || scn_fail "kill -9 on $gone failed"
   end=$((SECONDS + 40))
   while ((SECONDS < end)); do
@@ -635,6 +638,7 @@ scn_sync_removal_commit() {
     [[ $v == "$before" ]] || break
   done
   node_poweroff "$p"
+  unblock_wal "$p"
   log "$p powered off: synchronous_standby_names '$before' -> '$v'; record $(sync_record)"
   [[ $v != "$before" ]] || [[ $(agent_sync_mode) == off ]] || scn_fail "synchronous_standby_names did not change within 40 s"
   wait_fenced "$p" "$nf" || true
