@@ -294,10 +294,7 @@ fn meta_data_is_valid_xml_with_every_parameter() {
         .filter(|n| n.has_tag_name("action"))
         .map(|n| n.attribute("name").unwrap_or(""))
         .collect();
-    for a in METHODS
-        .into_iter()
-        .chain(["reload", "reload-agent", "methods"])
-    {
+    for a in METHODS.into_iter().chain(["reload", "methods"]) {
         assert!(
             actions.contains(&a),
             "action {a} missing from meta-data: {actions:?}"

@@ -402,7 +402,7 @@ cached promotion scores (directory \fBHA_RSCTMP\fR); beside it \fB.primary\fR
     <xsl:choose>
       <xsl:when test="@name = 'start'">Starts the instance, always as a standby (standby.signal); refuses a former primary that crashed, since its WAL may have diverged.</xsl:when>
       <xsl:when test="@name = 'stop'">Fast shutdown. A standby that does not stop in time is stopped immediately; a primary is not (fencing is the escalation).</xsl:when>
-      <xsl:when test="@name = 'reload' or @name = 'reload-agent'">Applies changed parameters marked reloadable (those of the agent's decisions) without restarting PostgreSQL: the agent reads them at every action. Those that change how PostgreSQL runs or is reached restart it. reload\-agent is the OCF 1.1 name, which Pacemaker 2.1 uses.</xsl:when>
+      <xsl:when test="@name = 'reload'">Applies changed non\-unique parameters without restarting PostgreSQL (the agent reads them at every action).</xsl:when>
       <xsl:when test="@name = 'promote'">Promotes the local standby, unless another candidate holds more WAL (the promotion is then handed over to it) or a switchover was found unsafe.</xsl:when>
       <xsl:when test="@name = 'demote'">A fast stop, then a start as a standby; the shutdown checkpoint reaches the standbys, which lets the next promotion prove a switchover lost nothing.</xsl:when>
       <xsl:when test="@name = 'monitor' and @role = 'Promoted'">Checks the primary and keeps every node's promotion score up to date (one socket connection, no child process, when healthy).</xsl:when>

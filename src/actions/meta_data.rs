@@ -38,26 +38,6 @@ mod tests {
         assert_eq!(listed, implemented);
     }
 
-    /// With OCF 1.1 Pacemaker ignores `reload` and restarts every instance for a changed
-    /// parameter unless it is marked `reloadable` and `reload-agent` exists: a change of
-    /// sync_mode or maxlag must not restart the primary. Those that change how PostgreSQL
-    /// runs or is reached (and the unique ones) do restart it.
-    #[test]
-    fn parameters_of_decisions_are_reloadable() {
-        const RESTART: [&str; 5] = ["system_user", "bindir", "pghost", "pgport", "start_opts"];
-        assert!(XML.contains("<action name=\"reload-agent\""));
-        for p in XML.split("<parameter name=\"").skip(1) {
-            let name = p.split('"').next().unwrap_or_default();
-            let head = p.split('>').next().unwrap_or_default();
-            let expected = head.contains("unique=\"0\"") && !RESTART.contains(&name);
-            assert_eq!(
-                head.contains("reloadable=\"1\""),
-                expected,
-                "{name}: reloadable must be {expected}"
-            );
-        }
-    }
-
     #[test]
     fn promoted_and_unpromoted_monitors_have_distinct_intervals() {
         let interval = |role: &str| {

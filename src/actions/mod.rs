@@ -26,7 +26,6 @@ pub enum Action {
     Demote,
     Notify,
     Reload,
-    ReloadAgent,
     MetaData,
     ValidateAll,
     Methods,
@@ -40,7 +39,7 @@ pub enum Dispatch {
 
 impl Action {
     /// Every action, in the order `methods` lists them.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 10] = [
         Action::Start,
         Action::Stop,
         Action::Monitor,
@@ -48,7 +47,6 @@ impl Action {
         Action::Demote,
         Action::Notify,
         Action::Reload,
-        Action::ReloadAgent,
         Action::MetaData,
         Action::ValidateAll,
         Action::Methods,
@@ -64,7 +62,6 @@ impl Action {
             Action::Demote => "demote",
             Action::Notify => "notify",
             Action::Reload => "reload",
-            Action::ReloadAgent => "reload-agent",
             Action::MetaData => "meta-data",
             Action::ValidateAll => "validate-all",
             Action::Methods => "methods",
@@ -92,7 +89,7 @@ impl Action {
             Action::Promote => Dispatch::WithAgent(promote::promote),
             Action::Demote => Dispatch::WithAgent(demote::demote),
             Action::Notify => Dispatch::WithAgent(notify::notify),
-            Action::Reload | Action::ReloadAgent => Dispatch::WithAgent(reload::reload),
+            Action::Reload => Dispatch::WithAgent(reload::reload),
             Action::ValidateAll => Dispatch::WithAgent(validate_all::validate_all),
             Action::MetaData => Dispatch::Plain(meta_data::meta_data),
             Action::Methods => Dispatch::Plain(methods::methods),
