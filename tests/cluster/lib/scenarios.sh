@@ -787,7 +787,7 @@ HEADLESS_MAXLAG=${HEADLESS_MAXLAG:-1048576}
 scn_headless_maxlag() {
   scn_begin headless-maxlag || true
   local p lag adv t0 np rec
-  # (Pacemaker restarts every instance for a changed parameter that is not reloadable)
+  # (maxlag is not unique: a reload, nothing restarts; the wait is for the next monitors)
   crm_exec crm_resource --resource pgsqld --set-parameter maxlag --parameter-value "$HEADLESS_MAXLAG" >/dev/null 2>&1 ||
     scn_fail "cannot set maxlag"
   sleep 2
