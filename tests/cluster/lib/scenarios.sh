@@ -845,8 +845,13 @@ scn_headless_maxlag() {
     scn_fail "no new primary: the cluster stayed headless"
   fi
   crm_exec crm_resource --resource pgsqld --delete-parameter maxlag >/dev/null 2>&1 || true
-  # the administrator turns synchronous replication back on once the nodes are back
-  if [[ $(agent_sync_mode) != off ]]; then set_sync_mode "$SYNC_MODE" || scn_fail "cannot restore sync_mode=$SYNC_MODE"; fi
+  # the administrator turns synchronous replication back on once the nodes are back, after
+  # deleting the record of the abandoned history (its timeline may be later than the new
+  # primary's: the primary would leave it alone)
+  if [[ $(agent_sync_mode) != off ]]; then
+    crm_exec crm_attribute --type crm_config --name pgsqlms-sync-pgsqld --delete >/dev/null 2>&1 || scn_fail "cannot delete the synchronous record"
+    set_sync_mode "$SYNC_MODE" || scn_fail "cannot restore sync_mode=$SYNC_MODE"
+  fi
   scn_end
 }
 declines() { headless_status "$1" | grep -q 'none promoted'; }
