@@ -204,16 +204,19 @@ struct ScoreRound {
     state: MonitorState,
 }
 
-/// The synchronous members this primary recorded last (none when not managed): they rank
-/// first (`scores::members_first`).
+/// The synchronous members PostgreSQL waits for, as this primary's last monitor left them
+/// (none when not managed): they rank first (`scores::members_first`). A removal applied
+/// but not yet recorded counts: the removed standby receives nothing any more.
 fn recorded_members(a: &Agent) -> BTreeSet<String> {
     if !a.params.sync_mode.is_managed() {
         return BTreeSet::new();
     }
-    sync_standbys::SyncMemory::load(&a.sync_memory_file())
-        .record
-        .map(|r| r.set.members)
-        .unwrap_or_default()
+    let memory = sync_standbys::SyncMemory::load(&a.sync_memory_file());
+    match (memory.pending, memory.record) {
+        (Some((applied, _)), _) => applied.members,
+        (None, Some(r)) => r.set.members,
+        (None, None) => BTreeSet::new(),
+    }
 }
 
 /// The primary monitor's score-writing policy. With the same replication connections as
