@@ -17,7 +17,8 @@ REWIND_SCENARIOS=(kill-primary-node-rewind isolate-primary-rewind rejoin-former-
 # all", alone by "cluster.sh headless".
 HEADLESS_SCENARIOS=(headless-after-start headless-after-switchover headless-double-failover
   headless-maxlag)
-# Managed synchronous replication (issue 13): "cluster.sh sync" runs them (with SYNC_MODE).
+# Managed synchronous replication (issue 13): "cluster.sh all" runs them before the headless
+# ones, "cluster.sh sync" alone.
 SYNC_SCENARIOS=(sync-steady sync-standbys-down sync-standbys-down-strict sync-not-caught-up
   sync-removal-commit)
 SCN_MAX=${SCN_MAX:-420}   # bound of the writer and poller of one scenario (s)
