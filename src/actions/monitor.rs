@@ -139,7 +139,7 @@ fn update_scores(a: &Agent, rows: &[ReplicationRow]) -> Result<BTreeSet<String>,
         cached,
         a.params.maxlag,
         &grace,
-        &recorded_members(a),
+        &scores::streaming_members(&recorded_members(a), rows),
     )?;
     let changed = |n: &str| changes.iter().any(|(c, _)| c == n);
     for note in &plan.notes {
@@ -205,8 +205,8 @@ struct ScoreRound {
 }
 
 /// The synchronous members PostgreSQL waits for, as this primary's last monitor left them
-/// (none when not managed): they rank first (`scores::members_first`). A removal applied
-/// but not yet recorded counts: the removed standby receives nothing any more.
+/// (none when not managed): those streaming rank first (`scores::members_first`). A removal
+/// applied but not yet recorded counts: the removed standby receives nothing any more.
 fn recorded_members(a: &Agent) -> BTreeSet<String> {
     if !a.params.sync_mode.is_managed() {
         return BTreeSet::new();

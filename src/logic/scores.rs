@@ -211,6 +211,16 @@ pub fn members_first(plan: &mut ScorePlan, local: &str, members: &BTreeSet<Strin
     }
 }
 
+/// The members to prefer (`members_first`): those of `members` streaming now. A member lost
+/// since the last round is removed by this round's management, after the scores; meanwhile
+/// it must not keep its rank above the member that receives everything.
+pub fn streaming_members(members: &BTreeSet<String>, rows: &[ReplicationRow]) -> BTreeSet<String> {
+    rows.iter()
+        .filter(|r| r.state == "streaming" && members.contains(&r.application_name))
+        .map(|r| r.application_name.clone())
+        .collect()
+}
+
 /// The standbys the primary no longer sees: those it remembered as lost, still within
 /// their grace, plus those connected at its previous monitor and missing now, with the
 /// score they had then.
@@ -589,6 +599,21 @@ mod tests {
         let before = r.clone();
         members_first(&mut r, "a", &BTreeSet::new());
         assert_eq!(r, before);
+    }
+
+    #[test]
+    fn only_streaming_members_are_preferred() {
+        let rows = [
+            row("b", "streaming", 100, 0),
+            row("c", "catchup", 150, 0),
+            row("d", "streaming", 90, 10),
+        ];
+        // c catching up, e lost: not preferred; d streams but is no member
+        assert_eq!(
+            streaming_members(&nodes(&["b", "c", "e"]), &rows),
+            nodes(&["b"])
+        );
+        assert!(streaming_members(&nodes(&["e"]), &rows).is_empty());
     }
 
     #[test]
