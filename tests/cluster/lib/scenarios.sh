@@ -507,7 +507,7 @@ scn_sync_steady() {
 # Both standbys' PostgreSQL killed while their nodes stay up. With the static ANY 1 (SYNC_MODE
 # off, or PAF) or strict, commits wait until Pacemaker has restarted a standby; with on, the
 # primary's next monitor empties synchronous_standby_names and writes resume by themselves
-# (target: within two monitor intervals of the primary, 2 x 15 s; 15 s checked here).
+# (target: within two monitor intervals of the primary, 2 x 5 s here; 15 s checked).
 kill_standby_postmasters() {
   local s pid
   for s in $(unpromoted_nodes); do
