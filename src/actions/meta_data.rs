@@ -38,6 +38,16 @@ mod tests {
         assert_eq!(listed, implemented);
     }
 
+    /// Pacemaker 2.1 calls `reload` only for agents that declare OCF 1.0 (an OCF 1.1 agent
+    /// needs `reload-agent` and `reloadable` parameters, which ocf-tester's ra-api-1.dtd
+    /// rejects): otherwise changing any parameter, sync_mode or maxlag say, restarts every
+    /// instance, the primary included.
+    #[test]
+    fn declares_ocf_1_0_so_that_non_unique_parameters_reload() {
+        assert!(XML.contains("<version>1.0</version>"));
+        assert!(XML.contains("<action name=\"reload\""));
+    }
+
     #[test]
     fn promoted_and_unpromoted_monitors_have_distinct_intervals() {
         let interval = |role: &str| {

@@ -132,7 +132,15 @@ fn update_scores(a: &Agent, rows: &[ReplicationRow]) -> Result<BTreeSet<String>,
         changes,
         membership_reread,
         state,
-    } = write_scores(a.pacemaker(), local, rows, cached, a.params.maxlag, &grace)?;
+    } = write_scores(
+        a.pacemaker(),
+        local,
+        rows,
+        cached,
+        a.params.maxlag,
+        &grace,
+        &scores::streaming_members(&recorded_members(a), rows),
+    )?;
     let changed = |n: &str| changes.iter().any(|(c, _)| c == n);
     for note in &plan.notes {
         match note {
@@ -196,6 +204,21 @@ struct ScoreRound {
     state: MonitorState,
 }
 
+/// The synchronous members PostgreSQL waits for, as this primary's last monitor left them
+/// (none when not managed): those streaming rank first (`scores::members_first`). A removal
+/// applied but not yet recorded counts: the removed standby receives nothing any more.
+fn recorded_members(a: &Agent) -> BTreeSet<String> {
+    if !a.params.sync_mode.is_managed() {
+        return BTreeSet::new();
+    }
+    let memory = sync_standbys::SyncMemory::load(&a.sync_memory_file());
+    match (memory.pending, memory.record) {
+        (Some((applied, _)), _) => applied.members,
+        (None, Some(r)) => r.set.members,
+        (None, None) => BTreeSet::new(),
+    }
+}
+
 /// The primary monitor's score-writing policy. With the same replication connections as
 /// last time, it trusts what that monitor saw and wrote (`cached`) and writes only the
 /// scores that change: the steady state costs Pacemaker nothing. Otherwise the membership
@@ -208,6 +231,7 @@ fn write_scores(
     cached: Option<MonitorState>,
     maxlag: u64,
     grace: &scores::Grace,
+    members: &BTreeSet<String>,
 ) -> Result<ScoreRound, String> {
     let connected: BTreeSet<String> = rows.iter().map(|r| r.application_name.clone()).collect();
     let (partition, known, membership_reread) = match cached {
@@ -218,7 +242,8 @@ fn write_scores(
             true,
         ),
     };
-    let plan = scores::plan(local, &partition, rows, maxlag, grace);
+    let mut plan = scores::plan(local, &partition, rows, maxlag, grace);
+    scores::members_first(&mut plan, local, members);
     let changes = scores::changes(&plan.scores, &known);
     let mut written = known.clone();
     for (node, score) in &changes {
@@ -330,7 +355,16 @@ mod tests {
         rows: &[ReplicationRow],
         cached: Option<MonitorState>,
     ) -> ScoreRound {
-        write_scores(pm, "n1", rows, cached, 0, &scores::Grace::default()).unwrap()
+        write_scores(
+            pm,
+            "n1",
+            rows,
+            cached,
+            0,
+            &scores::Grace::default(),
+            &BTreeSet::new(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -398,7 +432,8 @@ mod tests {
             &[streaming("n2", 0)],
             None,
             0,
-            &scores::Grace::default()
+            &scores::Grace::default(),
+            &BTreeSet::new()
         )
         .is_err());
     }

@@ -20,6 +20,9 @@ pub const CONNECT_GRACE: Duration = Duration::from_secs(30);
 /// How long a standby that stopped replicating keeps the rank it had (only without
 /// maxlag: with maxlag, a standby the primary cannot measure is not promotable).
 pub const LOST_GRACE: Duration = Duration::from_secs(30);
+/// How far below the recorded synchronous members a standby outside them ranks (see
+/// `members_first`): members rank at least 1000 - 10 x 49, for up to 50 standbys.
+const NON_MEMBER_MARGIN: i64 = 500;
 /// Score given to the first instance started from a cleanly stopped primary when no node
 /// has a score, so that Pacemaker has something to promote (PAF's first-start rule).
 pub const FIRST_START: i64 = 1;
@@ -188,6 +191,34 @@ pub fn plan(
         out.notes.push(note);
     }
     out
+}
+
+/// With managed synchronous replication a promotion must be proven from the recorded
+/// members (`logic::sync`): a standby outside them (catching up after a return, or lost a
+/// moment ago and keeping its rank) passes only when at least as far as they are, and
+/// otherwise hands the promotion over, at the cost of a failed promote. Every positive
+/// score outside `members` is lowered below every member's, so Pacemaker tries a member
+/// first; the order within each group stays. No members (not managed, or nothing recorded):
+/// nothing changes.
+pub fn members_first(plan: &mut ScorePlan, local: &str, members: &BTreeSet<String>) {
+    if members.is_empty() {
+        return;
+    }
+    for (node, score) in plan.scores.iter_mut() {
+        if node != local && !members.contains(node) && *score > 0 {
+            *score = (*score - NON_MEMBER_MARGIN).max(1);
+        }
+    }
+}
+
+/// The members to prefer (`members_first`): those of `members` streaming now. A member lost
+/// since the last round is removed by this round's management, after the scores; meanwhile
+/// it must not keep its rank above the member that receives everything.
+pub fn streaming_members(members: &BTreeSet<String>, rows: &[ReplicationRow]) -> BTreeSet<String> {
+    rows.iter()
+        .filter(|r| r.state == "streaming" && members.contains(&r.application_name))
+        .map(|r| r.application_name.clone())
+        .collect()
 }
 
 /// The standbys the primary no longer sees: those it remembered as lost, still within
@@ -510,6 +541,79 @@ mod tests {
         // or its grace ended at 80
         let g4 = Grace { now: 80, ..g2 };
         assert!(still_lost(&g4, &set(&["b"]), &had, &set(&["b"])).is_empty());
+    }
+
+    #[test]
+    fn recorded_members_rank_above_every_other_standby() {
+        let rows = [
+            row("b", "streaming", 100, 0),
+            row("c", "catchup", 150, 0),
+            row("d", "streaming", 90, 10),
+            row("e", "streaming", 80, 20),
+        ];
+        let grace = Grace {
+            now: 100,
+            promoted_at: None,
+            lost: BTreeMap::from([(
+                "f".to_string(),
+                Lost {
+                    since: 90,
+                    score: 1000,
+                },
+            )]),
+        };
+        let partition = nodes(&["a", "b", "c", "d", "e", "f"]);
+        let mut p = plan("a", &partition, &rows, 0, &grace);
+        assert_eq!(
+            scores(&p),
+            [
+                ("a", 1001),
+                ("b", 990),
+                ("c", 1000),
+                ("d", 980),
+                ("e", 970),
+                ("f", 1000)
+            ]
+        );
+        members_first(&mut p, "a", &nodes(&["b", "e", "a"]));
+        // c (ahead, catching up), d and f (lost, keeping its rank) fall below b and e
+        assert_eq!(
+            scores(&p),
+            [
+                ("a", 1001),
+                ("b", 990),
+                ("c", 500),
+                ("d", 480),
+                ("e", 970),
+                ("f", 500)
+            ]
+        );
+        // negative and non-positive scores stay; the floor is 1
+        let mut q = ScorePlan::default();
+        q.scores
+            .extend([("x".into(), -990), ("y".into(), 400), ("z".into(), -1)]);
+        members_first(&mut q, "a", &nodes(&["b"]));
+        assert_eq!(scores(&q), [("x", -990), ("y", 1), ("z", -1)]);
+        // nothing recorded: nothing changes
+        let mut r = plan("a", &partition, &rows, 0, &grace);
+        let before = r.clone();
+        members_first(&mut r, "a", &BTreeSet::new());
+        assert_eq!(r, before);
+    }
+
+    #[test]
+    fn only_streaming_members_are_preferred() {
+        let rows = [
+            row("b", "streaming", 100, 0),
+            row("c", "catchup", 150, 0),
+            row("d", "streaming", 90, 10),
+        ];
+        // c catching up, e lost: not preferred; d streams but is no member
+        assert_eq!(
+            streaming_members(&nodes(&["b", "c", "e"]), &rows),
+            nodes(&["b"])
+        );
+        assert!(streaming_members(&nodes(&["e"]), &rows).is_empty());
     }
 
     #[test]

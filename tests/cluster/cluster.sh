@@ -154,7 +154,7 @@ main() {
       trap 'cmd_down' EXIT
       ( cmd_up ) || { log "bring-up failed"; exit 1; }
       if [[ $cmd == all ]]; then
-        run_scenarios "${SCENARIOS[@]}" "${REWIND_SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}" || rc=$?
+        run_scenarios "${SCENARIOS[@]}" "${REWIND_SCENARIOS[@]}" "${SYNC_SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}" || rc=$?
       elif [[ $cmd == rewind ]]; then
         run_scenarios "${REWIND_SCENARIOS[@]}" || rc=$?
       elif [[ $cmd == sync ]]; then

@@ -55,7 +55,7 @@ cluster_healthy() {
       [[ $(npsql "$n" -c "SELECT pg_is_in_recovery()") == t ]] || why="$n not a running standby"
     done
     # managed synchronous replication: healthy once every standby is a recorded member
-    if [[ -z $why && $AGENT == ocf:rust:pgsqlms && $SYNC_MODE != off ]] && ! sync_recorded "$u"; then
+    if [[ -z $why && $(agent_sync_mode) != off ]] && ! sync_recorded "$u"; then
       why="synchronous record not covering [$u]: $(sync_record)"
     fi
   fi

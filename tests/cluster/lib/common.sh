@@ -18,8 +18,11 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 TOKEN_MS=${TOKEN_MS:-2000}
 FENCE_TARGET=${FENCE_TARGET:-/usr/sbin/fence_dummy}   # agent path we bind-mount over
 HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-150}
-# Managed synchronous replication of our agent (off | on | strict); PAF always runs without.
-SYNC_MODE=${SYNC_MODE:-off}
+# Managed synchronous replication of our agent (off | on | strict); PAF always runs without
+# (node.conf's static ANY 1, which our agent also keeps with off).
+SYNC_MODE=${SYNC_MODE:-on}
+# The sync_mode the agent under test runs with: PAF has none (off).
+agent_sync_mode() { if [[ $AGENT == ocf:rust:pgsqlms ]]; then echo "$SYNC_MODE"; else echo off; fi; }
 SYNC_COUNT=${SYNC_COUNT:-1}
 FENCE_LOOP_MAX=${FENCE_LOOP_MAX:-10800}
 

@@ -297,7 +297,7 @@ pg_recover_standby() {
 # sync_mode/sync_count for our agent (SYNC_MODE=off: none, the static ANY 1 of node.conf
 # stays in force, as for PAF, which has no such parameters).
 sync_params() {
-  [[ $AGENT == ocf:rust:pgsqlms && $SYNC_MODE != off ]] || return 0
+  [[ $(agent_sync_mode) != off ]] || return 0
   echo "sync_mode=$SYNC_MODE sync_count=$SYNC_COUNT"
 }
 render_crm() {

@@ -17,8 +17,10 @@ REWIND_SCENARIOS=(kill-primary-node-rewind isolate-primary-rewind rejoin-former-
 # all", alone by "cluster.sh headless".
 HEADLESS_SCENARIOS=(headless-after-start headless-after-switchover headless-double-failover
   headless-maxlag)
-# Managed synchronous replication (issue 13): "cluster.sh sync" runs them (with SYNC_MODE).
-SYNC_SCENARIOS=(sync-steady sync-standbys-down)
+# Managed synchronous replication (issue 13): "cluster.sh all" runs them before the headless
+# ones, "cluster.sh sync" alone.
+SYNC_SCENARIOS=(sync-steady sync-standbys-down sync-standbys-down-strict sync-not-caught-up
+  sync-removal-commit)
 SCN_MAX=${SCN_MAX:-420}   # bound of the writer and poller of one scenario (s)
 
 scenario_list() { printf '%s\n' "${SCENARIOS[@]}" "${REWIND_SCENARIOS[@]}" "${HEADLESS_SCENARIOS[@]}" "${SYNC_SCENARIOS[@]}"; }
@@ -374,8 +376,23 @@ block_wal_to() { # block_wal_to <primary> <standby>
   ip -n "$(node_ns "$1")" route replace blackhole default table 100
 }
 unblock_wal() {
+  unblock_route "$1"
+  tc -n "$(node_ns "$1")" qdisc del dev eth0 root 2>/dev/null || true
+}
+unblock_route() { # what block_wal_to and block_wal_of did, not a throttle
   while ip -n "$(node_ns "$1")" rule del prio 100 2>/dev/null; do :; done
   ip -n "$(node_ns "$1")" route flush table 100 2>/dev/null || true
+}
+# Slow down, on the primary, what it sends from the VIP to one standby (its WAL stream) to
+# <rate> (tc htb; Corosync, between node addresses, keeps full speed). unblock_wal undoes it.
+throttle_wal_to() { # throttle_wal_to <primary> <standby> <rate>
+  local ns
+  ns=$(node_ns "$1")
+  tc -n "$ns" qdisc replace dev eth0 root handle 1: htb default 10 r2q 1000 &&
+    tc -n "$ns" class add dev eth0 parent 1: classid 1:10 htb rate 10gbit &&
+    tc -n "$ns" class add dev eth0 parent 1: classid 1:20 htb rate "$3" ceil "$3" &&
+    tc -n "$ns" filter add dev eth0 parent 1: protocol ip prio 1 u32 \
+      match ip src "$VIP/32" match ip dst "$(node_ip "$2")/32" flowid 1:20
 }
 
 scn_lagging_standby() {
@@ -488,21 +505,25 @@ scn_sync_steady() {
 }
 
 # Both standbys' PostgreSQL killed while their nodes stay up. With the static ANY 1 (SYNC_MODE
-# off) or strict, commits wait until Pacemaker has restarted a standby; with on, the primary's
-# next monitor empties synchronous_standby_names and writes resume by themselves (target: within
-# two monitor intervals of the primary, 2 x 5 s).
-scn_sync_standbys_down() {
-  scn_begin sync-standbys-down || true
-  local s pid p outage
-  p=$(promoted_node)
-  scn_fault "kill -9 of both standbys' postmasters (SYNC_MODE=$SYNC_MODE), nodes up"
+# off, or PAF) or strict, commits wait until Pacemaker has restarted a standby; with on, the
+# primary's next monitor empties synchronous_standby_names and writes resume by themselves
+# (target: within two monitor intervals of the primary, 2 x 5 s here; 15 s checked).
+kill_standby_postmasters() {
+  local s pid
   for s in $(unpromoted_nodes); do
     pid=$(head -1 "$(host_pgdata "$s")/postmaster.pid")
     node_exec_t 5 "$s" kill -9 "$pid" || scn_fail "kill -9 on $s failed"
   done
+}
+scn_sync_standbys_down() {
+  scn_begin sync-standbys-down || true
+  local p
+  p=$(promoted_node)
+  scn_fault "kill -9 of both standbys' postmasters (sync_mode=$(agent_sync_mode)), nodes up"
+  kill_standby_postmasters
   sleep 2
   log "synchronous_standby_names on $p: '$(npsql "$p" -c 'SHOW synchronous_standby_names' 2>&1)'"
-  if [[ $SYNC_MODE == on ]]; then
+  if [[ $(agent_sync_mode) == on ]]; then
     # the first write acknowledged after the fault, by the same primary
     wait_for 15 "a write acknowledged with both standbys down" \
       awk -v t="$FAULT_T" '$4=="ok" && $1>=t+0.5 {f=1} END{exit !f}' "$RUN/writes" ||
@@ -511,6 +532,126 @@ scn_sync_standbys_down() {
   scn_end
 }
 
+# Our agent's sync_mode on the resource (a reload: the agent reads it at every action).
+set_sync_mode() { crm_exec crm_resource --resource pgsqld --set-parameter sync_mode --parameter-value "$1" >/dev/null; }
+
+# The same fault with sync_mode=strict (PAF: its static ANY 1, the same promise): no commit is
+# acknowledged from the fault until a restarted standby streams again (the primary's log:
+# "is now a candidate"; a stop of a crashed standby by the agent may stream a moment too);
+# then writes resume.
+first_candidate_since() { # <primary> <epoch>: epoch of its first "is now a candidate" line after it
+  local d t e
+  while read -r d t _; do
+    e=$(date -u -d "$d $t" +%s.%N) || continue
+    awk -v a="$e" -v b="$2" 'BEGIN{exit !(a > b)}' && { echo "$e"; return 0; }
+  done < <(grep -h 'is now a candidate for quorum synchronous standby' "$(ndir "$1")/var-log/postgresql/postgresql.log")
+  return 1
+}
+scn_sync_standbys_down_strict() {
+  local strict="" rc=0
+  if [[ $(agent_sync_mode) != off ]]; then
+    set_sync_mode strict && strict=1 || log "cannot set sync_mode=strict"
+  fi
+  scn_begin sync-standbys-down-strict || true
+  [[ $(agent_sync_mode) == off || -n $strict ]] || scn_fail "cannot set sync_mode=strict"
+  local p back acks waited
+  p=$(promoted_node)
+  log "synchronous_standby_names on $p: '$(npsql "$p" -c 'SHOW synchronous_standby_names' 2>&1)'"
+  scn_fault "kill -9 of both standbys' postmasters (sync_mode strict), nodes up"
+  kill_standby_postmasters
+  if back=$(wait_for 120 "a standby streaming from $p again" first_candidate_since "$p" "$FAULT_T" && first_candidate_since "$p" "$FAULT_T"); then
+    waited=$(awk -v a="$back" -v b="$FAULT_T" 'BEGIN{printf "%.1f", a-b}')
+    acks=$(awk -v a="$FAULT_T" -v b="$back" '$4=="ok" && $2>=a+1 && $2<b' "$RUN/writes" | wc -l)
+    log "first standby streaming from $p again $waited s after the fault; writes acknowledged before: $acks"
+    ((acks == 0)) || scn_fail "$acks writes acknowledged while no standby streamed (sync_mode strict)"
+    awk -v w="$waited" 'BEGIN{exit !(w >= 3)}' || scn_fail "a standby streamed again within $waited s: nothing was checked"
+  else
+    scn_fail "no standby streams from $p again"
+  fi
+  scn_end || rc=1
+  if [[ -n $strict ]]; then
+    set_sync_mode "$SYNC_MODE" || { log "cannot restore sync_mode=$SYNC_MODE"; rc=1; }
+  fi
+  return $rc
+}
+
+# A standby that came back and is still catching up (its walsender in state catchup: not a
+# member) must not be promoted when the primary is lost right then. It is killed, removed
+# from the synchronous set, WAL is written while it is down, and its stream is throttled so
+# that its catch-up lasts minutes; the primary is powered off as soon as it reconnects.
+SYNC_FILLER_ROWS=${SYNC_FILLER_ROWS:-60000}
+walsender_state() { npsql "$1" -c "SELECT state FROM pg_stat_replication WHERE application_name = '$2'" 2>/dev/null; }
+walsender_is() { [[ $(walsender_state "$1" "$2") == "$3" ]]; } # <primary> <standby> <state>
+scn_sync_not_caught_up() {
+  scn_begin sync-not-caught-up || true
+  local p lag adv pid nf np
+  p=$(promoted_node)
+  read -r lag adv < <(unpromoted_nodes | paste -sd' ')
+  # cut first (it must not reconnect before the filler), throttled once it may reconnect
+  block_wal_to "$p" "$lag"
+  throttle_wal_to "$p" "$lag" 2mbit || scn_fail "cannot throttle the WAL stream from $p to $lag"
+  pid=$(head -1 "$(host_pgdata "$lag")/postmaster.pid")
+  log "kill -9 of $lag's postmaster, its WAL stream cut; $adv keeps up"
+  node_exec_t 5 "$lag" kill -9 "$pid" || scn_fail "kill -9 on $lag failed"
+  if [[ $(agent_sync_mode) != off ]]; then
+    wait_for 40 "$lag out of the synchronous record" sync_recorded "$adv" || scn_fail "$lag still recorded: $(sync_record)"
+  fi
+  npsql "$p" -c "CREATE TABLE IF NOT EXISTS filler (x text); INSERT INTO filler SELECT repeat('x', 1000) FROM generate_series(1, $SYNC_FILLER_ROWS)" >/dev/null ||
+    scn_fail "cannot write filler WAL"
+  unblock_route "$p"
+  log "filler WAL written on $p while $lag was down; its stream now throttled to 2 Mbit/s"
+  wait_for 90 "$lag reconnected to $p, catching up" walsender_is "$p" "$lag" catchup ||
+    scn_fail "$lag did not reconnect in state catchup: [$(walsender_state "$p" "$lag")]"
+  log "$lag: walsender $(walsender_state "$p" "$lag"), received $(received_lsn "$lag"); $adv received $(received_lsn "$adv"); record $(sync_record); promotion scores $lag=$(promotion_score "$lag") $adv=$(promotion_score "$adv")"
+  nf=$(fence_count "$p")
+  scn_fault "power off of primary $p while $lag, back, catches up"
+  node_poweroff "$p"
+  unblock_wal "$p"
+  wait_fenced "$p" "$nf" || true
+  if np=$(wait_new_primary "$p"); then
+    [[ $np == "$adv" ]] || scn_fail "$np, not caught up, was promoted instead of $adv"
+    log "new primary: $np; $lag from it: [$(walsender_state "$np" "$lag")]"
+    rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
+  else
+    scn_fail "no new primary"
+  fi
+  scn_end
+}
+
+# A commit acknowledged while a member is being removed survives the loss of the primary
+# right after: one member's PostgreSQL killed (its WAL stream cut, so that it stays out until
+# the primary's monitor removes it), and the primary powered off as soon as its
+# synchronous_standby_names changes (the removal applied, the record maybe not yet narrowed).
+scn_sync_removal_commit() {
+  scn_begin sync-removal-commit || true
+  local p gone keep pid before v="" nf np end
+  p=$(promoted_node)
+  read -r gone keep < <(unpromoted_nodes | paste -sd' ')
+  before=$(npsql "$p" -c 'SHOW synchronous_standby_names')
+  pid=$(head -1 "$(host_pgdata "$gone")/postmaster.pid")
+  nf=$(fence_count "$p")
+  block_wal_to "$p" "$gone"
+  scn_fault "kill -9 of $gone's postmaster, its WAL stream cut; $p powered off once synchronous_standby_names changes"
+  node_exec_t 5 "$gone" kill -9 "$pid" || scn_fail "kill -9 on $gone failed"
+  end=$((SECONDS + 40))
+  while ((SECONDS < end)); do
+    v=$(npsql "$p" -c 'SHOW synchronous_standby_names' 2>/dev/null) || continue
+    [[ $v == "$before" ]] || break
+  done
+  node_poweroff "$p"
+  unblock_wal "$p"
+  log "$p powered off: synchronous_standby_names '$before' -> '$v'; record $(sync_record)"
+  [[ $v != "$before" ]] || [[ $(agent_sync_mode) == off ]] || scn_fail "synchronous_standby_names did not change within 40 s"
+  wait_fenced "$p" "$nf" || true
+  if np=$(wait_new_primary "$p"); then
+    [[ $np == "$keep" ]] || scn_fail "$np promoted, not the remaining member $keep"
+    log "new primary: $np"
+    rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
+  else
+    scn_fail "no new primary"
+  fi
+  scn_end
+}
 
 # ---- headless: the primary lost before its monitor saw the standbys (issue 9) ---------------
 clone_stopped() {
@@ -647,7 +788,7 @@ HEADLESS_MAXLAG=${HEADLESS_MAXLAG:-1048576}
 scn_headless_maxlag() {
   scn_begin headless-maxlag || true
   local p lag adv t0 np rec
-  # (Pacemaker restarts every instance for a changed parameter that is not reloadable)
+  # (maxlag is not unique: a reload, nothing restarts; the wait is for the next monitors)
   crm_exec crm_resource --resource pgsqld --set-parameter maxlag --parameter-value "$HEADLESS_MAXLAG" >/dev/null 2>&1 ||
     scn_fail "cannot set maxlag"
   sleep 2
@@ -686,11 +827,18 @@ scn_headless_maxlag() {
     crm_exec crm_mon -1 -A >"$RUN/crm_mon-declined" 2>&1 || true
     sleep 10
     [[ -z $(promoted_node) ]] || scn_fail "$(promoted_node) promoted although only $lag, beyond maxlag, was left"
-    log "administrator: accepts the loss, removes maxlag"
     SCN_LOSS_ACCEPTED=1
+    # (with managed synchronous replication the proof cannot hold without the lost nodes:
+    # accepting the loss is sync_mode=off too, as the agent's remedy and the README say)
+    if [[ $(agent_sync_mode) != off ]]; then
+      log "administrator: accepts the loss, removes maxlag and sets sync_mode=off"
+      set_sync_mode off || scn_fail "cannot set sync_mode=off"
+    else
+      log "administrator: accepts the loss, removes maxlag"
+    fi
     crm_exec crm_resource --resource pgsqld --delete-parameter maxlag >/dev/null 2>&1 || scn_fail "cannot remove maxlag"
     unblock_wal "$lag"
-    wait_promoted_is "$lag" 120 || scn_fail "$lag not promoted once maxlag was removed"
+    wait_promoted_is "$lag" 120 || scn_fail "$lag not promoted once the loss was accepted"
     rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
     wait_for 60 "a promoted node" has_primary || true
     rejoin_node "$np" rebuild || scn_fail "$np did not rejoin"
@@ -698,6 +846,13 @@ scn_headless_maxlag() {
     scn_fail "no new primary: the cluster stayed headless"
   fi
   crm_exec crm_resource --resource pgsqld --delete-parameter maxlag >/dev/null 2>&1 || true
+  # the administrator turns synchronous replication back on once the nodes are back, after
+  # deleting the record of the abandoned history (its timeline may be later than the new
+  # primary's: the primary would leave it alone)
+  if [[ $(agent_sync_mode) != off ]]; then
+    crm_exec crm_attribute --type crm_config --name pgsqlms-sync-pgsqld --delete >/dev/null 2>&1 || scn_fail "cannot delete the synchronous record"
+    set_sync_mode "$SYNC_MODE" || scn_fail "cannot restore sync_mode=$SYNC_MODE"
+  fi
   scn_end
 }
 declines() { headless_status "$1" | grep -q 'none promoted'; }
