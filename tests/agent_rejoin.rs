@@ -451,3 +451,55 @@ fn wal_only_in_the_archive_is_fetched_with_restore_command() {
         reports[0]
     );
 }
+
+/// node-b and node-c, standbys of the same stopped primary, both promote themselves (to the
+/// same timeline, from the same point); node-b commits, then crashes before the checkpoint
+/// that ends its promotion. Its history on paper is node-c's: only its WAL differs. Started
+/// against node-c it must be refused (pg_rewind cannot undo it), never started as a standby
+/// that cannot follow; with rejoin=rewind what it committed is reported first.
+#[test]
+fn a_twin_promotion_to_the_primarys_timeline_is_refused_and_reported() {
+    let c = Cluster::new(2);
+    c.sql("node-a", "CREATE TABLE t (i int PRIMARY KEY, pad text)");
+    // many dirty pages on the standbys: the checkpoint after node-b's promotion is slow
+    c.sql(
+        "node-a",
+        "INSERT INTO t SELECT i, repeat('x', 500) FROM generate_series(1, 30000) i",
+    );
+    c.stop_pg("node-a", "fast");
+    for n in ["node-b", "node-c"] {
+        run_ok(c.pg_ctl(n).args(["-w", "promote"]), "promote");
+    }
+    c.sql("node-b", "INSERT INTO t VALUES (0, 'only on node-b')");
+    c.kill9("node-b");
+    assert_eq!(
+        c.controldata_field("node-b", "Latest checkpoint's TimeLineID"),
+        "1",
+        "node-b's promotion checkpoint completed before the crash: the case is not made"
+    );
+    assert_eq!(
+        c.sql(
+            "node-c",
+            "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"
+        ),
+        "00000002"
+    );
+    c.write_node_conf("node-b", Upstream::Node("node-c"));
+    c.set_locate(&[("node-b", false), ("node-c", true)]);
+    let rejoin_dir = c.node("node-b").dir.join("data-rejoin");
+    for rejoin in ["manual", "rewind"] {
+        c.agent("node-b", "start")
+            .param("rejoin", rejoin)
+            .run()
+            .expect_code(ocf::ERR_GENERIC)
+            .expect_reason(&["promoted itself to the primary's timeline", "rebuild"]);
+        assert!(!c.is_running("node-b"), "{rejoin}");
+    }
+    let report = fs::read_dir(&rejoin_dir)
+        .unwrap()
+        .filter_map(|e| fs::read_to_string(e.ok()?.path().join("report.txt")).ok())
+        .next()
+        .expect("a report with rejoin=rewind");
+    assert!(report.contains("transactions: 1\n"), "{report}");
+    assert!(report.contains("timeline: 2\n"), "{report}");
+}

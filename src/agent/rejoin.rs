@@ -85,14 +85,23 @@ pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
                 primary_node.node, a.params.rewind_user, a.params.rewind_database
             ))
     })?;
-    let local_history = local_history(a, control.timeline)?;
+    let local_timeline = divergence::newest_timeline(control.timeline, &local_history_files(a)?);
+    let local_history = local_history(a, local_timeline)?;
+    let promoted_itself = local_timeline > control.timeline;
     let fork = divergence::fork(
-        control.timeline,
+        local_timeline,
         &local_history,
         facts.timeline,
         &facts.history,
+        promoted_itself,
     );
-    let (read_from, records) = local_wal(a, control, fork)?;
+    let (read_from, records) = if promoted_itself {
+        // its WAL goes on past the checkpoint on the timeline it promoted itself to
+        let begin = local_history.last().map_or(control.redo, |e| e.end);
+        (begin, waldump(a, local_timeline, begin)?)
+    } else {
+        local_wal(a, control, fork)?
+    };
     let (last_record, _) = divergence::wal_end(&records).ok_or_else(|| {
         OcfError::generic("pg_waldump found no valid record in the local WAL")
             .with_remedy(REBUILD_CRASHED_PRIMARY)
@@ -105,6 +114,21 @@ pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
                 facts.timeline
             );
             Ok(Verdict::CanFollow)
+        }
+        Divergence::Twin { timeline, begin } => {
+            let discarded = Discarded::from_records(timeline, begin, &records).read_from(read_from);
+            if a.params.rejoin == Rejoin::Rewind {
+                let saved = save_discarded(a, &primary, &source, &discarded)?;
+                log::warning!("{}", discarded.summary(&saved.display().to_string()));
+            }
+            Ok(Verdict::CannotFollow(
+                OcfError::generic("it promoted itself to the primary's timeline too")
+                    .with_remedy(REBUILD_CRASHED_PRIMARY)
+                    .with_detail(format!(
+                        "this node and the primary both promoted to timeline {timeline} at {begin}: the same history, different WAL after it ({} committed transactions here), which pg_rewind cannot tell apart",
+                        discarded.commits.len()
+                    )),
+            ))
         }
         Divergence::Unrelated => Ok(Verdict::CannotFollow(
             OcfError::generic("the local WAL shares no timeline with the primary's")
@@ -261,6 +285,24 @@ fn primary_facts(db: &RemoteSql) -> Result<PrimaryFacts, RemoteError> {
         history,
         checkpoint_timeline,
     })
+}
+
+/// The timelines pg_wal holds a history file of, read as the system user.
+fn local_history_files(a: &Agent) -> OcfResult<Vec<u32>> {
+    let pg_wal = a.params.datadir.join("pg_wal");
+    let list = || -> std::io::Result<Vec<String>> {
+        Ok(fs::read_dir(&pg_wal)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect())
+    };
+    let names = a.instance.user()?.as_effective(list)?.map_err(|e| {
+        OcfError::generic(format!("cannot read {}: {e}", brief(pg_wal.display())))
+            .with_remedy(REBUILD_CRASHED_PRIMARY)
+    })?;
+    Ok(names
+        .iter()
+        .filter_map(|n| u32::from_str_radix(n.strip_suffix(".history")?, 16).ok())
+        .collect())
 }
 
 /// The local timeline's history (none for timeline 1), read as the system user.

@@ -49,20 +49,38 @@ pub enum Fork {
     At { timeline: u32, lsn: Lsn },
     /// No timeline in common: not the same database system's history.
     Unrelated,
+    /// The local instance and the primary each promoted themselves to `timeline` from
+    /// `begin`: the same history on paper, different WAL after `begin`, which pg_rewind
+    /// cannot tell apart.
+    Twin { timeline: u32, begin: Lsn },
+}
+
+/// The timeline the local WAL ends on: the newest of which pg_wal holds a history file
+/// (`history_files`) when that is newer than the last checkpoint's, which means the
+/// instance promoted itself after that checkpoint and wrote WAL on it; otherwise the
+/// checkpoint's.
+pub fn newest_timeline(checkpoint_timeline: u32, history_files: &[u32]) -> u32 {
+    history_files
+        .iter()
+        .copied()
+        .chain(std::iter::once(checkpoint_timeline))
+        .max()
+        .unwrap_or(checkpoint_timeline)
 }
 
 /// The fork between timeline `local` (with its `local_history`) and `primary` (with its
-/// history), found as pg_rewind does: the last timeline both histories share, and the
-/// earlier of the points where each left it.
+/// history), found as pg_rewind does: the last timeline both histories share (same
+/// number, same starting point), and the earlier of the points where each left it.
+/// `local_promoted_itself`: the local instance created timeline `local` by its own
+/// promotion after its last checkpoint; a primary on that same timeline, from the same
+/// point, is then a twin promotion, not the same history.
 pub fn fork(
     local: u32,
     local_history: &[HistoryEntry],
     primary: u32,
     primary_history: &[HistoryEntry],
+    local_promoted_itself: bool,
 ) -> Fork {
-    if local == primary {
-        return Fork::None;
-    }
     let whole = |tl: u32, h: &[HistoryEntry]| -> Vec<(u32, Option<Lsn>)> {
         h.iter()
             .map(|e| (e.timeline, Some(e.end)))
@@ -70,17 +88,24 @@ pub fn fork(
             .collect()
     };
     let (l, p) = (whole(local, local_history), whole(primary, primary_history));
-    let common = l.iter().zip(&p).take_while(|(a, b)| a.0 == b.0).last();
-    match common {
+    // a timeline is shared when both entered it from the same point (the previous end)
+    let shared = l
+        .iter()
+        .zip(&p)
+        .enumerate()
+        .take_while(|(i, (a, b))| a.0 == b.0 && (*i == 0 || l[i - 1].1 == p[i - 1].1))
+        .last();
+    match shared {
         None => Fork::Unrelated,
-        Some((a, b)) => {
-            let ends = [a.1, b.1].into_iter().flatten();
-            match ends.min() {
-                Some(lsn) => Fork::At { timeline: a.0, lsn },
-                // Same timeline with no end on either side: equal timelines, handled above.
-                None => Fork::None,
-            }
-        }
+        Some((i, (a, b))) => match [a.1, b.1].into_iter().flatten().min() {
+            Some(lsn) => Fork::At { timeline: a.0, lsn },
+            // the same timeline, entered from the same point
+            None if local_promoted_itself => Fork::Twin {
+                timeline: a.0,
+                begin: i.checked_sub(1).and_then(|j| l[j].1).unwrap_or(Lsn(0)),
+            },
+            None => Fork::None,
+        },
     }
 }
 
@@ -94,6 +119,8 @@ pub enum Divergence {
     Diverged { timeline: u32, fork: Lsn },
     /// Its history and the primary's share no timeline.
     Unrelated,
+    /// A twin promotion (`Fork::Twin`): only a rebuild makes it follow the primary.
+    Twin { timeline: u32, begin: Lsn },
 }
 
 /// Decides from the fork and the start of the last valid record of the local WAL. A
@@ -103,6 +130,7 @@ pub fn decide(fork: Fork, last_record: Lsn) -> Divergence {
     match fork {
         Fork::None => Divergence::None,
         Fork::Unrelated => Divergence::Unrelated,
+        Fork::Twin { timeline, begin } => Divergence::Twin { timeline, begin },
         Fork::At { timeline, lsn } if last_record >= lsn => Divergence::Diverged {
             timeline,
             fork: lsn,
@@ -373,13 +401,13 @@ mod tests {
     fn fork_of_a_former_primary_is_its_timelines_switch_point() {
         let primary = h(&[(1, "0/3000148")]);
         assert_eq!(
-            fork(1, &[], 2, &primary),
+            fork(1, &[], 2, &primary, false),
             Fork::At {
                 timeline: 1,
                 lsn: lsn("0/3000148")
             }
         );
-        assert_eq!(fork(2, &primary, 2, &primary), Fork::None);
+        assert_eq!(fork(2, &primary, 2, &primary, false), Fork::None);
     }
 
     #[test]
@@ -388,7 +416,7 @@ mod tests {
         let local = h(&[(1, "0/5000000")]);
         let primary = h(&[(1, "0/4000000")]);
         assert_eq!(
-            fork(2, &local, 3, &primary),
+            fork(2, &local, 3, &primary, false),
             Fork::At {
                 timeline: 1,
                 lsn: lsn("0/4000000")
@@ -397,7 +425,7 @@ mod tests {
         // Primary went 1 -> 2 -> 3; the local is still on 2, which ended at 0/6000000.
         let primary = h(&[(1, "0/5000000"), (2, "0/6000000")]);
         assert_eq!(
-            fork(2, &local, 3, &primary),
+            fork(2, &local, 3, &primary, false),
             Fork::At {
                 timeline: 2,
                 lsn: lsn("0/6000000")
@@ -405,7 +433,7 @@ mod tests {
         );
         // The local timeline is newer than the primary's, which is its ancestor.
         assert_eq!(
-            fork(2, &local, 1, &[]),
+            fork(2, &local, 1, &[], false),
             Fork::At {
                 timeline: 1,
                 lsn: lsn("0/5000000")
@@ -414,9 +442,64 @@ mod tests {
     }
 
     #[test]
+    fn a_timeline_entered_from_another_point_is_not_shared() {
+        // Both on timeline 2, entered from timeline 1 at different points: the fork is the
+        // earlier of them, on timeline 1.
+        let local = h(&[(1, "0/5000100")]);
+        let primary = h(&[(1, "0/5000000")]);
+        for own in [false, true] {
+            assert_eq!(
+                fork(2, &local, 2, &primary, own),
+                Fork::At {
+                    timeline: 1,
+                    lsn: lsn("0/5000000")
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_timeline_from_the_same_point_is_a_twin_only_when_the_local_promoted_itself() {
+        let history = h(&[(1, "0/3000000"), (6, "0/408BDE8")]);
+        assert_eq!(fork(7, &history, 7, &history, false), Fork::None);
+        let twin = fork(7, &history, 7, &history, true);
+        assert_eq!(
+            twin,
+            Fork::Twin {
+                timeline: 7,
+                begin: lsn("0/408BDE8")
+            }
+        );
+        assert_eq!(
+            decide(twin, lsn("0/408BE18")),
+            Divergence::Twin {
+                timeline: 7,
+                begin: lsn("0/408BDE8")
+            }
+        );
+        // Promoted itself to 7, and the primary descends from that 7: the fork is where
+        // the primary left it, whatever the local promoted.
+        let primary = h(&[(1, "0/3000000"), (6, "0/408BDE8"), (7, "0/5000000")]);
+        assert_eq!(
+            fork(7, &history, 8, &primary, true),
+            Fork::At {
+                timeline: 7,
+                lsn: lsn("0/5000000")
+            }
+        );
+    }
+
+    #[test]
+    fn the_newest_timeline_is_one_promoted_to_after_the_checkpoint() {
+        assert_eq!(newest_timeline(6, &[]), 6);
+        assert_eq!(newest_timeline(6, &[2, 5, 6]), 6);
+        assert_eq!(newest_timeline(6, &[5, 6, 7]), 7);
+    }
+
+    #[test]
     fn unrelated_histories_have_no_fork() {
         assert_eq!(
-            fork(5, &h(&[(4, "0/1")]), 2, &h(&[(1, "0/1")])),
+            fork(5, &h(&[(4, "0/1")]), 2, &h(&[(1, "0/1")]), false),
             Fork::Unrelated
         );
     }
