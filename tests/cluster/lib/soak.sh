@@ -15,6 +15,8 @@ SOAK_KINDS=(kill-postmaster kill-standby switchover kill-primary-node isolate-pr
   headless-after-switchover headless-double-failover sync-standbys-down
   stopped-postmaster-cont partition-primary standbys-poweroff paused-replay-primary-loss
   failover-second-fault)
+# SOAK_ONLY="kind ...": draw from these kinds only (to try one kind, or replay a subset).
+[[ -z ${SOAK_ONLY:-} ]] || read -ra SOAK_KINDS <<<"$SOAK_ONLY"
 # Promoted monitor timeout of pcs-examples/cluster.crm: the soak's SIGSTOP lasts longer.
 SOAK_MONITOR_TIMEOUT=${SOAK_MONITOR_TIMEOUT:-10}
 # How long a node powered back on may take to run an instance again (s).
@@ -280,6 +282,7 @@ soak_run() {
   [[ $n =~ ^[0-9]+$ ]] && ((n > 0)) || die "usage: cluster.sh soak <N> [<seed>]"
   SOAK_N=$n SOAK_SEED=${2:-$((EPOCHSECONDS % 100000))}
   [[ $SOAK_SEED =~ ^[0-9]+$ ]] || die "the seed is a number"
+  for i in "${SOAK_KINDS[@]}"; do declare -F "scn_${i//-/_}" >/dev/null || die "unknown soak kind $i"; done
   SOAK_DIR=$STATE/soak-$SOAK_SEED
   rm -rf "$SOAK_DIR"; mkdir -p "$SOAK_DIR/faults" "$STATE/results" "$STATE/bg"
   : >"$SOAK_DIR/faults"; : >"$SOAK_DIR/interventions"; : >"$STATE/results/summary"
