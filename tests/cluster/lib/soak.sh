@@ -234,14 +234,14 @@ soak_one() {
   missing=$(sed -n 's/.* missing=\([^ ]*\).*/\1/p' <<<"$line")
   maxp=$(sed -n 's/.*writable primaries at once: \([0-9]*\).*/\1/p' "$res" 2>/dev/null || true)
   nint=$(grep -c "^$SCN " "$SOAK_DIR/interventions" 2>/dev/null || true)
-  cp -a "$STATE/results/$SCN" "$SOAK_DIR/faults/" 2>/dev/null || true
+  cp -a "$STATE/results/$SCN" "$SOAK_DIR/scenarios/" 2>/dev/null || true
   if [[ $line != *result=PASS* ]]; then
     log "fault $i ($kind) not survived: keeping the nodes' logs, restoring the cluster"
     for n in $(all_nodes); do
-      mkdir -p "$SOAK_DIR/faults/$SCN/nodes/$n"
-      cp -a "$(ndir "$n")/var-log/." "$SOAK_DIR/faults/$SCN/nodes/$n/" 2>/dev/null || true
+      mkdir -p "$SOAK_DIR/scenarios/$SCN/nodes/$n"
+      cp -a "$(ndir "$n")/var-log/." "$SOAK_DIR/scenarios/$SCN/nodes/$n/" 2>/dev/null || true
     done
-    cp "$STATE/fence.log" "$SOAK_DIR/faults/$SCN/" 2>/dev/null || true
+    cp "$STATE/fence.log" "$SOAK_DIR/scenarios/$SCN/" 2>/dev/null || true
     soak_restore
   fi
   echo "$i $kind $([[ $line == *result=PASS* ]] && echo PASS || echo FAIL) ${outage:-NA} ${missing:-NA} ${maxp:-NA} ${nint:-0} $((SECONDS - t0))" >>"$SOAK_DIR/faults"
@@ -284,7 +284,7 @@ soak_run() {
   [[ $SOAK_SEED =~ ^[0-9]+$ ]] || die "the seed is a number"
   for i in "${SOAK_KINDS[@]}"; do declare -F "scn_${i//-/_}" >/dev/null || die "unknown soak kind $i"; done
   SOAK_DIR=$STATE/soak-$SOAK_SEED
-  rm -rf "$SOAK_DIR"; mkdir -p "$SOAK_DIR/faults" "$STATE/results" "$STATE/bg"
+  rm -rf "$SOAK_DIR"; mkdir -p "$SOAK_DIR/scenarios" "$STATE/results" "$STATE/bg"
   : >"$SOAK_DIR/faults"; : >"$SOAK_DIR/interventions"; : >"$STATE/results/summary"
   # Every draw is made here, before any fault, so the sequence depends on the seed alone.
   RANDOM=$SOAK_SEED
