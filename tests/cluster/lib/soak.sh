@@ -19,6 +19,9 @@ SOAK_KINDS=(kill-postmaster kill-standby switchover kill-primary-node isolate-pr
 [[ -z ${SOAK_ONLY:-} ]] || read -ra SOAK_KINDS <<<"$SOAK_ONLY"
 # Promoted monitor timeout of pcs-examples/cluster.crm: the soak's SIGSTOP lasts longer.
 SOAK_MONITOR_TIMEOUT=${SOAK_MONITOR_TIMEOUT:-10}
+# Our agent's rejoin for the soak: rewind (recommended), or default (PAF's behaviour: a
+# former primary is refused, an intervention each time).
+SOAK_REJOIN=${SOAK_REJOIN:-rewind}
 # How long a node powered back on may take to run an instance again (s).
 SOAK_REJOIN_WAIT=${SOAK_REJOIN_WAIT:-90}
 
@@ -109,6 +112,9 @@ scn_partition_primary() {
   else
     log "$p was fenced during the partition"
   fi
+  # A partition healed after the token timeout is often still followed by the fencing of the
+  # primary a few seconds later (the membership changed meanwhile): let the cluster settle.
+  sleep 10
   wait_for 60 "healthy, or $p fenced" eval "cluster_healthy || fenced_since $p $nf" || true
   node_up "$p" || { rejoin_node "$p" poweron || scn_fail "$p did not rejoin"; }
   scn_end
@@ -185,7 +191,7 @@ scn_failover_second_fault() {
 soak_settings() {
   local s="agent $AGENT, pcs-examples/cluster.crm (monitor 5s/10s promoted, migration-threshold=3, fencing)"
   if [[ $AGENT == ocf:rust:pgsqlms ]]; then
-    s+=", rejoin=rewind, sync_mode=$SYNC_MODE sync_count=$SYNC_COUNT"
+    s+=", rejoin=$SOAK_REJOIN, sync_mode=$SYNC_MODE sync_count=$SYNC_COUNT"
   else
     s+=", static synchronous_standby_names ANY 1, no rejoin (PAF)"
   fi
@@ -213,7 +219,7 @@ soak_restore() {
 }
 
 soak_prepare() {
-  if [[ $AGENT == ocf:rust:pgsqlms ]]; then
+  if [[ $AGENT == ocf:rust:pgsqlms && $SOAK_REJOIN == rewind ]]; then
     set_rejoin || die "cannot set rejoin=rewind"
   fi
   wait_for "$HEALTH_TIMEOUT" "healthy cluster" cluster_healthy || die "not healthy before the soak: $(cat "$STATE/health")"
