@@ -42,31 +42,49 @@ start_failed_on() { # <node>: Pacemaker recorded a failed start there (it will n
   x=$(mon_xml) || return 1
   [[ $(xq "count(//failures/failure[@node='$1' and @task='start'])" <<<"$x") != 0 ]]
 }
-# The agent's last error line on <node> (its refusal, with what to do).
-agent_refusal() {
-  grep -hE 'pgsqlms.*(ERROR|refusing)' "$(ndir "$1")/var-log/pacemaker/pacemaker.log" 2>/dev/null | tail -1 | cut -c1-400
+# The reason the agent gave for a failed start on <node> (its exit reason).
+start_refusal() { mon_xml | xq "string(//failures/failure[@node='$1' and @task='start']/@exitreason)"; }
+
+# wait_rejoined <node>: 0 once it runs an instance again, 1 when its start failed (Pacemaker
+# will not retry it), 2 after SOAK_REJOIN_WAIT seconds without either.
+wait_rejoined() {
+  local n=$1 end=$((SECONDS + SOAK_REJOIN_WAIT))
+  while ((SECONDS < end)); do
+    # (crm_mon may still show the instance of a node lost a moment ago: ask PostgreSQL too)
+    instance_active_on "$n" && npsql "$n" -c "SELECT 1" >/dev/null 2>&1 && return 0
+    start_failed_on "$n" && return 1
+    sleep 1
+  done
+  return 2
 }
 
-# REJOIN_HOOK of rejoin_node: power the node on (nothing else); if the agent refuses to start
-# it, rebuild it from the primary (pg_basebackup) and count the intervention.
+# REJOIN_HOOK of rejoin_node: power the node on, nothing else. When the agent refused to start
+# it, the administrator's steps its refusal names, each counted as one intervention:
+# crm_resource --cleanup once a primary runs (with rejoin=rewind the agent then rewinds it),
+# and if it is refused again a rebuild from the primary (pg_basebackup).
 soak_rejoin() {
-  local n=$1 end
+  local n=$1 rc=0 why
   if ! node_up "$n"; then
     node_boot "$n"
     wait_for 60 "$n online" node_online "$n" || return 1
   fi
-  end=$((SECONDS + SOAK_REJOIN_WAIT))
-  while ((SECONDS < end)); do
-    if instance_active_on "$n"; then log "$n rejoined (powered on)"; return 0; fi
-    start_failed_on "$n" && break
-    sleep 1
-  done
-  if ! start_failed_on "$n"; then
-    log "$n runs no instance ${SOAK_REJOIN_WAIT}s after its power-on (no failed start): left to the checks"
-    return 0
-  fi
-  soak_intervention "$n" "start refused, rebuilt (pg_basebackup) + crm_resource --cleanup; agent: $(agent_refusal "$n")"
+  wait_rejoined "$n" || rc=$?
+  case $rc in
+    0) log "$n rejoined (powered on)"; return 0 ;;
+    2) log "$n runs no instance ${SOAK_REJOIN_WAIT}s after its power-on (no failed start): left to the checks"; return 0 ;;
+  esac
+  why=$(start_refusal "$n")
   wait_for 60 "a promoted node" has_primary || return 1
+  if [[ $AGENT == ocf:rust:pgsqlms && $SOAK_REJOIN == rewind ]]; then
+    crm_exec crm_resource --cleanup --resource "$CLONE" --node "$n" >/dev/null 2>&1 || true
+    rc=0; wait_rejoined "$n" || rc=$?
+    if ((rc == 0)); then
+      soak_intervention "$n" "start refused ($why); crm_resource --cleanup with a primary running: rejoined"
+      return 0
+    fi
+    why="$why; after the cleanup: $(start_refusal "$n")"
+  fi
+  soak_intervention "$n" "start refused ($why); rebuilt (pg_basebackup) + crm_resource --cleanup"
   REJOIN_HOOK="" rejoin_node "$n" rebuild
 }
 
@@ -265,7 +283,7 @@ soak_summary() {
   local f=$SOAK_DIR/faults k
   {
     echo "settings: $(soak_settings)"
-    echo "commit: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "commit: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || echo " + uncommitted changes")"
     for k in $(awk '{print $2}' "$f" | sort -u); do
       awk -v k="$k" '$2==k {n++; s+=($3=="PASS"); if ($5!="NA") l+=$5; d+=($6>1); i+=$7}
         END {printf "kind %s: %d faults, %d survived, %d rows lost, %d double-primary moments, %d interventions, outage ", k, n, s, l, d, i}' "$f"
