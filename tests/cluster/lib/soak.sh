@@ -216,14 +216,16 @@ soak_settings() {
   echo "$s, TOKEN_MS=$TOKEN_MS, HEALTH_TIMEOUT=$HEALTH_TIMEOUT"
 }
 
-# After a fault not survived: bring every node back to a running instance, rebuilding what
-# must be; as a last resort, a new sandbox.
+# After a fault not survived: bring every node back to a streaming instance, rebuilding
+# the nodes that are down or do not stream (a standby may run, stuck, with Pacemaker
+# content); as a last resort, a new sandbox.
 soak_restore() {
-  local n
-  REJOIN_HOOK="" ensure_full_cluster && return 0
-  if has_primary; then
-    for n in $(all_nodes); do
-      instance_active_on "$n" && continue
+  local n p
+  crm_exec crm_resource --cleanup >/dev/null 2>&1 || true
+  wait_for 30 "healthy cluster" cluster_healthy && return 0
+  if p=$(promoted_node) && [[ -n $p ]]; then
+    for n in $(others_of "$p"); do
+      node_up "$n" && streams_from "$p" "$n" && continue
       log "restore: rebuilding $n"
       REJOIN_HOOK="" rejoin_node "$n" rebuild || true
     done
@@ -234,6 +236,9 @@ soak_restore() {
   cmd_down || true
   (cmd_up) || die "the soak cannot rebuild the sandbox"
   soak_prepare
+}
+streams_from() { # <primary> <standby>
+  [[ $(npsql "$1" -c "SELECT count(*) FROM pg_stat_replication WHERE application_name = '$2' AND state = 'streaming'") == 1 ]]
 }
 
 soak_prepare() {
