@@ -288,7 +288,7 @@ soak_summary() {
   local f=$SOAK_DIR/faults k
   {
     echo "settings: $(soak_settings)"
-    echo "commit: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || echo " + uncommitted changes")"
+    echo "commit: $SOAK_COMMIT"
     for k in $(awk '{print $2}' "$f" | sort -u); do
       awk -v k="$k" '$2==k {n++; s+=($3=="PASS"); if ($5!="NA") l+=$5; d+=($6>1); i+=$7}
         END {printf "kind %s: %d faults, %d survived, %d rows lost, %d double-primary moments, %d interventions, outage ", k, n, s, l, d, i}' "$f"
@@ -313,6 +313,8 @@ soak_run() {
   [[ $SOAK_SEED =~ ^[0-9]+$ ]] || die "the seed is a number"
   for i in "${SOAK_KINDS[@]}"; do declare -F "scn_${i//-/_}" >/dev/null || die "unknown soak kind $i"; done
   SOAK_DIR=$STATE/soak-$SOAK_SEED
+  # the checkout the soak runs from, as it is at the start (the summary is written at the end)
+  SOAK_COMMIT="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || echo " + uncommitted changes")"
   rm -rf "$SOAK_DIR"; mkdir -p "$SOAK_DIR/scenarios" "$STATE/results" "$STATE/bg"
   : >"$SOAK_DIR/faults"; : >"$SOAK_DIR/interventions"; : >"$STATE/results/summary"
   # Every draw is made here, before any fault, so the sequence depends on the seed alone.
