@@ -46,16 +46,27 @@ start_failed_on() { # <node>: Pacemaker recorded a failed start there (it will n
 start_refusal() { mon_xml | xq "string(//failures/failure[@node='$1' and @task='start']/@exitreason)"; }
 
 # wait_rejoined <node>: 0 once it runs an instance again, 1 when its start failed (Pacemaker
-# will not retry it), 2 after SOAK_REJOIN_WAIT seconds without either.
+# will not retry it) or it was fenced again (a failed stop: PAF with a crashed primary), 2
+# after SOAK_REJOIN_WAIT seconds without either.
 wait_rejoined() {
-  local n=$1 end=$((SECONDS + SOAK_REJOIN_WAIT))
+  local n=$1 end=$((SECONDS + SOAK_REJOIN_WAIT)) nf
+  nf=$(fence_count "$n")
   while ((SECONDS < end)); do
     # (crm_mon may still show the instance of a node lost a moment ago: ask PostgreSQL too)
     instance_active_on "$n" && npsql "$n" -c "SELECT 1" >/dev/null 2>&1 && return 0
     start_failed_on "$n" && return 1
+    fenced_since "$n" "$nf" && return 1
     sleep 1
   done
   return 2
+}
+# Why <node> was refused: the exit reason of its failed start, else the agent's last exit
+# reason in its log (before a fencing).
+refusal_of() {
+  local why
+  why=$(start_refusal "$1")
+  [[ -n $why ]] || why="fenced again; last exit reason: $(grep -ho 'ocf-exit-reason:[^\]*' "$(ndir "$1")/var-log/pacemaker/pacemaker.log" 2>/dev/null | tail -1 | cut -c17-300)"
+  echo "$why"
 }
 
 # REJOIN_HOOK of rejoin_node: power the node on, nothing else. When the agent refused to start
@@ -73,16 +84,16 @@ soak_rejoin() {
     0) log "$n rejoined (powered on)"; return 0 ;;
     2) log "$n runs no instance ${SOAK_REJOIN_WAIT}s after its power-on (no failed start): left to the checks"; return 0 ;;
   esac
-  why=$(start_refusal "$n")
+  why=$(refusal_of "$n")
   wait_for 60 "a promoted node" has_primary || return 1
-  if [[ $AGENT == ocf:rust:pgsqlms && $SOAK_REJOIN == rewind ]]; then
+  if [[ $AGENT == ocf:rust:pgsqlms && $SOAK_REJOIN == rewind ]] && node_up "$n"; then
     crm_exec crm_resource --cleanup --resource "$CLONE" --node "$n" >/dev/null 2>&1 || true
     rc=0; wait_rejoined "$n" || rc=$?
     if ((rc == 0)); then
       soak_intervention "$n" "start refused ($why); crm_resource --cleanup with a primary running: rejoined"
       return 0
     fi
-    why="$why; after the cleanup: $(start_refusal "$n")"
+    why="$why; after the cleanup: $(refusal_of "$n")"
   fi
   soak_intervention "$n" "start refused ($why); rebuilt (pg_basebackup) + crm_resource --cleanup"
   REJOIN_HOOK="" rejoin_node "$n" rebuild
@@ -242,7 +253,7 @@ streams_from() { # <primary> <standby>
 }
 
 soak_prepare() {
-  if [[ $AGENT == ocf:rust:pgsqlms && $SOAK_REJOIN == rewind ]]; then
+  if [[ $AGENT == ocf:rust:pgsqlms && $SOAK_REJOIN == rewind ]] && node_up "$n"; then
     set_rejoin || die "cannot set rejoin=rewind"
   fi
   wait_for "$HEALTH_TIMEOUT" "healthy cluster" cluster_healthy || die "not healthy before the soak: $(cat "$STATE/health")"
