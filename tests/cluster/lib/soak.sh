@@ -69,6 +69,11 @@ refusal_of() {
   echo "$why"
 }
 
+# A node booted before the cluster has recorded its fencing hears of it once it joins
+# ("We were allegedly just fenced") and shuts Pacemaker down for good: wait until the
+# cluster sees it offline and clean (bounded; a node never fenced is that at once).
+settle_fencing() { wait_for 30 "$1 offline and clean" node_offline_clean "$1" || true; }
+
 # REJOIN_HOOK of rejoin_node: power the node on, nothing else. When the agent refused to start
 # it, the administrator's steps its refusal names, each counted as one intervention:
 # crm_resource --cleanup once a primary runs (with rejoin=rewind the agent then rewinds it),
@@ -76,6 +81,7 @@ refusal_of() {
 soak_rejoin() {
   local n=$1 rc=0 why
   if ! node_up "$n"; then
+    settle_fencing "$n"
     node_boot "$n"
     wait_for 60 "$n online" node_online "$n" || return 1
   fi
@@ -96,6 +102,7 @@ soak_rejoin() {
     why="$why; after the cleanup: $(refusal_of "$n")"
   fi
   soak_intervention "$n" "start refused ($why); rebuilt (pg_basebackup) + crm_resource --cleanup"
+  node_up "$n" || settle_fencing "$n"
   REJOIN_HOOK="" rejoin_node "$n" rebuild
 }
 
