@@ -70,9 +70,14 @@ refusal_of() {
 }
 
 # A node booted before the cluster has recorded its fencing hears of it once it joins
-# ("We were allegedly just fenced") and shuts Pacemaker down for good: wait until the
-# cluster sees it offline and clean (bounded; a node never fenced is that at once).
-settle_fencing() { wait_for 30 "$1 offline and clean" node_offline_clean "$1" || true; }
+# ("We were allegedly just fenced") and shuts Pacemaker down for good: after a fencing in
+# the last 20 s, wait (bounded) until the cluster sees the node offline and clean.
+settle_fencing() {
+  local last
+  last=$(grep "fenced $1\$" "$STATE/fence.log" 2>/dev/null | tail -1 | sed -n 's/^\[\([0-9:]*\)\..*/\1/p')
+  [[ -n $last ]] && (($(date -u +%s) - $(date -u -d "$last" +%s) < 20)) || return 0
+  wait_for 30 "$1 offline and clean" node_offline_clean "$1" || true
+}
 
 # REJOIN_HOOK of rejoin_node: power the node on, nothing else. When the agent refused to start
 # it, the administrator's steps its refusal names, each counted as one intervention:
