@@ -6,7 +6,7 @@
 
 use crate::logic::state::{InstanceState, UnreachableCause, REBUILD_CRASHED_PRIMARY};
 use crate::ocf::config::Rejoin;
-use crate::ocf::{OcfCode, OcfError};
+use crate::ocf::{remedy, OcfCode, OcfError, Remedy};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartStep {
@@ -87,6 +87,10 @@ pub enum Verdict {
     CannotFollow(OcfError),
 }
 
+/// What to do about a crashed primary refused with rejoin=rewind while none is promoted.
+pub const CLEANUP_ONCE_PROMOTED: Remedy =
+    remedy!("crm_resource --cleanup once one is promoted: start rewinds it");
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RejoinStep {
     /// Start it as a standby.
@@ -108,10 +112,16 @@ pub fn rejoin_step(
         (_, Ok(Verdict::CanFollow | Verdict::Rewound)) => RejoinStep::Start,
         // None promoted: a crashed primary only starts when recovered in place.
         (FormerPrimary::Crashed { in_place: true }, Ok(Verdict::NoPrimary)) => RejoinStep::Start,
-        (FormerPrimary::Crashed { in_place: false }, Ok(Verdict::NoPrimary)) => RejoinStep::Refuse(
-            OcfError::generic("refusing to start a crashed primary while no instance is promoted")
-                .with_remedy(REBUILD_CRASHED_PRIMARY),
-        ),
+        // (With rejoin=rewind a cleanup once one is promoted is enough: start rewinds it.)
+        (FormerPrimary::Crashed { in_place: false }, Ok(Verdict::NoPrimary)) => {
+            let refusal = OcfError::generic(
+                "refusing to start a crashed primary while no instance is promoted",
+            );
+            RejoinStep::Refuse(match rejoin {
+                Rejoin::Manual => refusal.with_remedy(REBUILD_CRASHED_PRIMARY),
+                Rejoin::Rewind => refusal.with_remedy(CLEANUP_ONCE_PROMOTED),
+            })
+        }
         // Promoted elsewhere, so an approved recovery in place was abandoned: unchecked, it
         // is refused as every crashed primary is.
         (FormerPrimary::Crashed { .. }, Err(e)) => RejoinStep::Refuse(e),
@@ -219,6 +229,7 @@ pub fn promote_step(state: &InstanceState) -> PromoteStep {
 mod tests {
     use super::*;
     use crate::logic::state::test_support::every_instance_state;
+    use crate::ocf::log;
 
     fn was_primary(s: &InstanceState) -> bool {
         matches!(
@@ -319,7 +330,15 @@ mod tests {
                                 let RejoinStep::Refuse(e) = &step else {
                                     panic!("{former:?} {rejoin:?}: {step:?}")
                                 };
-                                assert_eq!(e.remedy, Some(REBUILD_CRASHED_PRIMARY));
+                                let remedy = match rejoin {
+                                    Rejoin::Manual => REBUILD_CRASHED_PRIMARY,
+                                    Rejoin::Rewind => CLEANUP_ONCE_PROMOTED,
+                                };
+                                assert_eq!(e.remedy, Some(remedy), "{rejoin:?}");
+                                // (a problem and remedy chosen apart: the source scan cannot pair them)
+                                let whole = format!("{}; {}", e.problem, remedy.as_str());
+                                assert_eq!(log::reason_line(&e.problem, remedy.as_str()), whole);
+                                assert!(whole.len() <= log::MAX_REASON, "{whole}");
                                 continue;
                             }
                         }

@@ -8,6 +8,7 @@
 #   cluster.sh scenario <name>..  run scenarios on a running cluster (list: cluster.sh list)
 #   cluster.sh all                up, every scenario, down (exit 1 if any scenario fails)
 #   cluster.sh headless           up, only the headless-recovery scenarios, down
+#   cluster.sh soak N [SEED]      up, N faults drawn from SEED (chaos soak), down
 #   cluster.sh enter <node>       shell inside a node (or print the command when not a tty)
 #   cluster.sh exec <node> cmd..  run a command inside a node
 #
@@ -27,8 +28,10 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 . "$HDIR/lib/show.sh"
 # shellcheck source=lib/scenarios.sh
 . "$HDIR/lib/scenarios.sh"
+# shellcheck source=lib/soak.sh
+. "$HDIR/lib/soak.sh"
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 need_root() { [[ $(id -u) == 0 ]] || die "must run as root (namespaces, mounts)"; }
 
@@ -163,6 +166,15 @@ main() {
         run_scenarios "${HEADLESS_SCENARIOS[@]}" || rc=$?
       fi
       log "$cmd: scenarios done in $((SECONDS - t0)) s (rc=$rc)"
+      exit $rc ;;
+    soak)
+      need_root
+      local t0=$SECONDS rc=0
+      if cluster_exists; then die "a sandbox is already up: run '$0 down' first"; fi
+      trap 'cmd_down' EXIT
+      ( cmd_up ) || { log "bring-up failed"; exit 1; }
+      soak_run "$@" || rc=$?
+      log "soak done in $((SECONDS - t0)) s (rc=$rc)"
       exit $rc ;;
     fence-loop) fence_loop ;;
     help|-h|--help) usage ;;

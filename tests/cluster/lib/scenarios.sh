@@ -168,6 +168,8 @@ wait_new_primary() { # wait_new_primary <old>: a promoted node other than <old>
 # standby), power it on, wait until it is online, then crm_resource --cleanup.
 rejoin_node() {
   local n=$1 how=$2 p
+  # The soak (lib/soak.sh) brings every node back by powering it on, rebuilding only a refused one.
+  [[ -z ${REJOIN_HOOK:-} ]] || { "$REJOIN_HOOK" "$n" "$how"; return; }
   node_up "$n" && node_poweroff "$n"
   p=$(promoted_node) || true
   [[ -n $p ]] || { log "no primary to rebuild $n from"; return 1; }
