@@ -265,7 +265,7 @@ streams_from() { # <primary> <standby>
 }
 
 soak_prepare() {
-  if [[ $AGENT == ocf:rust:pgsqlms && $SOAK_REJOIN == rewind ]] && node_up "$n"; then
+  if [[ $AGENT == ocf:rust:pgsqlms && $SOAK_REJOIN == rewind ]]; then
     set_rejoin || die "cannot set rejoin=rewind"
   fi
   wait_for "$HEALTH_TIMEOUT" "healthy cluster" cluster_healthy || die "not healthy before the soak: $(cat "$STATE/health")"
