@@ -193,7 +193,8 @@ pcs_describe() {
   command -v pcs >/dev/null || { echo "pcs is not installed"; return 1; }
   out="$(timeout 120 pcs resource describe ocf:rust:pgsqlms)" || { echo "$out"; return 1; }
   for p in $(param_names); do
-    grep -Eq "^  $p:" <<<"$out" || { echo "parameter $p missing"; missing=1; }
+    # (an OCF 1.0 unique parameter shows its unique group: "  pgdata (unique group: ...):")
+    grep -Eq "^  $p( \(.*\))?:" <<<"$out" || { echo "parameter $p missing"; missing=1; }
   done
   if [ -z "$(param_names)" ] || [ "$missing" != 0 ]; then
     echo "$out"
