@@ -22,8 +22,14 @@ SOAK_MONITOR_TIMEOUT=${SOAK_MONITOR_TIMEOUT:-10}
 # Our agent's rejoin for the soak: rewind (recommended), or default (PAF's behaviour: a
 # former primary is refused, an intervention each time).
 SOAK_REJOIN=${SOAK_REJOIN:-rewind}
-# How long a node powered back on may take to run an instance again (s).
-SOAK_REJOIN_WAIT=${SOAK_REJOIN_WAIT:-90}
+# failure-timeout of the clone with rejoin=rewind, as the README recommends: a former primary
+# Pacemaker started before any instance was promoted is refused; once that failure expires,
+# Pacemaker starts it again and it rewinds from the new primary, with no administrator.
+SOAK_FAILURE_TIMEOUT=${SOAK_FAILURE_TIMEOUT:-60s}
+# How long a node powered back on may take to run an instance again (s): with a
+# failure-timeout, a refused start is retried once it expires (and at once with Pacemaker's
+# recheck), so the wait covers it.
+SOAK_REJOIN_WAIT=${SOAK_REJOIN_WAIT:-150}
 
 # An administrator step the agent leaves to the administrator by design: one line in
 # $SOAK_DIR/interventions, "<fault> <node>: <what and why>".
@@ -45,16 +51,18 @@ start_failed_on() { # <node>: Pacemaker recorded a failed start there (it will n
 # The reason the agent gave for a failed start on <node> (its exit reason).
 start_refusal() { mon_xml | xq "string(//failures/failure[@node='$1' and @task='start']/@exitreason)"; }
 
-# wait_rejoined <node>: 0 once it runs an instance again, 1 when its start failed (Pacemaker
-# will not retry it) or it was fenced again (a failed stop: PAF with a crashed primary), 2
-# after SOAK_REJOIN_WAIT seconds without either.
+# Whether Pacemaker retries a failed start by itself (the failure-timeout of soak_prepare).
+retried_start() { [[ $AGENT == ocf:rust:pgsqlms && $SOAK_REJOIN == rewind && -n $SOAK_FAILURE_TIMEOUT ]]; }
+# wait_rejoined <node>: 0 once it runs an instance again, 1 when its start failed and
+# Pacemaker will not retry it, or it was fenced again (a failed stop: PAF with a crashed
+# primary), 2 after SOAK_REJOIN_WAIT seconds without either (a failed start still recorded).
 wait_rejoined() {
   local n=$1 end=$((SECONDS + SOAK_REJOIN_WAIT)) nf
   nf=$(fence_count "$n")
   while ((SECONDS < end)); do
     # (crm_mon may still show the instance of a node lost a moment ago: ask PostgreSQL too)
     instance_active_on "$n" && npsql "$n" -c "SELECT 1" >/dev/null 2>&1 && return 0
-    start_failed_on "$n" && return 1
+    start_failed_on "$n" && ! retried_start && return 1
     fenced_since "$n" "$nf" && return 1
     sleep 1
   done
@@ -93,7 +101,8 @@ soak_rejoin() {
   wait_rejoined "$n" || rc=$?
   case $rc in
     0) log "$n rejoined (powered on)"; return 0 ;;
-    2) log "$n runs no instance ${SOAK_REJOIN_WAIT}s after its power-on (no failed start): left to the checks"; return 0 ;;
+    2) start_failed_on "$n" ||
+      { log "$n runs no instance ${SOAK_REJOIN_WAIT}s after its power-on (no failed start): left to the checks"; return 0; } ;;
   esac
   why=$(refusal_of "$n")
   wait_for 60 "a promoted node" has_primary || return 1
@@ -233,6 +242,7 @@ soak_settings() {
   local s="agent $AGENT, pcs-examples/cluster.crm (monitor 5s/10s promoted, migration-threshold=3, fencing)"
   if [[ $AGENT == ocf:rust:pgsqlms ]]; then
     s+=", rejoin=$SOAK_REJOIN, sync_mode=$SYNC_MODE sync_count=$SYNC_COUNT"
+    retried_start && s+=", failure-timeout=$SOAK_FAILURE_TIMEOUT"
   else
     s+=", static synchronous_standby_names ANY 1, no rejoin (PAF)"
   fi
@@ -267,6 +277,10 @@ streams_from() { # <primary> <standby>
 soak_prepare() {
   if [[ $AGENT == ocf:rust:pgsqlms && $SOAK_REJOIN == rewind ]]; then
     set_rejoin || die "cannot set rejoin=rewind"
+    if [[ -n $SOAK_FAILURE_TIMEOUT ]]; then
+      crm_exec crm_resource --resource "$CLONE" --meta --set-parameter failure-timeout \
+        --parameter-value "$SOAK_FAILURE_TIMEOUT" >/dev/null || die "cannot set failure-timeout"
+    fi
   fi
   wait_for "$HEALTH_TIMEOUT" "healthy cluster" cluster_healthy || die "not healthy before the soak: $(cat "$STATE/health")"
 }
