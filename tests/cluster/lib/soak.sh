@@ -26,6 +26,10 @@ SOAK_REJOIN=${SOAK_REJOIN:-rewind}
 # Pacemaker started before any instance was promoted is refused; once that failure expires,
 # Pacemaker starts it again and it rewinds from the new primary, with no administrator.
 SOAK_FAILURE_TIMEOUT=${SOAK_FAILURE_TIMEOUT:-60s}
+# What makes the soak fail: all (a lost row, two writable primaries, a fault not survived) or
+# safety (the first two only: tests/run.sh, where survival is a figure the summary reports).
+SOAK_GATE=${SOAK_GATE:-all}
+[[ $SOAK_GATE == all || $SOAK_GATE == safety ]] || die "SOAK_GATE is all or safety"
 # How long a node powered back on may take to run an instance again (s): with a
 # failure-timeout, a refused start is retried once it expires (and at once with Pacemaker's
 # recheck), so the wait covers it.
@@ -338,8 +342,9 @@ soak_summary() {
   echo "==== soak summary ($SOAK_DIR)"
   cat "$SOAK_DIR/summary"
   [[ -s $SOAK_DIR/interventions ]] && { echo "interventions:"; cat "$SOAK_DIR/interventions"; }
-  # non-zero when a row was lost, two primaries were writable at once or a fault not survived
-  awk '$3!="PASS" || $5!="0" || $6>1 {bad=1} END {exit bad}' "$f"
+  # non-zero when a row was lost or two primaries were writable at once, and (SOAK_GATE=all,
+  # the default) when a fault was not survived
+  awk -v gate="$SOAK_GATE" '($3!="PASS" && gate=="all") || ($5!="0" && $5!="NA") || $6>1 {bad=1} END {exit bad}' "$f"
 }
 
 # soak_run <N> [<seed>]: on a running sandbox.
