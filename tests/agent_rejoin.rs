@@ -459,6 +459,18 @@ fn wal_only_in_the_archive_is_fetched_with_restore_command() {
 /// that cannot follow; with rejoin=rewind what it committed is reported first.
 #[test]
 fn a_twin_promotion_to_the_primarys_timeline_is_refused_and_reported() {
+    twin_promotion(false);
+}
+
+/// The same with node-b's promotion checkpoint done: its pg_control is on the primary's
+/// timeline, with the same history (the switchover's target lost at once, the old primary
+/// promoted back from where it shut down).
+#[test]
+fn a_checkpointed_twin_promotion_is_refused_too() {
+    twin_promotion(true);
+}
+
+fn twin_promotion(checkpointed: bool) {
     let c = Cluster::new(2);
     c.sql("node-a", "CREATE TABLE t (i int PRIMARY KEY, pad text)");
     // many dirty pages on the standbys: the checkpoint after node-b's promotion is slow
@@ -471,11 +483,14 @@ fn a_twin_promotion_to_the_primarys_timeline_is_refused_and_reported() {
         run_ok(c.pg_ctl(n).args(["-w", "promote"]), "promote");
     }
     c.sql("node-b", "INSERT INTO t VALUES (0, 'only on node-b')");
+    if checkpointed {
+        c.sql("node-b", "CHECKPOINT");
+    }
     c.kill9("node-b");
     assert_eq!(
         c.controldata_field("node-b", "Latest checkpoint's TimeLineID"),
-        "1",
-        "node-b's promotion checkpoint completed before the crash: the case is not made"
+        if checkpointed { "2" } else { "1" },
+        "node-b's checkpoint timeline: the case is not made"
     );
     assert_eq!(
         c.sql(

@@ -93,7 +93,6 @@ pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
         &local_history,
         facts.timeline,
         &facts.history,
-        promoted_itself,
     );
     let (read_from, records) = if promoted_itself {
         // its WAL goes on past the checkpoint on the timeline it promoted itself to
@@ -337,9 +336,11 @@ fn local_wal(
     fork: Fork,
 ) -> OcfResult<(Lsn, Vec<divergence::WalRecord>)> {
     let from_fork = match fork {
-        Fork::At { timeline, lsn } if timeline == control.timeline && lsn < control.redo => {
-            Some(lsn)
-        }
+        Fork::At { timeline, lsn }
+        | Fork::Twin {
+            timeline,
+            begin: lsn,
+        } if timeline == control.timeline && lsn < control.redo => Some(lsn),
         _ => None,
     };
     if let Some(start) = from_fork {

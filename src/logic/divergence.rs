@@ -43,8 +43,6 @@ pub fn parse_history(text: &str) -> Result<Vec<HistoryEntry>, String> {
 /// Where the local timeline and the primary's part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fork {
-    /// Both are on the same timeline: nothing forked.
-    None,
     /// Their last common timeline and where the first of them left it.
     At { timeline: u32, lsn: Lsn },
     /// No timeline in common: not the same database system's history.
@@ -71,15 +69,14 @@ pub fn newest_timeline(checkpoint_timeline: u32, history_files: &[u32]) -> u32 {
 /// The fork between timeline `local` (with its `local_history`) and `primary` (with its
 /// history), found as pg_rewind does: the last timeline both histories share (same
 /// number, same starting point), and the earlier of the points where each left it.
-/// `local_promoted_itself`: the local instance created timeline `local` by its own
-/// promotion after its last checkpoint; a primary on that same timeline, from the same
-/// point, is then a twin promotion, not the same history.
+/// The local instance is a former primary: a primary on its very timeline, entered from
+/// the same point, promoted itself there too (a promotion always starts a new timeline, so
+/// neither can have got it from the other): a twin, not the same history.
 pub fn fork(
     local: u32,
     local_history: &[HistoryEntry],
     primary: u32,
     primary_history: &[HistoryEntry],
-    local_promoted_itself: bool,
 ) -> Fork {
     let whole = |tl: u32, h: &[HistoryEntry]| -> Vec<(u32, Option<Lsn>)> {
         h.iter()
@@ -100,11 +97,10 @@ pub fn fork(
         Some((i, (a, b))) => match [a.1, b.1].into_iter().flatten().min() {
             Some(lsn) => Fork::At { timeline: a.0, lsn },
             // the same timeline, entered from the same point
-            None if local_promoted_itself => Fork::Twin {
+            None => Fork::Twin {
                 timeline: a.0,
                 begin: i.checked_sub(1).and_then(|j| l[j].1).unwrap_or(Lsn(0)),
             },
-            None => Fork::None,
         },
     }
 }
@@ -128,7 +124,6 @@ pub enum Divergence {
 /// fork point is the end of the last record both share).
 pub fn decide(fork: Fork, last_record: Lsn) -> Divergence {
     match fork {
-        Fork::None => Divergence::None,
         Fork::Unrelated => Divergence::Unrelated,
         Fork::Twin { timeline, begin } => Divergence::Twin { timeline, begin },
         Fork::At { timeline, lsn } if last_record >= lsn => Divergence::Diverged {
@@ -401,13 +396,20 @@ mod tests {
     fn fork_of_a_former_primary_is_its_timelines_switch_point() {
         let primary = h(&[(1, "0/3000148")]);
         assert_eq!(
-            fork(1, &[], 2, &primary, false),
+            fork(1, &[], 2, &primary),
             Fork::At {
                 timeline: 1,
                 lsn: lsn("0/3000148")
             }
         );
-        assert_eq!(fork(2, &primary, 2, &primary, false), Fork::None);
+        // the same timeline from the same point: both promoted themselves to it
+        assert_eq!(
+            fork(2, &primary, 2, &primary),
+            Fork::Twin {
+                timeline: 2,
+                begin: lsn("0/3000148")
+            }
+        );
     }
 
     #[test]
@@ -416,7 +418,7 @@ mod tests {
         let local = h(&[(1, "0/5000000")]);
         let primary = h(&[(1, "0/4000000")]);
         assert_eq!(
-            fork(2, &local, 3, &primary, false),
+            fork(2, &local, 3, &primary),
             Fork::At {
                 timeline: 1,
                 lsn: lsn("0/4000000")
@@ -425,7 +427,7 @@ mod tests {
         // Primary went 1 -> 2 -> 3; the local is still on 2, which ended at 0/6000000.
         let primary = h(&[(1, "0/5000000"), (2, "0/6000000")]);
         assert_eq!(
-            fork(2, &local, 3, &primary, false),
+            fork(2, &local, 3, &primary),
             Fork::At {
                 timeline: 2,
                 lsn: lsn("0/6000000")
@@ -433,7 +435,7 @@ mod tests {
         );
         // The local timeline is newer than the primary's, which is its ancestor.
         assert_eq!(
-            fork(2, &local, 1, &[], false),
+            fork(2, &local, 1, &[]),
             Fork::At {
                 timeline: 1,
                 lsn: lsn("0/5000000")
@@ -447,22 +449,19 @@ mod tests {
         // earlier of them, on timeline 1.
         let local = h(&[(1, "0/5000100")]);
         let primary = h(&[(1, "0/5000000")]);
-        for own in [false, true] {
-            assert_eq!(
-                fork(2, &local, 2, &primary, own),
-                Fork::At {
-                    timeline: 1,
-                    lsn: lsn("0/5000000")
-                }
-            );
-        }
+        assert_eq!(
+            fork(2, &local, 2, &primary),
+            Fork::At {
+                timeline: 1,
+                lsn: lsn("0/5000000")
+            }
+        );
     }
 
     #[test]
-    fn the_same_timeline_from_the_same_point_is_a_twin_only_when_the_local_promoted_itself() {
+    fn the_same_timeline_from_the_same_point_is_a_twin() {
         let history = h(&[(1, "0/3000000"), (6, "0/408BDE8")]);
-        assert_eq!(fork(7, &history, 7, &history, false), Fork::None);
-        let twin = fork(7, &history, 7, &history, true);
+        let twin = fork(7, &history, 7, &history);
         assert_eq!(
             twin,
             Fork::Twin {
@@ -481,7 +480,7 @@ mod tests {
         // the primary left it, whatever the local promoted.
         let primary = h(&[(1, "0/3000000"), (6, "0/408BDE8"), (7, "0/5000000")]);
         assert_eq!(
-            fork(7, &history, 8, &primary, true),
+            fork(7, &history, 8, &primary),
             Fork::At {
                 timeline: 7,
                 lsn: lsn("0/5000000")
@@ -499,7 +498,7 @@ mod tests {
     #[test]
     fn unrelated_histories_have_no_fork() {
         assert_eq!(
-            fork(5, &h(&[(4, "0/1")]), 2, &h(&[(1, "0/1")]), false),
+            fork(5, &h(&[(4, "0/1")]), 2, &h(&[(1, "0/1")])),
             Fork::Unrelated
         );
     }
@@ -518,7 +517,6 @@ mod tests {
         assert_eq!(decide(at, lsn("0/4000000")), diverged);
         // The clean demote: the last record (shutdown checkpoint) ends where the primary forked.
         assert_eq!(decide(at, lsn("0/30000D0")), Divergence::None);
-        assert_eq!(decide(Fork::None, lsn("9/0")), Divergence::None);
         assert_eq!(decide(Fork::Unrelated, lsn("0/1")), Divergence::Unrelated);
     }
 
