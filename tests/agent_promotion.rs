@@ -491,6 +491,56 @@ fn failover_away_from_a_crashed_primary() {
         .expect_reason(&["crash"]);
 }
 
+/// The same failover with rejoin=rewind, in the transition Pacemaker runs when a node comes
+/// back with a crashed primary whose demote it retries: the old primary is demoted, not
+/// stopped, and a standby promoted, which reads like a switchover. Its demote leaves it
+/// down and succeeds (a refusal would halt the transition), the promotion is a failover
+/// (the crashed primary wrote no shutdown checkpoint to check for), and its stop and start
+/// rejoin the new primary.
+#[test]
+fn with_rejoin_rewind_a_crashed_primary_is_demoted_down_and_a_standby_promoted() {
+    let c = cluster_with_rows(50);
+    c.kill9("node-a");
+    let n = NotifyEnv::switchover("node-a", &STANDBYS, "node-b");
+    let round = |typ: &str, op: &str, on: &[&str]| c.notify_round(typ, op, on, &n);
+    round("pre", "demote", &ALL);
+    c.agent("node-a", "demote")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    assert!(!c.is_running("node-a"));
+    assert_eq!(c.cluster_state("node-a"), "in production");
+    round("post", "demote", &ALL);
+    round("pre", "promote", &ALL);
+    c.agent("node-b", "promote")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    round("post", "promote", &ALL);
+    assert!(!c.in_recovery("node-b"));
+    assert_eq!(count(&c, "node-b"), 50);
+    assert_eq!(c.private_attr("node-a", "demoted_crashed"), None);
+    c.write_node_conf("node-a", Upstream::Node("node-b"));
+    c.set_locate(&[("node-a", false), ("node-b", true), ("node-c", false)]);
+    for op in ["stop", "start"] {
+        c.agent("node-a", op)
+            .param("rejoin", "rewind")
+            .run()
+            .expect_code(ocf::SUCCESS);
+    }
+    c.wait_streaming("node-b", &["node-a"]);
+}
+
+/// A demote that finds a running primary is a switchover's: it clears the hint an earlier
+/// crashed demote left, so the promotee checks for the shutdown checkpoint again.
+#[test]
+fn a_clean_demote_withdraws_the_crashed_demote_hint() {
+    let c = cluster_with_rows(5);
+    c.set_private_attr("node-a", "demoted_crashed", "1");
+    c.agent("node-a", "demote").run().expect_code(ocf::SUCCESS);
+    assert_eq!(c.private_attr("node-a", "demoted_crashed"), None);
+}
+
 /// An in-place recovery approved at pre-demote, then abandoned (the transition is aborted
 /// and the next one moves the primary away): the later pre-demote withdraws the approval,
 /// so start refuses the crashed primary again.

@@ -1,10 +1,11 @@
 //! `demote`: a fast stop, then a start as a standby. The shutdown checkpoint the fast stop
 //! writes reaches the standbys, which is what lets the next promote prove a switchover
-//! lost nothing. A crashed primary Pacemaker recovers in place is left down: start
-//! replays its WAL.
+//! lost nothing. A crashed primary Pacemaker recovers in place, or that rejoins with
+//! rejoin=rewind, is left down: start replays its WAL (rewinding it first if need be).
 
 use crate::agent::statefile::in_place_recovery_approved;
 use crate::agent::Agent;
+use crate::logic::election::DEMOTED_CRASHED;
 use crate::logic::transitions::{demote_step, DemoteStep};
 use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
@@ -12,7 +13,12 @@ use crate::postgres::instance::StopMode;
 
 pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
     let probe = a.instance.settled(a.deadline)?;
-    match demote_step(&probe.state, in_place_recovery_approved(a, &probe)) {
+    mark_crashed_demote(a, probe.state.is_crashed_primary());
+    match demote_step(
+        &probe.state,
+        in_place_recovery_approved(a, &probe),
+        a.params.rejoin,
+    ) {
         DemoteStep::AlreadyStandby => {
             log::info!("instance already running as a standby");
             return Ok(OcfCode::Success);
@@ -30,6 +36,10 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
             log::info!("crashed primary left down: Pacemaker recovers it in place, and start replays its WAL as a standby");
             return Ok(OcfCode::Success);
         }
+        DemoteStep::LeaveForRejoin => {
+            log::warning!("crashed primary left down: its stop and start rejoin it to the promoted instance, rewound if it diverged (rejoin=rewind)");
+            return Ok(OcfCode::Success);
+        }
         DemoteStep::Refuse(e) => return Err(e),
     }
     a.instance.start_standby(a.deadline).map_err(|e| OcfError {
@@ -38,4 +48,20 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
     })?;
     log::info!("instance demoted: running as a standby");
     Ok(OcfCode::Success)
+}
+
+/// Tells the pre-promote round whether this demote found a crashed primary (left down or
+/// refused: either way it writes no shutdown checkpoint, and a promotion that follows is a
+/// failover). A failure only loses that hint: the promotee
+/// then makes the switchover check, the conservative way.
+fn mark_crashed_demote(a: &Agent, crashed: bool) {
+    let pm = a.pacemaker();
+    let written = if crashed {
+        pm.set_private(DEMOTED_CRASHED, "1")
+    } else {
+        pm.delete_private_all(&[DEMOTED_CRASHED])
+    };
+    if let Err(e) = written {
+        log::warning!("cannot record whether the demoted primary had crashed: {e}");
+    }
 }

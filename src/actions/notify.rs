@@ -9,7 +9,8 @@ use crate::agent::statefile::{self, CrashRecord};
 use crate::agent::Agent;
 use crate::logic::election::Published;
 use crate::logic::election::{
-    CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_CHECK_FAILED, SWITCHOVER_UNSAFE,
+    CANCEL_SWITCHOVER, CANDIDATES, DEMOTED_CRASHED, LSN_LOCATION, SWITCHOVER_CHECK_FAILED,
+    SWITCHOVER_UNSAFE,
 };
 use crate::logic::lsn::WalPosition;
 use crate::logic::notify::{Notification, Operation, When};
@@ -33,7 +34,7 @@ pub fn notify(a: &Agent) -> OcfResult<OcfCode> {
     log::debug!("notification {:?}-{:?}: {:?}", n.when, n.operation, n.nodes);
     let result = match (n.when, n.operation) {
         (When::Pre, Operation::Promote) => pre_promote(a, &n),
-        (When::Post, Operation::Promote) => clear_election(a.pacemaker()),
+        (When::Post, Operation::Promote) => post_promote(a.pacemaker()),
         (When::Pre, Operation::Demote) => pre_demote(a, &n),
         _ => Ok(()),
     };
@@ -60,13 +61,21 @@ fn clear_election(pm: &dyn Pacemaker) -> OcfResult<()> {
     Ok(())
 }
 
+/// The election is over, and with it the hint of a crashed primary's demote (kept until
+/// now: the promotee reads it at pre-promote, after every node cleared its own election).
+fn post_promote(pm: &dyn Pacemaker) -> OcfResult<()> {
+    clear_election(pm)?;
+    pm.delete_private_all(&[DEMOTED_CRASHED])?;
+    Ok(())
+}
+
 fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
     let local = a.node();
     clear_election(a.pacemaker())?;
     if let Some(promotee) = n.promotee() {
         log::info!("promotion of {promotee} announced");
     }
-    let cancel = n.switchover_from(local).and_then(|old| {
+    let cancel = switchover_to_check(a.pacemaker(), n, local).and_then(|old| {
         log::info!("switchover from {old} to this node: checking this standby received {old}'s shutdown checkpoint");
         let verdict = match received_shutdown_checkpoint(a) {
             Ok(true) => None,
@@ -85,6 +94,22 @@ fn pre_promote(a: &Agent, n: &Notification) -> OcfResult<()> {
         verdict
     });
     publish_for_election(a.pacemaker(), local, n, cancel, || own_position(a))
+}
+
+/// The old primary of a switchover to `local`, unless its demote left it down as a crashed
+/// primary: it wrote no shutdown checkpoint, so the promotion is a failover, which the
+/// election decides. An unreadable hint keeps the check.
+fn switchover_to_check<'a>(
+    pm: &dyn Pacemaker,
+    n: &'a Notification,
+    local: &str,
+) -> Option<&'a str> {
+    let old = n.switchover_from(local)?;
+    if let Ok(Some(_)) = pm.private(DEMOTED_CRASHED, old) {
+        log::warning!("{old}, the primary demoted in this transition, had crashed and is left down: this promotion is a failover, the election decides");
+        return None;
+    }
+    Some(old)
 }
 
 /// This node's part of the election: the verdict that cancels an unsafe switchover, or
@@ -252,6 +277,38 @@ mod tests {
             );
             assert_eq!(pm.attribute(LSN_LOCATION, "n1"), None);
         }
+    }
+
+    #[test]
+    fn a_switchover_from_a_primary_demoted_as_crashed_is_a_failover() {
+        let switchover = Notification {
+            nodes: NodeLists {
+                promoted: ["n3".to_string()].into(),
+                demote: ["n3".to_string()].into(),
+                ..promotion_of("n1").nodes
+            },
+            ..promotion_of("n1")
+        };
+        let pm = FakePacemaker::new(&["n1", "n2", "n3"]);
+        assert_eq!(switchover_to_check(&pm, &switchover, "n1"), Some("n3"));
+        // not for the other nodes
+        assert_eq!(switchover_to_check(&pm, &switchover, "n2"), None);
+        let pm = pm.with_attribute(DEMOTED_CRASHED, "n3", "1");
+        assert_eq!(switchover_to_check(&pm, &switchover, "n1"), None);
+        // another node's hint does not count
+        let pm = FakePacemaker::new(&["n1", "n2", "n3"]).with_attribute(DEMOTED_CRASHED, "n2", "1");
+        assert_eq!(switchover_to_check(&pm, &switchover, "n1"), Some("n3"));
+        // unreadable: the check is made
+        let pm = FakePacemaker::new(&["n1", "n2", "n3"]).with_attribute(DEMOTED_CRASHED, "n3", "1");
+        pm.down.set(true);
+        assert_eq!(switchover_to_check(&pm, &switchover, "n1"), Some("n3"));
+    }
+
+    #[test]
+    fn the_post_promote_round_clears_the_crashed_demote_hint() {
+        let pm = FakePacemaker::new(&["n3", "n1"]).with_attribute(DEMOTED_CRASHED, "n3", "1");
+        post_promote(&pm).unwrap();
+        assert_eq!(pm.attribute(DEMOTED_CRASHED, "n3"), None);
     }
 
     #[test]

@@ -10,6 +10,10 @@ pub const CANCEL_SWITCHOVER: &str = "cancel_switchover";
 /// `cancel_switchover` values.
 pub const SWITCHOVER_UNSAFE: &str = "1";
 pub const SWITCHOVER_CHECK_FAILED: &str = "2";
+/// Set by a demote that found a crashed primary (it writes no shutdown checkpoint, so the
+/// promotion that follows is a failover: no switchover check); removed by every other
+/// demote and at post-promote.
+pub const DEMOTED_CRASHED: &str = "demoted_crashed";
 
 /// What a candidate published at pre-promote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -270,6 +270,15 @@ impl InstanceState {
         )
     }
 
+    /// Crashed, and not known to have been a standby: its demote writes no shutdown
+    /// checkpoint (see `election::DEMOTED_CRASHED`).
+    pub fn is_crashed_primary(&self) -> bool {
+        matches!(
+            self,
+            InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_)
+        )
+    }
+
     /// Still changing on its own: worth waiting for within an action's time.
     pub fn is_transitional(&self) -> bool {
         matches!(self, InstanceState::Transitional(_))

@@ -182,19 +182,24 @@ pub enum DemoteStep {
     StartStandby,
     /// Leave the crashed primary down: start replays its WAL in its in-place recovery.
     LeaveForInPlaceRecovery,
+    /// rejoin=rewind: leave the crashed primary down; the stop and start Pacemaker runs
+    /// next rejoin it to the promoted instance, rewound if it diverged. (A refusal would
+    /// only add a failure, and a failed demote halts the transition that promotes another.)
+    LeaveForRejoin,
     Refuse(OcfError),
 }
 
-pub fn demote_step(state: &InstanceState, in_place: bool) -> DemoteStep {
+pub fn demote_step(state: &InstanceState, in_place: bool, rejoin: Rejoin) -> DemoteStep {
     match state {
         InstanceState::RunningStandby => DemoteStep::AlreadyStandby,
         InstanceState::RunningPrimary => DemoteStep::StopThenStartStandby,
         InstanceState::Stopped | InstanceState::CrashedStandby => DemoteStep::StartStandby,
         InstanceState::CrashedPrimary(_) if in_place => DemoteStep::LeaveForInPlaceRecovery,
+        InstanceState::CrashedPrimary(_) if rejoin == Rejoin::Rewind => DemoteStep::LeaveForRejoin,
         InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => DemoteStep::Refuse(
             OcfError::generic(state.refusal().problem)
                 .with_remedy(REBUILD_CRASHED_PRIMARY)
-                .with_detail("it is only restarted (as a standby) when Pacemaker recovers it in place (approved by the pre-demote notification)"),
+                .with_detail("it is only restarted (as a standby) when Pacemaker recovers it in place (approved by the pre-demote notification), or with rejoin=rewind"),
         ),
         InstanceState::Transitional(_) | InstanceState::Unreachable(_) => {
             DemoteStep::Refuse(state.refusal())
@@ -230,13 +235,6 @@ mod tests {
     use super::*;
     use crate::logic::state::test_support::every_instance_state;
     use crate::ocf::log;
-
-    fn was_primary(s: &InstanceState) -> bool {
-        matches!(
-            s,
-            InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_)
-        )
-    }
 
     const REJOIN: [Rejoin; 2] = [Rejoin::Manual, Rejoin::Rewind];
 
@@ -384,7 +382,7 @@ mod tests {
                 if step == StopStep::StopStandby {
                     assert_eq!(s, InstanceState::RunningStandby);
                 }
-                if was_primary(&s) {
+                if s.is_crashed_primary() {
                     assert_eq!(step, StopStep::LeaveCrashed { in_place });
                 }
                 assert_eq!(
@@ -396,13 +394,19 @@ mod tests {
     }
 
     #[test]
-    fn demote_leaves_a_crashed_primary_down_and_refuses_it_unless_recovered_in_place() {
+    fn demote_leaves_a_crashed_primary_down_when_recovered_in_place_or_rejoined() {
         for s in every_instance_state() {
-            for in_place in [false, true] {
-                let step = demote_step(&s, in_place);
+            for (in_place, rejoin) in [false, true]
+                .into_iter()
+                .flat_map(|i| REJOIN.map(|r| (i, r)))
+            {
+                let step = demote_step(&s, in_place, rejoin);
                 match &s {
                     InstanceState::CrashedPrimary(_) if in_place => {
                         assert_eq!(step, DemoteStep::LeaveForInPlaceRecovery)
+                    }
+                    InstanceState::CrashedPrimary(_) if rejoin == Rejoin::Rewind => {
+                        assert_eq!(step, DemoteStep::LeaveForRejoin)
                     }
                     InstanceState::CrashedPrimary(_) | InstanceState::Crashed(_) => {
                         let DemoteStep::Refuse(e) = step else {
