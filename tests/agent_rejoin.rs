@@ -27,7 +27,12 @@ fn rejoin_dir(c: &Cluster) -> std::path::PathBuf {
 }
 
 fn reports(c: &Cluster) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(rejoin_dir(c)) else {
+    reports_in(&rejoin_dir(c))
+}
+
+/// The rejoin reports kept in `dir`, sorted.
+fn reports_in(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut out: Vec<String> = entries
@@ -510,11 +515,53 @@ fn twin_promotion(checkpointed: bool) {
             .expect_reason(&["promoted itself to the primary's timeline", "rebuild"]);
         assert!(!c.is_running("node-b"), "{rejoin}");
     }
-    let report = fs::read_dir(&rejoin_dir)
-        .unwrap()
-        .filter_map(|e| fs::read_to_string(e.ok()?.path().join("report.txt")).ok())
-        .next()
+    let report = reports_in(&rejoin_dir)
+        .pop()
         .expect("a report with rejoin=rewind");
     assert!(report.contains("transactions: 1\n"), "{report}");
     assert!(report.contains("timeline: 2\n"), "{report}");
+}
+
+/// The twin promotion above, made through the agent: node-b's promote claims timeline 2 on
+/// every node, so node-c's promote, which never received node-b's history file, reserves
+/// that number and takes timeline 3. node-b, lost right after its promotion, then rejoins
+/// node-c by a rewind that reports what it committed, instead of being refused.
+#[test]
+fn a_promotion_skips_the_timeline_a_lost_promotee_claimed_so_it_can_rejoin() {
+    let c = Cluster::new(2);
+    c.sql("node-a", "CREATE TABLE t (i int PRIMARY KEY)");
+    c.sql("node-a", "INSERT INTO t SELECT generate_series(1, 10)");
+    c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
+    c.stop_pg("node-a", "fast");
+    c.agent("node-b", "promote").run().expect_code(ocf::SUCCESS);
+    c.sql("node-b", "INSERT INTO t VALUES (100)");
+    c.kill9("node-b");
+    c.agent("node-c", "promote").run().expect_code(ocf::SUCCESS);
+    let timeline = "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)";
+    assert_eq!(c.sql("node-c", timeline), "00000003");
+    let placeholder =
+        fs::read_to_string(c.node("node-c").pgdata.join("pg_wal/00000002.history")).unwrap();
+    assert!(
+        placeholder.contains("timeline 2 was claimed by another node's promotion"),
+        "{placeholder}"
+    );
+    c.sql("node-c", "INSERT INTO t VALUES (200)");
+    c.write_node_conf("node-b", Upstream::Node("node-c"));
+    c.set_locate(&[("node-a", false), ("node-b", false), ("node-c", true)]);
+    c.agent("node-b", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_streaming("node-c", &["node-b"]);
+    c.wait_replayed("node-c", "node-b");
+    assert_eq!(
+        c.sql(
+            "node-b",
+            "SELECT string_agg(i::text, ',' ORDER BY i) FROM t WHERE i > 10"
+        ),
+        "200"
+    );
+    let reports = reports_in(&c.node("node-b").dir.join("data-rejoin"));
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("transactions: 1\n"), "{}", reports[0]);
 }

@@ -4,6 +4,7 @@
 
 use crate::agent::statefile::{self, PrimaryMemory};
 use crate::agent::sync_standbys;
+use crate::agent::timeline_claim;
 use crate::agent::Agent;
 use crate::logic::election::{
     self, Published, Verdict, CANCEL_SWITCHOVER, CANDIDATES, LSN_LOCATION, SWITCHOVER_UNSAFE,
@@ -97,6 +98,9 @@ fn promote_standby(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<OcfCode> 
             .with_remedy(remedy!("see the server log"))
         })?;
     }
+    let step = Instant::now();
+    timeline_claim::reserve_and_claim(a, db);
+    trace.step("timeline claim", step);
     log::info!("promoting the instance");
     let step = Instant::now();
     let done = db.promote(a.deadline);

@@ -1,12 +1,13 @@
 //! What every action works with: the settings, Pacemaker's meta data, the action's
 //! deadline, the local instance, and lazily the node name; and the procedures several
-//! actions share (`validate`, `statefile`, `headless_recovery`).
+//! actions share (`validate`, `statefile`, `headless_recovery`, `timeline_claim`).
 
 pub mod errors;
 pub mod headless_recovery;
 pub mod rejoin;
 pub mod statefile;
 pub mod sync_standbys;
+pub mod timeline_claim;
 pub mod validate;
 
 use crate::ocf::config::{Env, Meta, Params};

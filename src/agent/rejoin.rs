@@ -287,7 +287,7 @@ fn primary_facts(db: &RemoteSql) -> Result<PrimaryFacts, RemoteError> {
 }
 
 /// The timelines pg_wal holds a history file of, read as the system user.
-fn local_history_files(a: &Agent) -> OcfResult<Vec<u32>> {
+pub(crate) fn local_history_files(a: &Agent) -> OcfResult<Vec<u32>> {
     let pg_wal = a.params.datadir.join("pg_wal");
     let list = || -> std::io::Result<Vec<String>> {
         Ok(fs::read_dir(&pg_wal)?
@@ -304,25 +304,29 @@ fn local_history_files(a: &Agent) -> OcfResult<Vec<u32>> {
         .collect())
 }
 
-/// The local timeline's history (none for timeline 1), read as the system user.
-fn local_history(a: &Agent, timeline: u32) -> OcfResult<Vec<HistoryEntry>> {
+/// The text of a timeline's history file (empty for timeline 1, which has none), read as
+/// the system user.
+pub(crate) fn history_text(a: &Agent, timeline: u32) -> OcfResult<String> {
     if timeline <= 1 {
-        return Ok(Vec::new());
+        return Ok(String::new());
     }
     let path = a
         .params
         .datadir
         .join(format!("pg_wal/{timeline:08X}.history"));
-    let text = a
-        .instance
+    a.instance
         .user()?
         .as_effective(|| fs::read_to_string(&path))?
         .map_err(|e| {
             OcfError::generic(format!("cannot read {}: {e}", brief(path.display())))
                 .with_remedy(REBUILD_CRASHED_PRIMARY)
-        })?;
-    divergence::parse_history(&text).map_err(|e| {
-        OcfError::generic(format!("{}: {}", brief(path.display()), brief(&e)))
+        })
+}
+
+/// The local timeline's history (none for timeline 1), read as the system user.
+fn local_history(a: &Agent, timeline: u32) -> OcfResult<Vec<HistoryEntry>> {
+    divergence::parse_history(&history_text(a, timeline)?).map_err(|e| {
+        OcfError::generic(format!("{timeline:08X}.history: {}", brief(&e)))
             .with_remedy(REBUILD_CRASHED_PRIMARY)
     })
 }

@@ -185,6 +185,22 @@ pub fn in_place_recovery_approved(a: &Agent, probe: &Probe) -> bool {
 
 /// Replaces the file atomically (temporary file, then rename), mode 0600.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    written_temporary(path, text)?
+        .persist(path)
+        .map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Creates the file whole (temporary file, then link), mode 0600; fails if it exists.
+pub(crate) fn create_private(path: &Path, text: &str) -> std::io::Result<()> {
+    written_temporary(path, text)?
+        .persist_noclobber(path)
+        .map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// A temporary file beside `path` (its directory created if need be) holding `text`.
+fn written_temporary(path: &Path, text: &str) -> std::io::Result<tempfile::NamedTempFile> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new()
@@ -192,8 +208,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         .permissions(fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)?;
     tmp.write_all(text.as_bytes())?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    Ok(tmp)
 }
 
 pub fn forget(path: &Path) {

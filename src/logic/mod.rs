@@ -3,8 +3,8 @@
 //! `controldata`, `notify`, `shutdown_checkpoint`); the decisions are the instance's state
 //! (`state`) and whether it hangs (`hang`), the promotion scores (`scores`), the election
 //! (`election`), the recovery of a cluster without a primary (`headless`), whether a
-//! former primary diverged from the current one (`divergence`) and managed synchronous
-//! replication (`sync`). For `pgsqlms show` and `history`: crm_mon's XML (`crm_mon`), the
+//! former primary diverged from the current one (`divergence`), the timeline a promotion
+//! takes (`timelines`) and managed synchronous replication (`sync`). For `pgsqlms show` and `history`: crm_mon's XML (`crm_mon`), the
 //! primary's published replication view (`replication_view`), the promotion records
 //! (`history`), the table, JSON and exit rules (`show`, `json`).
 
@@ -25,4 +25,5 @@ pub mod show;
 pub mod shutdown_checkpoint;
 pub mod state;
 pub mod sync;
+pub mod timelines;
 pub mod transitions;
