@@ -43,10 +43,14 @@ fn try_reserve_and_claim(a: &Agent, db: &Db) -> Result<(), OcfError> {
                     OcfError::generic(format!("cannot create {}: {e}", brief(path.display())))
                 })?;
         }
+        let (first, last) = (plan.reserve.start(), plan.reserve.end());
+        let claimed = if first == last {
+            format!("timeline {first} was")
+        } else {
+            format!("timelines {first} to {last} were")
+        };
         log::warning!(
-            "timelines {} to {} were claimed by another node's promotion and are not in this node's history: reserved (placeholder history files), so this promotion takes timeline {}",
-            plan.reserve.start(),
-            plan.reserve.end(),
+            "{claimed} claimed by another node's promotion and not in this node's history: reserved with a placeholder history file, so this promotion takes timeline {}",
             plan.target
         );
     }
