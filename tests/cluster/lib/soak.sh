@@ -96,13 +96,20 @@ settle_fencing() {
 # crm_resource --cleanup once a primary runs (with rejoin=rewind the agent then rewinds it),
 # and if it is refused again a rebuild from the primary (pg_basebackup).
 soak_rejoin() {
-  local n=$1 rc=0 why
-  if ! node_up "$n"; then
-    settle_fencing "$n"
-    node_boot "$n"
-    wait_for 60 "$n online" node_online "$n" || return 1
-  fi
-  wait_rejoined "$n" || rc=$?
+  local n=$1 rc why reboots=1
+  while :; do
+    if ! node_up "$n"; then
+      settle_fencing "$n"
+      node_boot "$n"
+      wait_for 60 "$n online" node_online "$n" || return 1
+    fi
+    rc=0; wait_rejoined "$n" || rc=$?
+    # Fenced after its power-on (the fencing the cluster owed for the node it lost, when the
+    # node came back first; or that of a failed stop): a real fence device's reboot brings the
+    # node back, the sandbox's only powers it off, so boot it again, once.
+    ((rc == 1)) && ! node_up "$n" && ((reboots-- > 0)) || break
+    log "$n fenced after its power-on: booted again, as the fence device's reboot would"
+  done
   case $rc in
     0) log "$n rejoined (powered on)"; return 0 ;;
     2) start_failed_on "$n" ||
