@@ -12,7 +12,10 @@ SUBNET=${SUBNET:-10.99.0}                 # private /24 that exists only inside 
 VIP=${VIP:-$SUBNET.100}
 CLIENT_IP=${CLIENT_IP:-$SUBNET.50}
 STATE=${STATE:-/var/tmp/pgsqlms-cluster}  # host-side state: per-node dirs, logs, results
-PGMOUNT=${PGMOUNT:-/srv/pgsqlms-sandbox}  # fixed mount point, same in every node
+# The mount point of the nodes' data, the same in every node of a sandbox; a host directory of
+# its own per sandbox (PFX): a teardown removes it, which detaches the mounts on it in every
+# namespace, so two sandboxes side by side must not share it.
+PGMOUNT=${PGMOUNT:-/srv/$PFX-sandbox}
 PGDATA=$PGMOUNT/data
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 TOKEN_MS=${TOKEN_MS:-2000}
