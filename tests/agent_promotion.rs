@@ -445,11 +445,14 @@ fn promote_when_another_candidate_is_down() {
     c.set_partition(&STANDBYS);
     let n = NotifyEnv::promotion(&STANDBYS, "node-b");
     c.pre_promote_round(&STANDBYS, &n);
+    c.set_score("node-c", "1000");
     c.agent("node-b", "promote")
         .timeout(20_000)
         .run()
         .expect_code(ocf::SUCCESS);
     assert!(!c.in_recovery("node-b"));
+    // the primary's score at once, above the best standby's the former primary left
+    assert_eq!(c.score_i("node-b"), Some(1001));
 }
 
 /// Pacemaker moves the primary away from a node where it crashed: pre-demote notify,

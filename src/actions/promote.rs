@@ -130,6 +130,7 @@ fn promote_standby(a: &Agent, db: &Db, trace: &mut Trace) -> OcfResult<OcfCode> 
         })?;
     }
     log::info!("promotion complete");
+    claim_primary_score(a.pacemaker(), a.node());
     start_primary_memory(a);
     Ok(OcfCode::Success)
 }
@@ -412,6 +413,16 @@ fn prove(
                 "{need} of the recorded synchronous members must be present; missing: {missing}"
             )))
         }
+    }
+}
+
+/// Gives this new primary the primary's score now rather than at its first monitor: until
+/// then a standby's score left by the former primary (1000, the best standby's) may beat
+/// this node's, and Pacemaker would move the promoted role at once, a switchover that its
+/// check cancels (the soak met it: 40 s of flapping after a double fault).
+fn claim_primary_score(attrs: &dyn Pacemaker, local: &str) {
+    if let Err(e) = attrs.set_score(local, crate::logic::scores::PRIMARY) {
+        log::warning!("primary score not set ({e}): the first monitor sets it");
     }
 }
 
