@@ -174,12 +174,7 @@ rejoin_node() {
   local n=$1 how=$2 p
   # The soak (lib/soak.sh) brings every node back by powering it on, rebuilding only a refused one.
   [[ -z ${REJOIN_HOOK:-} ]] || { "$REJOIN_HOOK" "$n" "$how"; return; }
-  if node_up "$n"; then
-    node_poweroff "$n"
-    # The cluster fences the node it just lost; booted before that, the node is fenced again
-    # (or hears of it on joining and stops for good): wait until it is offline and clean.
-    wait_for 30 "$n offline and clean" node_offline_clean "$n" || true
-  fi
+  node_up "$n" && node_poweroff "$n"
   p=$(promoted_node) || true
   [[ -n $p ]] || { log "no primary to rebuild $n from"; return 1; }
   if [[ $how == recover ]]; then
