@@ -310,10 +310,7 @@ pub(crate) fn history_text(a: &Agent, timeline: u32) -> OcfResult<String> {
     if timeline <= 1 {
         return Ok(String::new());
     }
-    let path = a
-        .params
-        .datadir
-        .join(format!("pg_wal/{timeline:08X}.history"));
+    let path = history_path(a, timeline);
     a.instance
         .user()?
         .as_effective(|| fs::read_to_string(&path))?
@@ -321,6 +318,13 @@ pub(crate) fn history_text(a: &Agent, timeline: u32) -> OcfResult<String> {
             OcfError::generic(format!("cannot read {}: {e}", brief(path.display())))
                 .with_remedy(REBUILD_CRASHED_PRIMARY)
         })
+}
+
+/// Where pg_wal keeps a timeline's history file.
+pub(crate) fn history_path(a: &Agent, timeline: u32) -> std::path::PathBuf {
+    a.params
+        .datadir
+        .join(format!("pg_wal/{timeline:08X}.history"))
 }
 
 /// The local timeline's history (none for timeline 1), read as the system user.

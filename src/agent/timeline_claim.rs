@@ -33,10 +33,7 @@ fn try_reserve_and_claim(a: &Agent, db: &Db) -> Result<(), OcfError> {
         let parent = rejoin::history_text(a, position.timeline)?;
         let user = a.instance.user()?;
         for reserved in plan.reserve.clone() {
-            let path = a
-                .params
-                .datadir
-                .join(format!("pg_wal/{reserved:08X}.history"));
+            let path = rejoin::history_path(a, reserved);
             let text = timelines::placeholder_history(&parent, position, reserved);
             user.as_effective(|| statefile::create_private(&path, &text))?
                 .map_err(|e| {
