@@ -173,6 +173,46 @@ fn demote_turns_the_primary_into_a_standby() {
     assert_eq!(c.postmaster_pid("node-a"), pid);
 }
 
+/// A standby that runs but takes no connection, as one that cannot reach a consistent
+/// state (its WAL source gone) does; a warm standby (hot_standby=off) stands in for it
+/// here. Demote answers at once that there is nothing to demote and leaves it running:
+/// waiting out its timeout for connections that may never come held another node's
+/// promotion in the same transition for 108 s (soak fault 42, tests/cluster/SOAK.md).
+/// Its monitor reports it. With a promotion asked (promote.signal), demote waits as
+/// before, since the instance may yet become a primary.
+#[test]
+fn demote_answers_at_once_for_a_standby_that_takes_no_connection() {
+    let c = Cluster::new(1);
+    c.stop_pg("node-b", "fast");
+    c.write_node_conf_with("node-b", Upstream::Node("node-a"), "hot_standby = off");
+    c.start_standby("node-b");
+    let pid = c.postmaster_pid("node-b");
+    c.agent("node-b", "demote")
+        .timeout(60_000)
+        .run()
+        .expect_code(ocf::SUCCESS);
+    assert_eq!(
+        c.postmaster_pid("node-b"),
+        pid,
+        "demote must leave it running"
+    );
+    assert_eq!(c.cluster_state("node-b"), "in archive recovery");
+    c.agent("node-b", "monitor")
+        .timeout(3_000)
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["connections"]);
+
+    let signal = c.node("node-b").pgdata.join("promote.signal");
+    std::fs::write(&signal, "").unwrap();
+    c.agent("node-b", "demote")
+        .timeout(3_000)
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["connections"]);
+    std::fs::remove_file(&signal).unwrap();
+}
+
 /// Switchover node-a -> node-b: demote, pre-promote everywhere, promote.
 #[test]
 fn switchover_passes() {

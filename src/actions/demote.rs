@@ -2,17 +2,28 @@
 //! writes reaches the standbys, which is what lets the next promote prove a switchover
 //! lost nothing. A crashed primary Pacemaker recovers in place, or that rejoins with
 //! rejoin=rewind, is left down: start replays its WAL (rewinding it first if need be).
+//! A standby still recovering is answered for at once, not waited for.
 
 use crate::agent::statefile::in_place_recovery_approved;
 use crate::agent::Agent;
 use crate::logic::election::DEMOTED_CRASHED;
-use crate::logic::transitions::{demote_step, DemoteStep};
+use crate::logic::state::InstanceState;
+use crate::logic::transitions::{demote_finds_recovering_standby, demote_step, DemoteStep};
 use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
-use crate::postgres::instance::StopMode;
+use crate::postgres::instance::{Probe, StopMode};
 
 pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
-    let probe = a.instance.settled(a.deadline)?;
+    let first = a.instance.probe()?;
+    let probe = match &first.state {
+        InstanceState::Transitional(why) if recovering_standby(a, &first)? => {
+            log::warning!("instance still recovering as a standby ({why}): nothing to demote; its monitor fails until it takes connections");
+            mark_crashed_demote(a, false);
+            return Ok(OcfCode::Success);
+        }
+        InstanceState::Transitional(_) => a.instance.settled(a.deadline)?,
+        _ => first,
+    };
     mark_crashed_demote(a, probe.state.is_crashed_primary());
     match demote_step(
         &probe.state,
@@ -48,6 +59,17 @@ pub fn demote(a: &Agent) -> OcfResult<OcfCode> {
     })?;
     log::info!("instance demoted: running as a standby");
     Ok(OcfCode::Success)
+}
+
+/// A postmaster that takes no connection but whose pg_control says it recovers as a
+/// standby, with no promotion asked (`demote_finds_recovering_standby`).
+fn recovering_standby(a: &Agent, probe: &Probe) -> OcfResult<bool> {
+    let control = probe.control(&a.instance)?;
+    let promotion_asked = a.instance.datadir()?.has_entry("promote.signal");
+    Ok(demote_finds_recovering_standby(
+        control.state,
+        promotion_asked,
+    ))
 }
 
 /// Tells the pre-promote round whether this demote found a crashed primary (left down or

@@ -4,6 +4,7 @@
 //! `agent::statefile::in_place_recovery_approved`). `rejoin` is the setting that says
 //! whether a diverged former primary is rewound (`agent::rejoin` checks and rewinds).
 
+use crate::logic::controldata::ClusterState;
 use crate::logic::state::{InstanceState, UnreachableCause, REBUILD_CRASHED_PRIMARY};
 use crate::ocf::config::Rejoin;
 use crate::ocf::{remedy, OcfCode, OcfError, Remedy};
@@ -205,6 +206,21 @@ pub fn demote_step(state: &InstanceState, in_place: bool, rejoin: Rejoin) -> Dem
             DemoteStep::Refuse(state.refusal())
         }
     }
+}
+
+/// Whether demote may answer at once for a postmaster that takes no connection yet
+/// (`InstanceState::Transitional`): its pg_control says it recovers, or shuts down, as a
+/// standby, and no promotion is asked (`promotion_asked`: promote.signal is there). It is
+/// no primary and cannot become one by itself. Waiting for it to take connections would
+/// hold the transition, and the promotion of another node in it, for as long as the
+/// action may run: a standby that cannot reach a consistent state (its WAL source gone)
+/// never does. Its monitor then fails and Pacemaker recovers it.
+pub fn demote_finds_recovering_standby(control: ClusterState, promotion_asked: bool) -> bool {
+    !promotion_asked
+        && matches!(
+            control,
+            ClusterState::InArchiveRecovery | ClusterState::ShutDownInRecovery
+        )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,6 +439,23 @@ mod tests {
                     }
                     _ => assert!(matches!(step, DemoteStep::Refuse(_)), "{s:?}"),
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn demote_answers_at_once_only_for_a_standby_in_recovery_with_no_promotion_asked() {
+        for control in crate::logic::state::test_support::ALL_STATES {
+            for promotion_asked in [false, true] {
+                let standby = matches!(
+                    control,
+                    ClusterState::InArchiveRecovery | ClusterState::ShutDownInRecovery
+                );
+                assert_eq!(
+                    demote_finds_recovering_standby(control, promotion_asked),
+                    standby && !promotion_asked,
+                    "{control:?}, promotion asked: {promotion_asked}"
+                );
             }
         }
     }
