@@ -105,6 +105,12 @@ any_up_node() {
   done
   return 1
 }
+# How many nodes are powered on.
+nodes_up_count() {
+  local n c=0
+  for n in $(all_nodes); do node_up "$n" && c=$((c + 1)); done
+  echo "$c"
+}
 # Cluster command from a quorate live node (falls back to any live node).
 crm_exec() {
   local n best=""

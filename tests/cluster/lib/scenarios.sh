@@ -174,7 +174,15 @@ rejoin_node() {
   local n=$1 how=$2 p
   # The soak (lib/soak.sh) brings every node back by powering it on, rebuilding only a refused one.
   [[ -z ${REJOIN_HOOK:-} ]] || { "$REJOIN_HOOK" "$n" "$how"; return; }
-  node_up "$n" && node_poweroff "$n"
+  if node_up "$n"; then
+    node_poweroff "$n"
+    # Nodes left with quorum fence the node they just lost: booted before that, it would be
+    # fenced after its boot. Nodes left without quorum fence nobody (and soon stop their
+    # primary, the rebuild's source), so there is nothing to wait for.
+    if (($(nodes_up_count) * 2 > NODES_N)); then
+      wait_for 30 "$n offline and clean" node_offline_clean "$n" || true
+    fi
+  fi
   p=$(promoted_node) || true
   [[ -n $p ]] || { log "no primary to rebuild $n from"; return 1; }
   if [[ $how == recover ]]; then
