@@ -116,6 +116,67 @@ fn cleanly_stopped_diverged_primary_is_rewound_and_old_rejoins_pruned() {
     assert!(reports[0].contains("transactions: 2\n"), "{}", reports[0]);
 }
 
+/// A standby cleanly stopped with WAL that the standby promoted after it never got (that
+/// one was cut from the stream): started as it is, it would replay that WAL, then stop
+/// streaming from the promoted one ("forked off ... before current recovery point"). With
+/// rejoin=manual start refuses it and changes nothing; with rejoin=rewind it is rewound,
+/// what it discards reported, and it streams.
+#[test]
+fn standby_ahead_of_the_promoted_one_is_refused_or_rewound() {
+    let c = Cluster::new(2);
+    c.sql("node-a", "CREATE TABLE t (i int PRIMARY KEY)");
+    c.sql("node-a", "INSERT INTO t SELECT generate_series(1, 10)");
+    c.wait_all_caught_up("node-a", &["node-b", "node-c"]);
+    c.set_upstream("node-c", Upstream::Nowhere);
+    c.wait_not_streaming("node-a", "node-c");
+    for i in 0..3 {
+        c.sql("node-a", &format!("INSERT INTO t VALUES ({})", 100 + i));
+    }
+    c.wait_replayed("node-a", "node-b");
+    c.stop_pg("node-b", "fast");
+    c.kill9("node-a");
+    run_ok(c.pg_ctl("node-c").args(["-w", "promote"]), "promote node-c");
+    c.write_node_conf("node-b", Upstream::Node("node-c"));
+    c.set_locate(&[("node-a", false), ("node-b", false), ("node-c", true)]);
+
+    let before = datadir_fingerprint(&c, "node-b");
+    c.agent("node-b", "start")
+        .run()
+        .expect_code(ocf::ERR_GENERIC)
+        .expect_reason(&["diverged"]);
+    assert!(!c.is_running("node-b"));
+    assert_eq!(datadir_fingerprint(&c, "node-b"), before);
+
+    c.agent("node-b", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_streaming("node-c", &["node-b"]);
+    let reports = reports_in(&c.node("node-b").dir.join("data-rejoin"));
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("transactions: 3\n"), "{}", reports[0]);
+    c.sql("node-c", "INSERT INTO t VALUES (1000)");
+    c.wait_replayed("node-c", "node-b");
+    assert_eq!(c.sql("node-b", "SELECT count(*) FROM t"), "11");
+}
+
+/// A standby stopped on the promoted instance's timeline starts at once: nothing to check.
+#[test]
+fn standby_on_the_primarys_timeline_starts() {
+    let c = Cluster::new(1);
+    c.sql("node-a", "CREATE TABLE t (i int)");
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    c.stop_pg("node-b", "fast");
+    c.sql("node-a", "INSERT INTO t VALUES (1)");
+    c.set_locate(&[("node-a", true), ("node-b", false)]);
+    c.agent("node-b", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_replayed("node-a", "node-b");
+    assert!(reports_in(&c.node("node-b").dir.join("data-rejoin")).is_empty());
+}
+
 #[test]
 fn cleanly_demoted_primary_starts_without_rewind() {
     let c = Cluster::new(1);

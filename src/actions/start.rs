@@ -12,7 +12,7 @@ use crate::agent::Agent;
 use crate::logic::controldata::{ClusterState, ControlData};
 use crate::logic::scores;
 use crate::logic::state::REBUILD_CRASHED_PRIMARY;
-use crate::logic::transitions::{rejoin_step, start_step, FormerPrimary, RejoinStep, StartStep};
+use crate::logic::transitions::{rejoin_step, start_step, RejoinStep, Rejoiner, StartStep};
 use crate::ocf::log;
 use crate::ocf::{OcfCode, OcfError, OcfResult};
 use crate::pacemaker::Pacemaker;
@@ -62,8 +62,8 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     rejoin::refuse_if_needs_rebuild(a, &control)?;
     let was_clean_primary =
         !a.instance.datadir()?.has_entry("backup_label") && control.state == ClusterState::ShutDown;
-    if let Some(former) = step.former_primary(was_clean_primary) {
-        check_former_primary(a, former, &control)?;
+    if let Some(rejoiner) = step.rejoiner(was_clean_primary) {
+        check_rejoiner(a, rejoiner, &control)?;
     }
     a.instance.start_standby(a.deadline)?;
     log::info!("instance started as a standby");
@@ -75,14 +75,19 @@ pub fn start(a: &Agent) -> OcfResult<OcfCode> {
     Ok(OcfCode::Success)
 }
 
-/// A former primary starts as a standby only when it can follow the instance promoted
-/// elsewhere (after a rewind with rejoin=rewind); see `rejoin_step` for the rest.
-fn check_former_primary(a: &Agent, former: FormerPrimary, control: &ControlData) -> OcfResult<()> {
-    match rejoin_step(former, rejoin::check(a, control), a.params.rejoin) {
+/// A former primary, or a cleanly stopped standby, starts only when it can follow the
+/// instance promoted elsewhere (after a rewind with rejoin=rewind); see `rejoin_step` for
+/// the rest.
+fn check_rejoiner(a: &Agent, rejoiner: Rejoiner, control: &ControlData) -> OcfResult<()> {
+    match rejoin_step(
+        rejoiner,
+        rejoin::check(a, control, rejoiner),
+        a.params.rejoin,
+    ) {
         RejoinStep::Start => Ok(()),
         RejoinStep::StartUnchecked(e) => {
             log::warning!(
-                "could not check that this former primary can follow the promoted instance: {}",
+                "could not check that this instance can follow the promoted one: {}",
                 e.message()
             );
             Ok(())

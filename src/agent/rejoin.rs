@@ -13,7 +13,7 @@ use crate::logic::divergence::{self, Discarded, Divergence, Fork, HistoryEntry, 
 use crate::logic::headless::Located;
 use crate::logic::lsn::Lsn;
 use crate::logic::state::REBUILD_CRASHED_PRIMARY;
-use crate::logic::transitions::Verdict;
+use crate::logic::transitions::{Rejoiner, Verdict};
 use crate::ocf::config::Rejoin;
 use crate::ocf::log::{self, brief};
 use crate::ocf::{remedy, OcfError, OcfResult};
@@ -68,10 +68,11 @@ pub fn refuse_if_needs_rebuild(a: &Agent, control: &ControlData) -> OcfResult<()
         .map_err(|e| OcfError::generic(format!("cannot remove {}: {e}", path.display())))
 }
 
-/// The divergence check of a former primary (`control` is its pg_control) against the
-/// promoted instance, and with `rejoin=rewind` the rewind of a diverged one. An error
-/// means the check could not be made (and nothing was changed), or the rewind failed.
-pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
+/// The divergence check of a former primary or a standby (`control` is its pg_control)
+/// against the promoted instance, and with `rejoin=rewind` the rewind of a diverged one.
+/// An error means the check could not be made (and nothing was changed), or the rewind
+/// failed.
+pub fn check(a: &Agent, control: &ControlData, rejoiner: Rejoiner) -> OcfResult<Verdict> {
     let Some(primary_node) = promoted_elsewhere(a.pacemaker(), a.node()) else {
         return Ok(Verdict::NoPrimary);
     };
@@ -85,17 +86,36 @@ pub fn check(a: &Agent, control: &ControlData) -> OcfResult<Verdict> {
                 primary_node.node, a.params.rewind_user, a.params.rewind_database
             ))
     })?;
-    let local_timeline = divergence::newest_timeline(control.timeline, &local_history_files(a)?);
+    // A former primary's WAL ends on the newest timeline it promoted itself to (a history
+    // file); a standby's on the newest it received WAL of (a segment): it may hold the
+    // history of a timeline it could not follow.
+    let names = pg_wal_names(a)?;
+    let standby = rejoiner == Rejoiner::Standby;
+    let timelines = if standby {
+        divergence::segment_timelines(&names)
+    } else {
+        divergence::history_timelines(&names)
+    };
+    let local_timeline = divergence::newest_timeline(control.timeline, &timelines);
     let local_history = local_history(a, local_timeline)?;
-    let promoted_itself = local_timeline > control.timeline;
     let fork = divergence::fork(
         local_timeline,
         &local_history,
         facts.timeline,
         &facts.history,
     );
-    let (read_from, records) = if promoted_itself {
-        // its WAL goes on past the checkpoint on the timeline it promoted itself to
+    if standby && matches!(fork, Fork::Twin { .. }) {
+        // on the primary's timeline, entered where the primary entered it: streamed from
+        // it (timeline claims keep two promotions from sharing a number)
+        log::debug!(
+            "the standby is on the primary's timeline {}",
+            facts.timeline
+        );
+        return Ok(Verdict::CanFollow);
+    }
+    let (read_from, records) = if local_timeline > control.timeline {
+        // its WAL goes on past the checkpoint on a newer timeline (one it promoted itself
+        // to, or a standby followed)
         let begin = local_history.last().map_or(control.redo, |e| e.end);
         (begin, waldump(a, local_timeline, begin)?)
     } else {
@@ -286,22 +306,23 @@ fn primary_facts(db: &RemoteSql) -> Result<PrimaryFacts, RemoteError> {
     })
 }
 
-/// The timelines pg_wal holds a history file of, read as the system user.
-pub(crate) fn local_history_files(a: &Agent) -> OcfResult<Vec<u32>> {
+/// The names in pg_wal, read as the system user.
+fn pg_wal_names(a: &Agent) -> OcfResult<Vec<String>> {
     let pg_wal = a.params.datadir.join("pg_wal");
     let list = || -> std::io::Result<Vec<String>> {
         Ok(fs::read_dir(&pg_wal)?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect())
     };
-    let names = a.instance.user()?.as_effective(list)?.map_err(|e| {
+    a.instance.user()?.as_effective(list)?.map_err(|e| {
         OcfError::generic(format!("cannot read {}: {e}", brief(pg_wal.display())))
             .with_remedy(REBUILD_CRASHED_PRIMARY)
-    })?;
-    Ok(names
-        .iter()
-        .filter_map(|n| u32::from_str_radix(n.strip_suffix(".history")?, 16).ok())
-        .collect())
+    })
+}
+
+/// The timelines pg_wal holds a history file of.
+pub(crate) fn local_history_files(a: &Agent) -> OcfResult<Vec<u32>> {
+    Ok(divergence::history_timelines(&pg_wal_names(a)?))
 }
 
 /// The text of a timeline's history file (empty for timeline 1, which has none), read as

@@ -66,6 +66,24 @@ pub fn newest_timeline(checkpoint_timeline: u32, history_files: &[u32]) -> u32 {
         .unwrap_or(checkpoint_timeline)
 }
 
+/// The timelines pg_wal holds a history file (`0000000N.history`) of, from its file names.
+pub fn history_timelines(names: &[String]) -> Vec<u32> {
+    names
+        .iter()
+        .filter_map(|n| u32::from_str_radix(n.strip_suffix(".history")?, 16).ok())
+        .collect()
+}
+
+/// The timelines pg_wal holds WAL segments of (24 hexadecimal digits, the first 8 the
+/// timeline), from its file names: those whose WAL a standby received.
+pub fn segment_timelines(names: &[String]) -> Vec<u32> {
+    names
+        .iter()
+        .filter(|n| n.len() == 24 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter_map(|n| u32::from_str_radix(&n[..8], 16).ok())
+        .collect()
+}
+
 /// The fork between timeline `local` (with its `local_history`) and `primary` (with its
 /// history), found as pg_rewind does: the last timeline both histories share (same
 /// number, same starting point), and the earlier of the points where each left it.
@@ -493,6 +511,24 @@ mod tests {
         assert_eq!(newest_timeline(6, &[]), 6);
         assert_eq!(newest_timeline(6, &[2, 5, 6]), 6);
         assert_eq!(newest_timeline(6, &[5, 6, 7]), 7);
+    }
+
+    #[test]
+    fn timelines_are_read_from_history_and_segment_file_names() {
+        let names: Vec<String> = [
+            "00000002.history",
+            "00000003.history",
+            "000000030000000000000004",
+            "000000030000000000000004.partial",
+            "000000050000000000000006",
+            "0000000500000000000000",
+            "archive_status",
+            "0000000X0000000000000004",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(history_timelines(&names), vec![2, 3]);
+        assert_eq!(segment_timelines(&names), vec![3, 5]);
     }
 
     #[test]

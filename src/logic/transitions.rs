@@ -52,26 +52,33 @@ pub fn start_step(state: &InstanceState, in_place: bool, rejoin: Rejoin) -> Star
 }
 
 impl StartStep {
-    /// The former primary this start checks against the instance promoted elsewhere, if
-    /// any: a crashed one it recovers, or one that `cleanly_stopped_primary` (its
-    /// pg_control says it shut down as a primary).
-    pub fn former_primary(&self, cleanly_stopped_primary: bool) -> Option<FormerPrimary> {
+    /// What this start checks against the instance promoted elsewhere, if anything: a
+    /// crashed primary it recovers, a primary that `cleanly_stopped_primary` (its
+    /// pg_control says it shut down as a primary), or a cleanly stopped standby, whose WAL
+    /// may go on past the point where the promoted instance left its timeline. (A crashed
+    /// standby is not checked: pg_rewind could not recover it first in single-user mode,
+    /// which refuses standby mode.)
+    pub fn rejoiner(&self, cleanly_stopped_primary: bool) -> Option<Rejoiner> {
         match self {
-            StartStep::RecoverInPlace => Some(FormerPrimary::Crashed { in_place: true }),
-            StartStep::RejoinCrashedPrimary => Some(FormerPrimary::Crashed { in_place: false }),
-            StartStep::Start if cleanly_stopped_primary => Some(FormerPrimary::CleanlyStopped),
+            StartStep::RecoverInPlace => Some(Rejoiner::CrashedPrimary { in_place: true }),
+            StartStep::RejoinCrashedPrimary => Some(Rejoiner::CrashedPrimary { in_place: false }),
+            StartStep::Start if cleanly_stopped_primary => Some(Rejoiner::CleanPrimary),
+            StartStep::Start => Some(Rejoiner::Standby),
             _ => None,
         }
     }
 }
 
-/// The former primaries start checks against the instance promoted elsewhere.
+/// The instances start checks against the instance promoted elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FormerPrimary {
-    /// Crashed (`in_place`: its recovery in place was approved at pre-demote).
-    Crashed { in_place: bool },
-    /// Shut down cleanly: it may still hold WAL its lagging standbys never got.
-    CleanlyStopped,
+pub enum Rejoiner {
+    /// A crashed primary (`in_place`: its recovery in place was approved at pre-demote).
+    CrashedPrimary { in_place: bool },
+    /// A primary shut down cleanly: it may still hold WAL its lagging standbys never got.
+    CleanPrimary,
+    /// A cleanly stopped standby: it may have received WAL of its former primary that the
+    /// promoted instance never got, and would then start only to stop streaming.
+    Standby,
 }
 
 /// What the divergence check found (`agent::rejoin::check`).
@@ -101,20 +108,20 @@ pub enum RejoinStep {
     Refuse(OcfError),
 }
 
-/// What start does with a former primary once the divergence check answered (`checked`
+/// What start does with a rejoiner once the divergence check answered (`checked`
 /// is the error when it could not be made, or when the rewind failed).
 pub fn rejoin_step(
-    former: FormerPrimary,
+    rejoiner: Rejoiner,
     checked: Result<Verdict, OcfError>,
     rejoin: Rejoin,
 ) -> RejoinStep {
-    match (former, checked) {
+    match (rejoiner, checked) {
         (_, Ok(Verdict::CannotFollow(refusal))) => RejoinStep::Refuse(refusal),
         (_, Ok(Verdict::CanFollow | Verdict::Rewound)) => RejoinStep::Start,
         // None promoted: a crashed primary only starts when recovered in place.
-        (FormerPrimary::Crashed { in_place: true }, Ok(Verdict::NoPrimary)) => RejoinStep::Start,
+        (Rejoiner::CrashedPrimary { in_place: true }, Ok(Verdict::NoPrimary)) => RejoinStep::Start,
         // (With rejoin=rewind a cleanup once one is promoted is enough: start rewinds it.)
-        (FormerPrimary::Crashed { in_place: false }, Ok(Verdict::NoPrimary)) => {
+        (Rejoiner::CrashedPrimary { in_place: false }, Ok(Verdict::NoPrimary)) => {
             let refusal = OcfError::generic(
                 "refusing to start a crashed primary while no instance is promoted",
             );
@@ -125,14 +132,17 @@ pub fn rejoin_step(
         }
         // Promoted elsewhere, so an approved recovery in place was abandoned: unchecked, it
         // is refused as every crashed primary is.
-        (FormerPrimary::Crashed { .. }, Err(e)) => RejoinStep::Refuse(e),
-        (FormerPrimary::CleanlyStopped, Ok(Verdict::NoPrimary)) => RejoinStep::Start,
+        (Rejoiner::CrashedPrimary { .. }, Err(e)) => RejoinStep::Refuse(e),
+        (Rejoiner::CleanPrimary | Rejoiner::Standby, Ok(Verdict::NoPrimary)) => RejoinStep::Start,
         // rejoin=manual starts a clean one as PAF did; rejoin=rewind refuses, having
         // changed nothing.
-        (FormerPrimary::CleanlyStopped, Err(e)) => match rejoin {
+        (Rejoiner::CleanPrimary, Err(e)) => match rejoin {
             Rejoin::Manual => RejoinStep::StartUnchecked(e),
             Rejoin::Rewind => RejoinStep::Refuse(e),
         },
+        // A standby starts as PAF started it: a check that cannot be made (the primary
+        // unreachable a moment, rewind_user without its rights) never keeps it down.
+        (Rejoiner::Standby, Err(e)) => RejoinStep::StartUnchecked(e),
     }
 }
 
@@ -270,18 +280,18 @@ mod tests {
                 let starts_crashed_primary = matches!(s, InstanceState::CrashedPrimary(_))
                     && step != StartStep::RefuseCrashedPrimary;
                 assert_eq!(
-                    matches!(
-                        step.former_primary(false),
-                        Some(FormerPrimary::Crashed { .. })
-                    ),
+                    matches!(step.rejoiner(false), Some(Rejoiner::CrashedPrimary { .. })),
                     starts_crashed_primary,
                     "{s:?}: {step:?}"
                 );
+                // and every standby it starts too
+                assert_eq!(
+                    step.rejoiner(false) == Some(Rejoiner::Standby),
+                    s == InstanceState::Stopped,
+                    "{s:?}: {step:?}"
+                );
                 if s == InstanceState::Stopped {
-                    assert_eq!(
-                        step.former_primary(true),
-                        Some(FormerPrimary::CleanlyStopped)
-                    );
+                    assert_eq!(step.rejoiner(true), Some(Rejoiner::CleanPrimary));
                 }
                 match &s {
                     InstanceState::CrashedPrimary(_) => {
@@ -323,26 +333,27 @@ mod tests {
     }
 
     #[test]
-    fn a_former_primary_starts_only_when_it_can_follow_or_none_is_promoted() {
-        let formers = [
-            FormerPrimary::Crashed { in_place: false },
-            FormerPrimary::Crashed { in_place: true },
-            FormerPrimary::CleanlyStopped,
+    fn a_rejoiner_starts_only_when_it_can_follow_or_none_is_promoted() {
+        let rejoiners = [
+            Rejoiner::CrashedPrimary { in_place: false },
+            Rejoiner::CrashedPrimary { in_place: true },
+            Rejoiner::CleanPrimary,
+            Rejoiner::Standby,
         ];
-        for former in formers {
+        for rejoiner in rejoiners {
             for rejoin in REJOIN {
                 for checked in every_check() {
-                    let step = rejoin_step(former, checked.clone(), rejoin);
-                    let expected = match (&checked, former) {
+                    let step = rejoin_step(rejoiner, checked.clone(), rejoin);
+                    let expected = match (&checked, rejoiner) {
                         (Ok(Verdict::CanFollow | Verdict::Rewound), _) => RejoinStep::Start,
                         // the check's own refusal, never another one
                         (Ok(Verdict::CannotFollow(e)), _) => RejoinStep::Refuse(e.clone()),
-                        (Ok(Verdict::NoPrimary), FormerPrimary::Crashed { in_place }) => {
+                        (Ok(Verdict::NoPrimary), Rejoiner::CrashedPrimary { in_place }) => {
                             if in_place {
                                 RejoinStep::Start
                             } else {
                                 let RejoinStep::Refuse(e) = &step else {
-                                    panic!("{former:?} {rejoin:?}: {step:?}")
+                                    panic!("{rejoiner:?} {rejoin:?}: {step:?}")
                                 };
                                 let remedy = match rejoin {
                                     Rejoin::Manual => REBUILD_CRASHED_PRIMARY,
@@ -356,18 +367,20 @@ mod tests {
                                 continue;
                             }
                         }
-                        (Ok(Verdict::NoPrimary), FormerPrimary::CleanlyStopped) => {
+                        (Ok(Verdict::NoPrimary), Rejoiner::CleanPrimary | Rejoiner::Standby) => {
                             RejoinStep::Start
                         }
                         // a crashed primary that could not be checked never starts
-                        (Err(e), FormerPrimary::Crashed { .. }) => RejoinStep::Refuse(e.clone()),
+                        (Err(e), Rejoiner::CrashedPrimary { .. }) => RejoinStep::Refuse(e.clone()),
                         // a clean one starts unchecked only where PAF started it
-                        (Err(e), FormerPrimary::CleanlyStopped) => match rejoin {
+                        (Err(e), Rejoiner::CleanPrimary) => match rejoin {
                             Rejoin::Manual => RejoinStep::StartUnchecked(e.clone()),
                             Rejoin::Rewind => RejoinStep::Refuse(e.clone()),
                         },
+                        // a standby, always: PAF started it unchecked
+                        (Err(e), Rejoiner::Standby) => RejoinStep::StartUnchecked(e.clone()),
                     };
-                    assert_eq!(step, expected, "{former:?} {rejoin:?} {checked:?}");
+                    assert_eq!(step, expected, "{rejoiner:?} {rejoin:?} {checked:?}");
                 }
             }
         }
