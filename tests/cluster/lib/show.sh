@@ -36,7 +36,13 @@ show_agrees() {
   [[ $as == haclient ]] && run=(setpriv --reuid=65534 --regid=65534 --groups="$(getent group haclient | cut -d: -f3)" "$SHOW_BIN")
   j=$(node_exec_t 10 "$n" "${run[@]}" show --json) || true
   got=$(jq -r '[.status, .primary // "none"] | join(" ")' <<<"$j" 2>/dev/null)
-  [[ $got == "0 $p" ]] || { echo "$n ($as): status/primary [$got], expected [0 $p]: $(jq -c .reasons <<<"$j" 2>/dev/null)" >"$STATE/show-why"; return 1; }
+  if [[ $got != "0 $p" ]]; then
+    echo "$n ($as): status/primary [$got], expected [0 $p]: $(jq -c .reasons <<<"$j" 2>/dev/null)" >"$STATE/show-why"
+    # what show read, to tell a wrong answer from a node that sees another cluster state
+    echo "$j" >"$RUN/show-disagrees-$n.json"
+    node_exec_t 10 "$n" crm_mon --one-shot --output-as=xml >"$RUN/show-disagrees-$n.crm_mon.xml" 2>&1 || true
+    return 1
+  fi
   got=$(jq -r '[.nodes[] | select(.role == "standby" and .postgres == "streaming") | .node] | sort | join(" ")' <<<"$j")
   [[ $got == "$standbys" ]] || { echo "$n: streaming standbys [$got], expected [$standbys]" >"$STATE/show-why"; return 1; }
   got=$(jq -r '[.nodes[] | .timeline] | unique | map(tostring) | join(" ")' <<<"$j")
