@@ -392,7 +392,15 @@ fn waldump(a: &Agent, timeline: u32, start: Lsn) -> OcfResult<Vec<divergence::Wa
         .arg(start.to_string());
     // pg_waldump ends with an error at the end of the WAL: the records before it count.
     let out = command::run(cmd, a.deadline)?;
-    Ok(divergence::parse_waldump(&out.stdout))
+    let records = divergence::parse_waldump(&out.stdout);
+    if records.is_empty() {
+        // its error is then the one clue to why the WAL cannot be read from there
+        log::warning!(
+            "pg_waldump found no record on timeline {timeline} from {start}: {}",
+            brief(out.last_error_line())
+        );
+    }
+    Ok(records)
 }
 
 /// Saves what the instance holds past the fork, then rewinds it from the primary.
