@@ -160,6 +160,36 @@ fn standby_ahead_of_the_promoted_one_is_refused_or_rewound() {
     assert_eq!(c.sql("node-b", "SELECT count(*) FROM t"), "11");
 }
 
+/// The shape of soak fault 69: a primary cleanly restarted as a standby (a cluster start-up),
+/// promoted again, followed by its standby on that new timeline, powered off right after its
+/// first writes; the standby promoted next. Powered on, it rejoins by a rewind.
+#[test]
+fn a_primary_promoted_at_a_start_up_and_lost_at_once_rejoins() {
+    let c = Cluster::new(1);
+    c.sql("node-a", "CREATE TABLE t (i int PRIMARY KEY)");
+    c.sql("node-a", "INSERT INTO t SELECT generate_series(1, 10)");
+    c.wait_all_caught_up("node-a", &["node-b"]);
+    c.stop_pg("node-b", "fast");
+    c.stop_pg("node-a", "fast");
+    c.write_node_conf("node-a", Upstream::Node("node-b"));
+    c.start_standby("node-a");
+    c.stop_pg("node-a", "fast");
+    c.start_standby("node-a");
+    c.start_standby("node-b");
+    run_ok(c.pg_ctl("node-a").args(["-w", "promote"]), "promote node-a");
+    c.wait_streaming("node-a", &["node-b"]);
+    c.sql("node-a", "INSERT INTO t VALUES (100)");
+    c.wait_replayed("node-a", "node-b");
+    c.kill9("node-a");
+    run_ok(c.pg_ctl("node-b").args(["-w", "promote"]), "promote node-b");
+    c.set_locate(&[("node-a", false), ("node-b", true)]);
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_streaming("node-b", &["node-a"]);
+}
+
 /// A standby stopped on the promoted instance's timeline starts at once: nothing to check.
 #[test]
 fn standby_on_the_primarys_timeline_starts() {
