@@ -449,10 +449,17 @@ fn rewind(
     let result = command::run(cmd, a.deadline);
     let failure = match &result {
         Ok(out) if out.success => None,
-        Ok(out) => Some(format!(
-            "pg_rewind failed: {}",
-            brief(out.last_error_line())
-        )),
+        Ok(out) => {
+            // the exit reason has room for its last line only; the cause (the single-user
+            // recovery's own error, say) is often a line above
+            for line in out.stderr.lines().filter(|l| !l.trim().is_empty()) {
+                log::warning!("pg_rewind said: {}", line.trim());
+            }
+            Some(format!(
+                "pg_rewind failed: {}",
+                brief(out.last_error_line())
+            ))
+        }
         Err(e) => Some(OcfError::from(e.clone()).message()),
     };
     if let Some(failure) = failure {
