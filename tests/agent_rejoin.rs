@@ -22,8 +22,13 @@ fn promote_b_then_write_on_a(diverged: usize) -> Cluster {
     c
 }
 
+/// node-a's rejoin_dir (the default one, beside its data directory).
 fn rejoin_dir(c: &Cluster) -> std::path::PathBuf {
-    c.node("node-a").dir.join("data-rejoin")
+    rejoin_dir_of(c, "node-a")
+}
+
+fn rejoin_dir_of(c: &Cluster, node: &str) -> std::path::PathBuf {
+    c.node(node).dir.join("data-rejoin")
 }
 
 fn reports(c: &Cluster) -> Vec<String> {
@@ -152,7 +157,7 @@ fn standby_ahead_of_the_promoted_one_is_refused_or_rewound() {
         .run()
         .expect_code(ocf::SUCCESS);
     c.wait_streaming("node-c", &["node-b"]);
-    let reports = reports_in(&c.node("node-b").dir.join("data-rejoin"));
+    let reports = reports_in(&rejoin_dir_of(&c, "node-b"));
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(reports[0].contains("transactions: 3\n"), "{}", reports[0]);
     c.sql("node-c", "INSERT INTO t VALUES (1000)");
@@ -204,7 +209,7 @@ fn standby_on_the_primarys_timeline_starts() {
         .run()
         .expect_code(ocf::SUCCESS);
     c.wait_replayed("node-a", "node-b");
-    assert!(reports_in(&c.node("node-b").dir.join("data-rejoin")).is_empty());
+    assert!(reports_in(&rejoin_dir_of(&c, "node-b")).is_empty());
 }
 
 #[test]
@@ -597,7 +602,7 @@ fn twin_promotion(checkpointed: bool) {
     );
     c.write_node_conf("node-b", Upstream::Node("node-c"));
     c.set_locate(&[("node-b", false), ("node-c", true)]);
-    let rejoin_dir = c.node("node-b").dir.join("data-rejoin");
+    let rejoin_dir = rejoin_dir_of(&c, "node-b");
     for rejoin in ["manual", "rewind"] {
         c.agent("node-b", "start")
             .param("rejoin", rejoin)
@@ -652,7 +657,7 @@ fn a_promotion_skips_the_timeline_a_lost_promotee_claimed_so_it_can_rejoin() {
         ),
         "200"
     );
-    let reports = reports_in(&c.node("node-b").dir.join("data-rejoin"));
+    let reports = reports_in(&rejoin_dir_of(&c, "node-b"));
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(reports[0].contains("transactions: 1\n"), "{}", reports[0]);
 }
