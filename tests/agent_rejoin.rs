@@ -92,6 +92,27 @@ fn crashed_diverged_primary_is_rewound_reported_and_streams() {
     assert_eq!(c.sql("node-a", "SELECT count(*) FROM t"), "11");
 }
 
+/// A start of the crashed primary was cut short after it wrote standby.signal (the node
+/// lost again, or the start stopped at its timeout): pg_control still says the instance
+/// crashed as a primary. pg_rewind's single-user recovery refuses standby mode, so the
+/// signal file must not reach it.
+#[test]
+fn a_crashed_primary_left_with_standby_signal_is_rewound() {
+    let c = promote_b_then_write_on_a(3);
+    c.kill9("node-a");
+    let signal = c.node("node-a").pgdata.join("standby.signal");
+    fs::write(&signal, "").unwrap();
+    chown_postgres(&signal);
+    c.agent("node-a", "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_streaming("node-b", &["node-a"]);
+    let reports = reports(&c);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("transactions: 3\n"), "{}", reports[0]);
+}
+
 #[test]
 fn cleanly_stopped_diverged_primary_is_rewound_and_old_rejoins_pruned() {
     let c = promote_b_then_write_on_a(2);

@@ -34,6 +34,8 @@ const SAVED_PREFIX: &str = "rejoin-";
 const PRIMARY_LIMIT: Duration = Duration::from_secs(10);
 /// The programs of bindir a rewind runs.
 const REWIND_PROGRAMS: [&str; 2] = ["pg_rewind", "psql"];
+/// The files that start PostgreSQL in recovery, which a single-user server refuses.
+const SIGNAL_FILES: [&str; 2] = ["standby.signal", "recovery.signal"];
 /// The functions pg_rewind calls on its source, which a non-superuser must be granted.
 const REWIND_FUNCTIONS: [&str; 4] = [
     "pg_ls_dir(text, boolean, boolean)",
@@ -425,6 +427,16 @@ fn rewind(
             ))
             .with_remedy(remedy!("check the data directory's permissions"))
         })?;
+    let removed = user
+        .as_effective(|| remove_signal_files(&a.params.datadir))?
+        .map_err(|e| {
+            OcfError::generic(format!("cannot remove a signal file from datadir: {e}"))
+                .with_remedy(remedy!("check the data directory's permissions"))
+        })?;
+    for name in removed {
+        // left by a start cut short; the start after the rewind writes standby.signal again
+        log::info!("removed {name}: pg_rewind's single-user recovery refuses standby mode");
+    }
     let mut cmd = a.instance.command("pg_rewind")?;
     cmd.arg("--target-pgdata")
         .arg(&a.params.datadir)
@@ -668,6 +680,19 @@ fn own_config(datadir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
         }
     }
     Ok(out)
+}
+
+/// Removes the recovery signal files of the data directory; returns those it removed.
+fn remove_signal_files(datadir: &Path) -> std::io::Result<Vec<&'static str>> {
+    let mut removed = Vec::new();
+    for name in SIGNAL_FILES {
+        match fs::remove_file(datadir.join(name)) {
+            Ok(()) => removed.push(name),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
 }
 
 /// Puts this node's configuration files back as they were before pg_rewind, and removes
