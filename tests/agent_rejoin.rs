@@ -47,6 +47,20 @@ fn reports_in(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
+/// Starts `node` with rejoin=rewind, which must succeed with one rewind: `node` streams
+/// from `primary` and its one report counts `transactions` discarded.
+fn start_rewound(c: &Cluster, node: &str, primary: &str, transactions: usize) {
+    c.agent(node, "start")
+        .param("rejoin", "rewind")
+        .run()
+        .expect_code(ocf::SUCCESS);
+    c.wait_streaming(primary, &[node]);
+    let reports = reports_in(&rejoin_dir_of(c, node));
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let count = format!("transactions: {transactions}\n");
+    assert!(reports[0].contains(&count), "{}", reports[0]);
+}
+
 /// What must not change when start refuses: pg_control and the WAL files.
 fn datadir_fingerprint(c: &Cluster, node: &str) -> (String, Vec<(String, u64)>) {
     let control = run_ok(
@@ -72,21 +86,14 @@ fn crashed_diverged_primary_is_rewound_reported_and_streams() {
     let c = promote_b_then_write_on_a(3);
     c.kill9("node-a");
     let node_conf = fs::read_to_string(c.node("node-a").node_conf()).unwrap();
-    c.agent("node-a", "start")
-        .param("rejoin", "rewind")
-        .run()
-        .expect_code(ocf::SUCCESS);
+    start_rewound(&c, "node-a", "node-b", 3);
     assert!(c.in_recovery("node-a"));
-    c.wait_streaming("node-b", &["node-a"]);
     assert_eq!(
         fs::read_to_string(c.node("node-a").node_conf()).unwrap(),
         node_conf,
         "pg_rewind copied node-b's settings over node-a's own"
     );
-    let reports = reports(&c);
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(reports[0].contains("transactions: 3\n"), "{}", reports[0]);
-    assert!(reports[0].contains(".public.t\n"), "{}", reports[0]);
+    assert!(reports(&c)[0].contains(".public.t\n"));
     c.sql("node-b", "INSERT INTO t VALUES (1000)");
     c.wait_replayed("node-b", "node-a");
     assert_eq!(c.sql("node-a", "SELECT count(*) FROM t"), "11");
@@ -103,14 +110,7 @@ fn a_crashed_primary_left_with_standby_signal_is_rewound() {
     let signal = c.node("node-a").pgdata.join("standby.signal");
     fs::write(&signal, "").unwrap();
     chown_postgres(&signal);
-    c.agent("node-a", "start")
-        .param("rejoin", "rewind")
-        .run()
-        .expect_code(ocf::SUCCESS);
-    c.wait_streaming("node-b", &["node-a"]);
-    let reports = reports(&c);
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(reports[0].contains("transactions: 3\n"), "{}", reports[0]);
+    start_rewound(&c, "node-a", "node-b", 3);
 }
 
 #[test]
@@ -173,14 +173,7 @@ fn standby_ahead_of_the_promoted_one_is_refused_or_rewound() {
     assert!(!c.is_running("node-b"));
     assert_eq!(datadir_fingerprint(&c, "node-b"), before);
 
-    c.agent("node-b", "start")
-        .param("rejoin", "rewind")
-        .run()
-        .expect_code(ocf::SUCCESS);
-    c.wait_streaming("node-c", &["node-b"]);
-    let reports = reports_in(&rejoin_dir_of(&c, "node-b"));
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(reports[0].contains("transactions: 3\n"), "{}", reports[0]);
+    start_rewound(&c, "node-b", "node-c", 3);
     c.sql("node-c", "INSERT INTO t VALUES (1000)");
     c.wait_replayed("node-c", "node-b");
     assert_eq!(c.sql("node-b", "SELECT count(*) FROM t"), "11");
