@@ -158,14 +158,30 @@ best_score_is() {
   done
 }
 has_primary() { [[ -n $(promoted_node) ]]; }
-wait_new_primary() { # wait_new_primary <old>: a promoted node other than <old>
-  local old=$1 end=$((SECONDS + 120)) p
+wait_new_primary() { # wait_new_primary <old> [<seconds>, 120]: prints a promoted node other than <old>
+  local old=$1 end=$((SECONDS + ${2:-120})) p
   while ((SECONDS < end)); do
     p=$(promoted_node 2>/dev/null || true)
     if [[ -n $p && $p != "$old" ]]; then echo "$p"; return 0; fi
-    sleep 0.5
+    sleep 0.2
   done
   return 1
+}
+
+# The end of a scenario that lost primary <p>: its fencing (the count was <fence count
+# before>), a new primary within <seconds> (<expected> when given, in NEWP), then <p> rebuilt
+# and back. A scenario that had no primary before the loss calls it headless.
+rejoin_after_primary_loss() { # <p> <fence count before> <seconds> [<expected>]
+  local p=$1 nf=$2 seconds=$3 expected=${4:-} np
+  wait_fenced "$p" "$nf" || true
+  if np=$(wait_new_primary "$p" "$seconds"); then
+    [[ -z $expected || $np == "$expected" ]] || scn_fail "$np was promoted, not $expected"
+    log "new primary: $np"
+    NEWP=$np
+    rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
+  else
+    scn_fail "no new primary within $seconds s: the cluster stayed headless"
+  fi
 }
 
 # Bring a dead node back: rebuild its data from the primary (or finish crash recovery of a
@@ -600,7 +616,7 @@ walsender_state() { npsql "$1" -c "SELECT state FROM pg_stat_replication WHERE a
 walsender_is() { [[ $(walsender_state "$1" "$2") == "$3" ]]; } # <primary> <standby> <state>
 scn_sync_not_caught_up() {
   scn_begin sync-not-caught-up || true
-  local p lag adv pid nf np
+  local p lag adv pid nf
   p=$(promoted_node)
   read -r lag adv < <(unpromoted_nodes | paste -sd' ')
   # cut first (it must not reconnect before the filler), throttled once it may reconnect
@@ -623,14 +639,8 @@ scn_sync_not_caught_up() {
   scn_fault "power off of primary $p while $lag, back, catches up"
   node_poweroff "$p"
   unblock_wal "$p"
-  wait_fenced "$p" "$nf" || true
-  if np=$(wait_new_primary "$p"); then
-    [[ $np == "$adv" ]] || scn_fail "$np, not caught up, was promoted instead of $adv"
-    log "new primary: $np; $lag from it: [$(walsender_state "$np" "$lag")]"
-    rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
-  else
-    scn_fail "no new primary"
-  fi
+  rejoin_after_primary_loss "$p" "$nf" 120 "$adv"
+  [[ -z ${NEWP:-} ]] || log "$lag from $NEWP: [$(walsender_state "$NEWP" "$lag")]"
   scn_end
 }
 
@@ -640,7 +650,7 @@ scn_sync_not_caught_up() {
 # synchronous_standby_names changes (the removal applied, the record maybe not yet narrowed).
 scn_sync_removal_commit() {
   scn_begin sync-removal-commit || true
-  local p gone keep pid before v="" nf np end
+  local p gone keep pid before v="" nf end
   p=$(promoted_node)
   read -r gone keep < <(unpromoted_nodes | paste -sd' ')
   before=$(npsql "$p" -c 'SHOW synchronous_standby_names')
@@ -658,14 +668,7 @@ scn_sync_removal_commit() {
   unblock_wal "$p"
   log "$p powered off: synchronous_standby_names '$before' -> '$v'; record $(sync_record)"
   [[ $v != "$before" ]] || [[ $(agent_sync_mode) == off ]] || scn_fail "synchronous_standby_names did not change within 40 s"
-  wait_fenced "$p" "$nf" || true
-  if np=$(wait_new_primary "$p"); then
-    [[ $np == "$keep" ]] || scn_fail "$np promoted, not the remaining member $keep"
-    log "new primary: $np"
-    rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
-  else
-    scn_fail "no new primary"
-  fi
+  rejoin_after_primary_loss "$p" "$nf" 120 "$keep"
   scn_end
 }
 
@@ -704,15 +707,6 @@ wait_promoted_is() { # <node> [<seconds>]
   done
   return 1
 }
-wait_promoted_other_than() { # <node>: prints the new primary
-  local end=$((SECONDS + 150)) p
-  while ((SECONDS < end)); do
-    p=$(promoted_node 2>/dev/null || true)
-    if [[ -n $p && $p != "$1" ]]; then echo "$p"; return 0; fi
-    sleep 0.2
-  done
-  return 1
-}
 headless_status() { crm_exec attrd_updater --query --name headless-pgsqld --node "$1" 2>/dev/null | sed -n 's/.*value="\(.*\)"$/\1/p'; }
 # Drop, in <standby>'s namespace, what it sends to the VIP: it replicates from no primary,
 # whichever node holds the VIP (Corosync uses the node addresses). unblock_wal undoes it.
@@ -723,7 +717,7 @@ block_wal_of() {
 
 scn_headless_after_start() {
   scn_begin headless-after-start || true
-  local p t0 np nf
+  local p t0 nf
   log "start-up: every instance stopped, promotion scores forgotten (as after a cluster boot), started again"
   stop_clone_cold || scn_fail "cannot stop $CLONE"
   t0=$(now)
@@ -733,19 +727,13 @@ scn_headless_after_start() {
   scn_fault "power off of primary $p right after its first write since the start-up"
   node_poweroff "$p"
   log "promotion scores then: $(for n in $(others_of "$p"); do printf '%s=%s ' "$n" "$(promotion_score "$n" || echo none)"; done)"
-  wait_fenced "$p" "$nf" || true
-  if np=$(wait_promoted_other_than "$p"); then
-    log "new primary: $np"
-    rejoin_node "$p" rebuild || scn_fail "$p did not rejoin"
-  else
-    scn_fail "no new primary: the cluster stayed headless"
-  fi
+  rejoin_after_primary_loss "$p" "$nf" 150
   scn_end
 }
 
 scn_headless_after_switchover() {
   scn_begin headless-after-switchover || true
-  local p t nf np
+  local p t nf
   p=$(promoted_node); t=$(unpromoted_nodes | head -1)
   log "switchover from $p to $t"
   crm_exec crm_resource --move --promoted --resource "$CLONE" --node "$t" >"$RUN/move.log" 2>&1 || scn_fail "move failed"
@@ -754,13 +742,7 @@ scn_headless_after_switchover() {
   scn_fault "power off of the new primary $t right after the switchover"
   node_poweroff "$t"
   crm_exec crm_resource --clear --resource "$CLONE" >>"$RUN/move.log" 2>&1 || scn_fail "clear failed"
-  wait_fenced "$t" "$nf" || true
-  if np=$(wait_promoted_other_than "$t"); then
-    log "new primary: $np"
-    rejoin_node "$t" rebuild || scn_fail "$t did not rejoin"
-  else
-    scn_fail "no new primary: the cluster stayed headless"
-  fi
+  rejoin_after_primary_loss "$t" "$nf" 150
   scn_end
 }
 
@@ -773,7 +755,7 @@ scn_headless_double_failover() {
   p=$(promoted_node)
   scn_fault "power off of primary $p"
   node_poweroff "$p"
-  if np=$(wait_promoted_other_than "$p"); then
+  if np=$(wait_new_primary "$p" 150); then
     s=$(others_of "$p" | grep -vx "$np")
     log "new primary $np: powered off at once; $s is left alone without quorum"
     node_poweroff "$np"
@@ -828,7 +810,7 @@ scn_headless_maxlag() {
   adv=$(others_of "$p" | grep -vx "$lag")
   scn_fault "power off of primary $p right after its first write since the start-up; $adv is the advanced standby"
   node_poweroff "$p"
-  if np=$(wait_promoted_other_than "$p"); then
+  if np=$(wait_new_primary "$p" 150); then
     [[ $np == "$adv" ]] || scn_fail "the lagging standby $np was promoted instead of $adv"
     log "$np promoted; $lag said: $(headless_status "$lag")"
     # (commits wait there: synchronous_standby_names names the lost primary and $lag)
