@@ -172,7 +172,7 @@ pub fn check(a: &Agent, control: &ControlData, rejoiner: Rejoiner) -> OcfResult<
                     discarded.commits.len()
                 )))),
                 Rejoin::Rewind => {
-                    rewind(a, &source, &primary, &facts, &discarded)?;
+                    rewind(a, control, &source, &primary, &facts, &discarded)?;
                     Ok(Verdict::Rewound)
                 }
             }
@@ -408,6 +408,7 @@ fn waldump(a: &Agent, timeline: u32, start: Lsn) -> OcfResult<Vec<divergence::Wa
 /// Saves what the instance holds past the fork, then rewinds it from the primary.
 fn rewind(
     a: &Agent,
+    control: &ControlData,
     source: &Source,
     primary: &RemoteSql,
     facts: &PrimaryFacts,
@@ -427,15 +428,19 @@ fn rewind(
             ))
             .with_remedy(remedy!("check the data directory's permissions"))
         })?;
-    let removed = user
-        .as_effective(|| remove_signal_files(&a.params.datadir))?
-        .map_err(|e| {
-            OcfError::generic(format!("cannot remove a signal file from datadir: {e}"))
-                .with_remedy(remedy!("check the data directory's permissions"))
-        })?;
-    for name in removed {
-        // left by a start cut short; the start after the rewind writes standby.signal again
-        log::info!("removed {name}: pg_rewind's single-user recovery refuses standby mode");
+    if !control.state.is_clean_shutdown() {
+        // pg_rewind first completes crash recovery in single-user mode, which refuses
+        // standby mode: a signal file left by a start cut short must go (the start after
+        // the rewind writes standby.signal again)
+        let removed = user
+            .as_effective(|| remove_signal_files(&a.params.datadir))?
+            .map_err(|e| {
+                OcfError::generic(format!("cannot remove a signal file from datadir: {e}"))
+                    .with_remedy(remedy!("check the data directory's permissions"))
+            })?;
+        for name in removed {
+            log::info!("removed {name} for pg_rewind's crash recovery in single-user mode");
+        }
     }
     let mut cmd = a.instance.command("pg_rewind")?;
     cmd.arg("--target-pgdata")

@@ -28,6 +28,15 @@ impl ClusterState {
         })
     }
 
+    /// Shut down with a checkpoint (as a primary or in recovery): no crash recovery due.
+    /// pg_rewind runs one in single-user mode first for any other state.
+    pub fn is_clean_shutdown(self) -> bool {
+        matches!(
+            self,
+            ClusterState::ShutDown | ClusterState::ShutDownInRecovery
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ClusterState::StartingUp => "starting up",
@@ -130,6 +139,11 @@ mod tests {
             let cd = parse(&sample(text)).unwrap();
             assert_eq!(cd.state, state, "{text}");
             assert_eq!(state.as_str(), text);
+            assert_eq!(
+                state.is_clean_shutdown(),
+                text.starts_with("shut down"),
+                "{text}"
+            );
             assert_eq!(cd.timeline, 2);
             assert_eq!(cd.redo, "0/3000028".parse().unwrap());
             assert_eq!(cd.wal_level, "replica");
