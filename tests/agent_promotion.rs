@@ -236,6 +236,16 @@ fn switchover_passes() {
     );
 }
 
+/// The switchover check reads the promotee's pg_wal with pg_waldump, which PostgreSQL may
+/// have filled ahead with pre-allocated segments (zeros): they must not cancel it.
+#[test]
+fn switchover_passes_beside_preallocated_wal_segments() {
+    let c = cluster_with_rows(10);
+    c.preallocate_wal_segments("node-b", 64);
+    switch_over(&c, &ALL, "node-a", "node-b");
+    c.expect_running_promoted("node-b");
+}
+
 /// Switchover to a standby whose walreceiver was stopped before the old primary's clean
 /// shutdown: it did not receive the shutdown checkpoint, so the promotion must be cancelled.
 #[test]

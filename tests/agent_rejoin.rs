@@ -113,6 +113,17 @@ fn a_crashed_primary_left_with_standby_signal_is_rewound() {
     start_rewound(&c, "node-a", "node-b", 3);
 }
 
+/// The divergence check reads the local WAL with pg_waldump, beside segments PostgreSQL
+/// pre-allocated (zeros), as in fault 69 of the soak, where every start was refused with
+/// "pg_waldump found no valid record".
+#[test]
+fn a_crashed_primary_with_preallocated_wal_segments_is_checked_and_rewound() {
+    let c = promote_b_then_write_on_a(3);
+    c.kill9("node-a");
+    c.preallocate_wal_segments("node-a", 64);
+    start_rewound(&c, "node-a", "node-b", 3);
+}
+
 #[test]
 fn cleanly_stopped_diverged_primary_is_rewound_and_old_rejoins_pruned() {
     let c = promote_b_then_write_on_a(2);

@@ -7,6 +7,7 @@
 use crate::agent::headless_recovery;
 use crate::agent::statefile::{self, CrashRecord};
 use crate::agent::Agent;
+use crate::logic::divergence;
 use crate::logic::election::Published;
 use crate::logic::election::{
     CANCEL_SWITCHOVER, CANDIDATES, DEMOTED_CRASHED, LSN_LOCATION, SWITCHOVER_CHECK_FAILED,
@@ -177,18 +178,9 @@ fn received_shutdown_checkpoint(a: &Agent) -> OcfResult<bool> {
         .map_err(OcfError::generic)?
         .received
         .ok_or_else(|| OcfError::generic("this standby has received no WAL"))?;
-    let mut cmd = a
-        .instance
-        .user()?
-        .command(&a.instance.program("pg_waldump")?);
-    cmd.arg("--path")
-        .arg(a.params.datadir.join("pg_wal"))
-        .arg("--timeline")
-        .arg(timeline.to_string())
-        .arg("--start")
-        .arg(redo.to_string())
-        .arg("--end")
-        .arg(last.to_string());
+    let segment_size = a.instance.controldata()?.wal_segment_size;
+    let segments = divergence::waldump_segments(&[], timeline, redo, Some(last), segment_size);
+    let cmd = a.instance.waldump(segments, redo, Some(last))?;
     // pg_waldump complains at the end of the received WAL; the records it printed before
     // are what counts.
     let out = command::run(cmd, a.deadline)?;

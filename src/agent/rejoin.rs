@@ -119,7 +119,7 @@ pub fn check(a: &Agent, control: &ControlData, rejoiner: Rejoiner) -> OcfResult<
         // its WAL goes on past the checkpoint on a newer timeline (one it promoted itself
         // to, or a standby followed)
         let begin = local_history.last().map_or(control.redo, |e| e.end);
-        (begin, waldump(a, local_timeline, begin)?)
+        (begin, waldump(a, control, local_timeline, begin)?)
     } else {
         local_wal(a, control, fork)?
     };
@@ -375,23 +375,32 @@ fn local_wal(
         _ => None,
     };
     if let Some(start) = from_fork {
-        let records = waldump(a, control.timeline, start)?;
+        let records = waldump(a, control, control.timeline, start)?;
         if !records.is_empty() {
             return Ok((start, records));
         }
         log::warning!("the local WAL from the fork point {start} is gone: reading it from the last checkpoint");
     }
-    Ok((control.redo, waldump(a, control.timeline, control.redo)?))
+    Ok((
+        control.redo,
+        waldump(a, control, control.timeline, control.redo)?,
+    ))
 }
 
-fn waldump(a: &Agent, timeline: u32, start: Lsn) -> OcfResult<Vec<divergence::WalRecord>> {
-    let mut cmd = a.instance.command("pg_waldump")?;
-    cmd.arg("--path")
-        .arg(a.params.datadir.join("pg_wal"))
-        .arg("--timeline")
-        .arg(timeline.to_string())
-        .arg("--start")
-        .arg(start.to_string());
+fn waldump(
+    a: &Agent,
+    control: &ControlData,
+    timeline: u32,
+    start: Lsn,
+) -> OcfResult<Vec<divergence::WalRecord>> {
+    let segments = divergence::waldump_segments(
+        &pg_wal_names(a)?,
+        timeline,
+        start,
+        None,
+        control.wal_segment_size,
+    );
+    let cmd = a.instance.waldump(segments, start, None)?;
     // pg_waldump ends with an error at the end of the WAL: the records before it count.
     let out = command::run(cmd, a.deadline)?;
     let records = divergence::parse_waldump(&out.stdout);

@@ -309,6 +309,7 @@ mod tests {
             redo: "0/3000028".parse().unwrap(),
             wal_level: "replica".into(),
             checksums: false,
+            wal_segment_size: 16 << 20,
         };
         let record = CrashRecord::of(&crashed);
         assert!(!record.is_recorded(&path), "nothing recorded yet");

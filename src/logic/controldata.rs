@@ -58,6 +58,8 @@ pub struct ControlData {
     pub wal_level: String,
     /// Data page checksums are on ("Data page checksum version" other than 0).
     pub checksums: bool,
+    /// Bytes per WAL segment, fixed at initdb.
+    pub wal_segment_size: u64,
 }
 
 /// Parses pg_controldata's English output. Every field is required: a partial read would
@@ -68,6 +70,7 @@ pub fn parse(output: &str) -> Result<ControlData, String> {
     let mut redo = None;
     let mut wal_level = None;
     let mut checksums = false;
+    let mut wal_segment_size = None;
     for line in output.lines() {
         let Some((key, value)) = line.split_once(':') else {
             continue;
@@ -90,6 +93,15 @@ pub fn parse(output: &str) -> Result<ControlData, String> {
             "Latest checkpoint's REDO location" => redo = Some(value.parse::<Lsn>()?),
             "wal_level setting" => wal_level = Some(value.to_string()),
             "Data page checksum version" => checksums = value != "0",
+            "Bytes per WAL segment" => {
+                wal_segment_size = Some(
+                    value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| n.is_power_of_two())
+                        .ok_or_else(|| format!("invalid WAL segment size {value:?}"))?,
+                )
+            }
             _ => {}
         }
     }
@@ -100,6 +112,7 @@ pub fn parse(output: &str) -> Result<ControlData, String> {
         redo: redo.ok_or_else(|| missing("Latest checkpoint's REDO location"))?,
         wal_level: wal_level.ok_or_else(|| missing("wal_level setting"))?,
         checksums,
+        wal_segment_size: wal_segment_size.ok_or_else(|| missing("Bytes per WAL segment"))?,
     })
 }
 
@@ -120,7 +133,8 @@ mod tests {
              Latest checkpoint's TimeLineID:       2\n\
              Latest checkpoint's PrevTimeLineID:   1\n\
              wal_level setting:                    replica\n\
-             wal_log_hints setting:                off\n"
+             wal_log_hints setting:                off\n\
+             Bytes per WAL segment:                16777216\n"
         )
     }
 
@@ -148,6 +162,7 @@ mod tests {
             assert_eq!(cd.redo, "0/3000028".parse().unwrap());
             assert_eq!(cd.wal_level, "replica");
             assert!(!cd.checksums, "no checksum line: off");
+            assert_eq!(cd.wal_segment_size, 16 << 20);
         }
     }
 
@@ -175,6 +190,10 @@ mod tests {
         assert!(parse(&text).unwrap_err().contains("TimeLineID"));
         let text = sample("shut down").replace("wal_level setting", "x");
         assert!(parse(&text).unwrap_err().contains("wal_level"));
+        let text = sample("shut down").replace("Bytes per WAL segment", "x");
+        assert!(parse(&text).unwrap_err().contains("WAL segment"));
+        let text = sample("shut down").replace("16777216", "1000000");
+        assert!(parse(&text).unwrap_err().contains("1000000"));
         assert!(parse("").is_err());
     }
 }

@@ -336,6 +336,44 @@ impl Discarded {
     }
 }
 
+/// The name of the WAL segment file of `timeline` that holds `lsn`.
+pub fn segment_name(timeline: u32, lsn: Lsn, segment_size: u64) -> String {
+    let per_log = 0x1_0000_0000u64 / segment_size;
+    let segno = lsn.0 / segment_size;
+    format!(
+        "{timeline:08X}{:08X}{:08X}",
+        segno / per_log,
+        segno % per_log
+    )
+}
+
+/// The first and last segment files pg_waldump reads to go over `timeline` from `start`
+/// to `end` (exclusive) or, without an end, to the newest segment of that timeline among
+/// `names` (pg_wal's entries). Named, they also tell pg_waldump the segment size, which it
+/// otherwise reads from whichever segment file it lists first, perhaps a pre-allocated one
+/// of zeros that it refuses.
+pub fn waldump_segments(
+    names: &[String],
+    timeline: u32,
+    start: Lsn,
+    end: Option<Lsn>,
+    segment_size: u64,
+) -> [String; 2] {
+    let first = start.0 / segment_size;
+    let last = match end {
+        Some(end) => end.0.saturating_sub(1) / segment_size,
+        None => names
+            .iter()
+            .filter_map(|n| parse_segment_name(n, segment_size))
+            .filter(|(tl, _)| *tl == timeline)
+            .map(|(_, segno)| segno)
+            .max()
+            .unwrap_or(first),
+    };
+    [first, last.max(first)]
+        .map(|segno| segment_name(timeline, Lsn(segno * segment_size), segment_size))
+}
+
 /// A WAL segment file name: timeline, then segment number (two 8-digit hex halves).
 pub fn parse_segment_name(name: &str, segment_size: u64) -> Option<(u32, u64)> {
     if name.len() != 24 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -381,6 +419,9 @@ pub fn to_prune(saved: &[String], keep: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PostgreSQL's default WAL segment size.
+    const SEG: u64 = 16 * 1024 * 1024;
 
     fn lsn(s: &str) -> Lsn {
         s.parse().unwrap()
@@ -682,8 +723,76 @@ pg_waldump: error: error in WAL record at 0/30001B0: invalid record length at 0/
     }
 
     #[test]
+    fn a_segment_name_says_timeline_and_segment() {
+        let lsn = |s: &str| s.parse::<Lsn>().unwrap();
+        assert_eq!(
+            segment_name(0x4B, lsn("0/4CC95B0"), SEG),
+            "0000004B0000000000000004"
+        );
+        assert_eq!(
+            segment_name(2, lsn("1/FF000000"), SEG),
+            "0000000200000001000000FF"
+        );
+        // 64 MB segments: 64 to each 4 GB of LSN, the file name's middle part
+        assert_eq!(
+            segment_name(1, lsn("1/C0000001"), 64 << 20),
+            "000000010000000100000030"
+        );
+        for name in ["0000004B0000000000000004", "000000020000000A000000FE"] {
+            let (tl, segno) = parse_segment_name(name, SEG).unwrap();
+            assert_eq!(segment_name(tl, Lsn(segno * SEG), SEG), name);
+        }
+    }
+
+    #[test]
+    fn pg_waldump_is_given_the_segments_from_the_start_to_the_end() {
+        let lsn = |s: &str| s.parse::<Lsn>().unwrap();
+        let names: Vec<String> = [
+            "000000010000000000000003",
+            "000000020000000000000003",
+            "000000020000000000000004",
+            "000000020000000000000009",
+            "00000003.history",
+            "000000020000000000000004.partial",
+            "archive_status",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let segs = |tl, start, end| waldump_segments(&names, tl, lsn(start), end, SEG);
+        // to the newest segment of the timeline, pre-allocated ones included (pg_waldump
+        // stops at the first invalid record)
+        assert_eq!(
+            segs(2, "0/3000028", None),
+            ["000000020000000000000003", "000000020000000000000009"]
+        );
+        assert_eq!(
+            segs(1, "0/3000028", None),
+            ["000000010000000000000003", "000000010000000000000003"]
+        );
+        // no segment of that timeline listed: the start one alone (pg_waldump then says
+        // what is missing)
+        assert_eq!(
+            segs(5, "0/4000000", None),
+            ["000000050000000000000004", "000000050000000000000004"]
+        );
+        // to an end: the segment of its last byte; never before the start
+        assert_eq!(
+            segs(2, "0/3000028", Some(lsn("0/5000000"))),
+            ["000000020000000000000003", "000000020000000000000004"]
+        );
+        assert_eq!(
+            segs(2, "0/3000028", Some(lsn("0/5000001"))),
+            ["000000020000000000000003", "000000020000000000000005"]
+        );
+        assert_eq!(
+            segs(2, "0/3000028", Some(lsn("0/2FFFFFF"))),
+            ["000000020000000000000003", "000000020000000000000003"]
+        );
+    }
+
+    #[test]
     fn segments_past_the_fork_are_saved() {
-        const SEG: u64 = 16 * 1024 * 1024;
         let names: Vec<String> = [
             "000000010000000000000002",
             "000000010000000000000003",

@@ -7,6 +7,7 @@
 
 use crate::logic::controldata::{self, ControlData};
 use crate::logic::hang::{self, Hang, Sample};
+use crate::logic::lsn::Lsn;
 use crate::logic::state::{
     self, DownFacts, InstanceState, Liveness, PostmasterAddress, Unreachable, UnreachableCause,
 };
@@ -96,6 +97,27 @@ impl Instance {
     /// `name` from bindir, run as the system user.
     pub fn command(&self, name: &str) -> Result<std::process::Command, SystemError> {
         Ok(self.user()?.command(&self.program(name)?))
+    }
+
+    /// pg_waldump over the local pg_wal, run as the system user: from `start` in the first
+    /// of `segments` to `end`, or to the end of the last of them (see
+    /// `divergence::waldump_segments`).
+    pub fn waldump(
+        &self,
+        segments: [String; 2],
+        start: Lsn,
+        end: Option<Lsn>,
+    ) -> Result<std::process::Command, SystemError> {
+        let mut cmd = self.command("pg_waldump")?;
+        cmd.arg("--path")
+            .arg(self.params.datadir.join("pg_wal"))
+            .arg("--start")
+            .arg(start.to_string());
+        if let Some(end) = end {
+            cmd.arg("--end").arg(end.to_string());
+        }
+        cmd.args(segments);
+        Ok(cmd)
     }
 
     /// What every action that runs the instance needs of its settings on this node: a

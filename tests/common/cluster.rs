@@ -374,6 +374,28 @@ impl Cluster {
         );
     }
 
+    /// Lays `count` WAL segments of zeros past the newest one in `name`'s pg_wal, as
+    /// PostgreSQL pre-allocates them (sparse files, 16 MB each). Whatever program learns
+    /// the segment size from the first segment file it lists then most likely meets one.
+    pub fn preallocate_wal_segments(&self, name: &str, count: u64) {
+        let pg_wal = self.node(name).pgdata.join("pg_wal");
+        let newest = fs::read_dir(&pg_wal)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.len() == 24 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .max()
+            .unwrap_or_else(|| panic!("{name}: no WAL segment in pg_wal"));
+        let timeline = &newest[..8];
+        let segno = u64::from_str_radix(&newest[8..], 16).unwrap();
+        for next in segno + 1..=segno + count {
+            let path = pg_wal.join(format!("{timeline}{:016X}", next));
+            let file = fs::File::create(&path).unwrap();
+            file.set_len(16 << 20).unwrap();
+            chown_postgres(&path);
+            chmod(&path, 0o600);
+        }
+    }
+
     /// `pg_controldata` "Database cluster state".
     pub fn cluster_state(&self, name: &str) -> String {
         self.controldata_field(name, "Database cluster state")
