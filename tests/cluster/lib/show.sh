@@ -79,8 +79,12 @@ show_check() {
   show_enabled || return 0
   local ops new p winner
   # the new primary's monitor publishes its view within one monitor interval
-  wait_for 30 "pgsqlms show agrees on every node" show_agrees_everywhere ||
+  if wait_for 30 "pgsqlms show agrees on every node" show_agrees_everywhere; then
+    # a disagreement while the view settled is no finding: keep the dumps of a failure only
+    rm -f "$RUN"/show-disagrees-*
+  else
     scn_fail "pgsqlms show disagrees: $(cat "$STATE/show-why")"
+  fi
   local wrong
   wrong=$(show_attrs_outside_cib)
   [[ -z $wrong ]] || scn_fail "$wrong"
