@@ -97,6 +97,10 @@ install_agent() {
     cp -f "$AGENT_BIN" "$AGENT_DIR_RUST/pgsqlms.new" && mv -f "$AGENT_DIR_RUST/pgsqlms.new" "$AGENT_DIR_RUST/pgsqlms"
   else
     mkdir -p "$AGENT_DIR_RUST"   # mount point only
+    # A file of this sandbox keeps the mount point: removing the pgsqlms package on the host
+    # (packaging/ci-check.sh does) would remove the empty directory, and Linux then detaches
+    # the nodes' mounts of the agent ("not installed" on every node). Pacemaker skips dot files.
+    touch "$AGENT_DIR_RUST/.sandbox-$PFX"
   fi
   log "agent $AGENT from $AGENT_BIN ($("$STATE/ocf-rust/pgsqlms" --version 2>/dev/null | head -1))"
 }
