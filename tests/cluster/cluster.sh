@@ -70,7 +70,7 @@ cmd_down() {
   done
   ip netns del "$CLNS" 2>/dev/null
   ip netns del "$SWNS" 2>/dev/null
-  rm -rf "$STATE"/nodes/*/pgmnt "$STATE/sock" "$STATE/ocf-rust" "$AGENT_DIR_RUST/.sandbox-$PFX"
+  rm -rf "$STATE"/nodes/*/pgmnt "$STATE/sock" "$STATE/ocf-rust" "$AGENT_MOUNT_KEEPER"
   rmdir "$PGMOUNT" 2>/dev/null
   set -e
   if ip netns list 2>/dev/null | grep -q "^$PFX-"; then

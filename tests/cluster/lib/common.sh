@@ -16,6 +16,8 @@ STATE=${STATE:-/var/tmp/pgsqlms-cluster}  # host-side state: per-node dirs, logs
 # its own per sandbox (PFX): a teardown removes it, which detaches the mounts on it in every
 # namespace, so two sandboxes side by side must not share it.
 PGMOUNT=${PGMOUNT:-/srv/$PFX-sandbox}
+# This sandbox's file in the agent's mount point on the host (see install_agent).
+AGENT_MOUNT_KEEPER=$AGENT_DIR_RUST/.sandbox-$PFX
 PGDATA=$PGMOUNT/data
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 TOKEN_MS=${TOKEN_MS:-2000}

@@ -100,7 +100,7 @@ install_agent() {
     # A file of this sandbox keeps the mount point: removing the pgsqlms package on the host
     # (packaging/ci-check.sh does) would remove the empty directory, and Linux then detaches
     # the nodes' mounts of the agent ("not installed" on every node). Pacemaker skips dot files.
-    touch "$AGENT_DIR_RUST/.sandbox-$PFX"
+    touch "$AGENT_MOUNT_KEEPER"
   fi
   log "agent $AGENT from $AGENT_BIN ($("$STATE/ocf-rust/pgsqlms" --version 2>/dev/null | head -1))"
 }
